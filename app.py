@@ -1,0 +1,109 @@
+"""skillharbor: the Chalice app. Wiring only; the logic lives in chalicelib/."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from chalice import Chalice, Rate
+
+from chalicelib.api import auth, governance, openapi, queues, runs, scanning, skills
+from chalicelib.api.health import stack_health
+from chalicelib.api.http import json_response, route
+from chalicelib.api.services import import_service
+from chalicelib.errors import BadRequest
+
+app = Chalice(app_name="skillharbor")
+app.api.binary_types.extend(["application/zip", "application/octet-stream"])
+app.log.setLevel(logging.INFO)
+
+
+# --- HTTP -------------------------------------------------------------------
+
+
+@app.authorizer(ttl_seconds=0)  # no gateway caching: a revoked key stops working at once
+def api_key(auth_request: Any) -> Any:
+    return auth.authorize(auth_request.token)
+
+
+@route(app, "/api/health", methods=["GET"])
+def health() -> Any:
+    report = stack_health()
+    return json_response(report, 200 if report["status"] == "ok" else 503)
+
+
+skills.register(app, api_key)
+governance.register(app, api_key)
+runs.register(app, api_key)
+scanning.register(app, api_key)
+queues.register(app, api_key)
+openapi.register(app)
+
+
+# --- import pipeline: the state machine's task functions --------------------
+
+
+@app.lambda_function(name="parse")
+def parse(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return import_service().parse_step(event)
+
+
+@app.lambda_function(name="resolve")
+def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return import_service().resolve_step(event)
+
+
+@app.lambda_function(name="check")
+def check(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return import_service().check_step(event)
+
+
+@app.lambda_function(name="scan")
+def scan(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return import_service().scan_step(event)
+
+
+@app.lambda_function(name="finalize")
+def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return import_service().finalize_step(event)
+
+
+@app.lambda_function(name="record_failure")
+def record_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return import_service().record_failure_step(event)
+
+
+# --- upload trigger: S3 → SQS (with a dead-letter queue) → here -------------
+
+
+@app.on_sqs_message(queue="skillharbor-inbox-events", batch_size=1)
+def inbox_event(event: Any) -> None:
+    """Start one import per uploaded SKILL.md or zip.
+
+    A message that is not an S3 notification raises, so SQS redelivers it and
+    finally moves it to the dead-letter queue, where it stays visible.
+    """
+    for record in event:
+        try:
+            notification = json.loads(record.body)
+        except ValueError as error:
+            raise BadRequest(f"inbox message {record.receipt_handle[:12]}… is not JSON") from error
+        if not isinstance(notification, dict):
+            raise BadRequest("inbox message is not an S3 notification object")
+        if notification.get("Event") == "s3:TestEvent":
+            continue
+        records = notification.get("Records")
+        if not isinstance(records, list) or not records:
+            raise BadRequest("inbox message has no S3 Records")
+        for s3_record in records:
+            import_service().submit_s3_event(s3_record)
+
+
+# --- housekeeping -------------------------------------------------------------
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def cleanup_images(event: Any) -> None:
+    """Ask a runner worker to remove images unused for IMAGE_TTL_DAYS (audited per image)."""
+    runs.scheduled_cleanup()

@@ -1,0 +1,125 @@
+"""The one seam between moto and the Chalice app.
+
+Moto runs state machines for real (``execute_state_machine``), but its
+Lambda backends either need Docker or merely echo the payload, so a task
+would "succeed" without running. This module routes moto's Lambda ``invoke``
+to the Chalice app's function of the same name, in process, and reports an
+exception the way Lambda does (``X-Amz-Function-Error: Unhandled`` and an
+``{errorType, errorMessage}`` payload), so the ASL's Retry and Catch clauses
+see the project's error names.
+
+It patches one method on moto's two Lambda backends; ``moto`` is pinned in
+requirements-dev.txt and tests/integration/test_lambda_seam.py fails loudly if
+an upgrade changes that method's signature or the invoke path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from moto.awslambda.exceptions import UnknownFunctionException
+from moto.awslambda.models import LambdaBackend
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.config import default_user_config
+
+log = logging.getLogger("skillharbor.local.lambda")
+
+Handler = Callable[[Any, Any], Any]
+
+_routes: dict[str, Handler] = {}
+_lock = threading.Lock()
+_originals: dict[type, Callable[..., Any]] = {}
+
+
+class LocalLambdaContext:
+    """The parts of Lambda's context object the handlers use."""
+
+    def __init__(self, function_name: str, timeout_ms: int = 900_000):
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
+        self.memory_limit_in_mb = 1024
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline_ms = timeout_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._deadline_ms
+
+
+def function_name_of(function_name_or_arn: str) -> str:
+    """``arn:aws:lambda:r:a:function:NAME[:qualifier]`` or ``NAME`` → ``NAME``."""
+    if function_name_or_arn.startswith("arn:"):
+        return function_name_or_arn.split(":")[6]
+    return function_name_or_arn
+
+
+def register(function_name: str, handler: Handler) -> None:
+    with _lock:
+        _routes[function_name] = handler
+
+
+def register_app(app: Any, *, name_prefix: str) -> list[str]:
+    """Route ``<name_prefix><name>`` to every pure Lambda function of a Chalice app."""
+    names = []
+    for name, handler in app.handler_map.items():
+        register(f"{name_prefix}{name}", handler)
+        names.append(f"{name_prefix}{name}")
+    return names
+
+
+def invoke_routed(function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
+    name = function_name_of(function_name)
+    with _lock:
+        handler = _routes.get(name)
+    if handler is None:
+        raise UnknownFunctionException(function_name)
+    raw = body.decode() if isinstance(body, bytes) else (body or "{}")
+    try:
+        event = json.loads(raw) if raw else {}
+    except ValueError:
+        event = raw
+    try:
+        result = handler(event, LocalLambdaContext(name))
+    except Exception as error:  # reported to the state machine like Lambda does
+        log.info("function %s raised %s: %s", name, type(error).__name__, error)
+        response_headers["x-amz-function-error"] = "Unhandled"
+        payload = {
+            "errorType": type(error).__name__,
+            "errorMessage": str(error),
+            "stackTrace": traceback.format_exception(error)[-8:],
+        }
+        return json.dumps(payload).encode()
+    return json.dumps(result, default=str).encode()
+
+
+def _patched_invoke(self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any) -> Any:
+    return invoke_routed(function_name, body, response_headers)
+
+
+def install() -> None:
+    """Patch moto (idempotent) and let it execute state machines."""
+    for backend in (LambdaBackend, LambdaSimpleBackend):
+        if backend not in _originals:
+            _originals[backend] = backend.__dict__["invoke"]
+            backend.invoke = _patched_invoke  # type: ignore[method-assign]
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    default_user_config.setdefault("lambda", {})["use_docker"] = False
+
+
+def uninstall() -> None:
+    for backend, original in _originals.items():
+        backend.invoke = original  # type: ignore[method-assign]
+    _originals.clear()
+    with _lock:
+        _routes.clear()
+
+
+STATE_MACHINE_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}

@@ -1,0 +1,225 @@
+"""The local stack: everything `make run` starts, in one process plus the runner worker.
+
+* moto server (DynamoDB, S3, SQS, Step Functions) on 127.0.0.1:5000, with
+  the Lambda seam routing the state machine's tasks to the app's functions;
+* the HTTP API (Chalice's local server) on 127.0.0.1:8000;
+* the inbox poller (S3 → SQS → ``inbox_event``) and the scheduler;
+* resources created from infra/ (the definitions that deploy).
+
+``python -m chalicelib.local.stack --help`` lists the options; every port
+and name also comes from settings / environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+APP_NAME = "skillharbor"
+
+
+@dataclass
+class StackOptions:
+    host: str = "127.0.0.1"
+    moto_port: int = 5000
+    api_port: int = 8000
+    stage: str = "dev"
+    start_runner: bool = True
+    admin_key: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def function_prefix(self) -> str:
+        return f"{APP_NAME}-{self.stage}-"
+
+
+def local_environment(options: StackOptions) -> dict[str, str]:
+    """The variables every part of the local stack (and the runner worker) runs with."""
+    environment = {}
+    snapshot = Path(__file__).resolve().parents[3] / "shared" / "advisory-db"
+    if not os.environ.get("SKILLHARBOR_ADVISORY_DB") and snapshot.is_dir():
+        environment["SKILLHARBOR_ADVISORY_DB"] = str(snapshot)  # the offline OSV snapshot beside the checkout
+    return {
+        **environment,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "SKILLHARBOR_AWS_ENDPOINT_URL": options.endpoint_url,
+        "MOTO_PORT": str(options.moto_port),  # moto's state machine calls its own Lambda/SQS through this port
+        **options.extra_env,
+    }
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions):
+        self.options = options
+        self.moto: Any = None
+        self.api_server: Any = None
+        self.api_thread: threading.Thread | None = None
+        self.pollers: list[Any] = []
+        self.scheduler: Any = None
+        self.runner: subprocess.Popen[bytes] | None = None
+        self.admin_key: str | None = None
+        self.provisioned: Any = None
+
+    def start(self) -> LocalStack:
+        os.environ.update(local_environment(self.options))
+        self.admin_key = self.options.admin_key or os.environ.get("SKILLHARBOR_ADMIN_KEY") or "shk_admin_" + secrets.token_urlsafe(24)
+        os.environ["SKILLHARBOR_ADMIN_KEY"] = self.admin_key
+
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        from chalicelib.local import lambda_seam
+        from chalicelib.local.provision import provision
+        from chalicelib.settings import get_settings
+        from chalicelib.store import blobs, dynamo
+
+        lambda_seam.install()
+        self.moto = ThreadedMotoServer(ip_address=self.options.host, port=self.options.moto_port, verbose=False)
+        self.moto.start()
+        dynamo.reset_clients()
+        blobs.reset_clients()
+
+        self.provisioned = provision(get_settings(), function_prefix=self.options.function_prefix)
+        os.environ.update(self.provisioned.environment())
+
+        from app import app
+
+        lambda_seam.register_app(app, name_prefix=self.options.function_prefix)
+        self._start_api(app)
+        self._start_pollers(app)
+        self._start_scheduler(app)
+        if self.options.start_runner:
+            self._start_runner()
+        return self
+
+    def _start_api(self, app: Any) -> None:
+        from chalice.config import Config
+        from chalice.local import ThreadedHTTPServer, create_local_server
+
+        # socketserver's listen backlog of 5 drops concurrent connections (resets, SYN retries of seconds)
+        ThreadedHTTPServer.request_queue_size = 512
+        config_file = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
+        config = Config(chalice_stage=self.options.stage, config_from_disk=json.loads(config_file.read_text()))
+        self.api_server = create_local_server(app, config, self.options.host, self.options.api_port)
+        self.api_thread = threading.Thread(target=self.api_server.server.serve_forever, name="api", daemon=True)
+        self.api_thread.start()
+
+    def _sqs(self) -> Any:
+        import boto3
+
+        from chalicelib.settings import get_settings
+
+        settings = get_settings()
+        return boto3.client("sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
+
+    def _start_pollers(self, app: Any) -> None:
+        from chalice.app import SQSEventConfig
+
+        from chalicelib.local.pollers import SqsPoller
+
+        sqs = self._sqs()
+        for source in app.event_sources:
+            if not isinstance(source, SQSEventConfig):
+                continue
+            url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
+            poller = SqsPoller(sqs, url, app.handler_map[source.name], name=source.name, batch_size=source.batch_size)
+            poller.start()
+            self.pollers.append(poller)
+
+    def _start_scheduler(self, app: Any) -> None:
+        from chalice.app import ScheduledEventConfig
+
+        from chalicelib.local.pollers import Scheduler, rate_seconds
+
+        override = os.environ.get("SKILLHARBOR_LOCAL_SCHEDULE_SECONDS")
+        jobs = []
+        for source in app.event_sources:
+            if isinstance(source, ScheduledEventConfig):
+                expression = source.schedule_expression
+                text = expression if isinstance(expression, str) else expression.to_string()
+                interval = float(override) if override else (rate_seconds(text) or 3600.0)
+                jobs.append((source.name, interval, app.handler_map[source.name]))
+        self.scheduler = Scheduler(jobs)
+        self.scheduler.start()
+
+    def _start_runner(self) -> None:
+        """The container-runner worker: its own process (the only one importing docker)."""
+        worker = Path(__file__).resolve().parents[1] / "runner" / "worker.py"
+        if not worker.exists():
+            return
+        self.runner = subprocess.Popen([sys.executable, "-m", "chalicelib.runner.worker"], env=dict(os.environ))
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.runner is not None and self.runner.poll() is None:
+            self.runner.send_signal(signal.SIGTERM)
+            try:
+                self.runner.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.runner.kill()
+        if self.api_server is not None:
+            self.api_server.server.shutdown()
+            self.api_server.server.server_close()
+        for poller in self.pollers:
+            poller.join(timeout=5)
+        if self.moto is not None:
+            self.moto.stop()
+        from chalicelib.local import lambda_seam
+
+        lambda_seam.uninstall()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the skillharbor local stack (moto + API + pollers + runner).")
+    parser.add_argument("--host", default=os.environ.get("SKILLHARBOR_LOCAL_HOST", "127.0.0.1"))
+    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("SKILLHARBOR_MOTO_PORT", "5000")))
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("SKILLHARBOR_API_PORT", "8000")))
+    parser.add_argument("--no-runner", action="store_true", help="do not start the container-runner worker")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    options = StackOptions(host=args.host, moto_port=args.moto_port, api_port=args.api_port, start_runner=not args.no_runner)
+    stack = LocalStack(options)
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    generated = not os.environ.get("SKILLHARBOR_ADMIN_KEY")
+    stack.start()
+    print(
+        "\nskillharbor local stack is up\n"
+        f"  API           {options.api_url}   (try: curl {options.api_url}/api/health)\n"
+        f"  AWS (moto)    {options.endpoint_url}\n"
+        f"  inbox bucket  s3://{os.environ.get('SKILLHARBOR_INBOX_BUCKET', 'skillharbor-inbox')}\n"
+        f"  admin key     {stack.admin_key}" + ("   (generated; set SKILLHARBOR_ADMIN_KEY to choose one)" if generated else "") + "\n"
+        "Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    stopping.wait()
+    print("stopping…", flush=True)
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

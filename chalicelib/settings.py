@@ -1,0 +1,113 @@
+"""Configuration, read lazily from the environment.
+
+Chalice's test client (and Lambda) set stage variables only while a function
+runs, so nothing here is read at import time: call :func:`get_settings`
+where a value is needed. Every field is listed with its default and meaning
+in ``.env.example``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chalicelib.packages.pins import TargetPlatform
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept ``SKILLHARBOR_NAME`` and, for names the seed documents use, ``NAME``."""
+    return AliasChoices(f"SKILLHARBOR_{name}", name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SKILLHARBOR_", extra="ignore", populate_by_name=True, frozen=True)
+
+    # --- AWS resources -------------------------------------------------------
+    region: str = Field("us-east-1", validation_alias=AliasChoices("SKILLHARBOR_REGION", "AWS_DEFAULT_REGION"))
+    aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("SKILLHARBOR_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"))
+    skills_table: str = "skillharbor-skills"
+    imports_table: str = "skillharbor-imports"
+    rules_table: str = "skillharbor-rules"
+    principals_table: str = "skillharbor-principals"
+    images_table: str = "skillharbor-images"
+    audit_table: str = "skillharbor-audit"
+    inbox_bucket: str = "skillharbor-inbox"
+    artifacts_bucket: str = "skillharbor-artifacts"
+    inbox_queue_url: str = ""
+    runner_queue_url: str = ""
+    state_machine_arn: str = ""
+
+    # --- identity ------------------------------------------------------------
+    admin_key: str | None = None  # bootstrap admin key (make run generates one when unset)
+
+    # --- skills --------------------------------------------------------------
+    max_skill_md_bytes: int = 1024 * 1024
+    max_zip_bytes: int = 20 * 1024 * 1024
+
+    # --- resolution ----------------------------------------------------------
+    index_url: str = "https://pypi.org/simple"
+    python_version: str = "3.11"
+    manylinux_tag: str = "manylinux_2_36_x86_64"
+    resolver_timeout_seconds: int = 300
+    cache_dir: Path = Field(PROJECT_ROOT / ".cache", validation_alias=_env("CACHE_DIR"))
+
+    # --- governance ----------------------------------------------------------
+    package_cache_ttl: float = Field(60.0, validation_alias=_env("PACKAGE_CACHE_TTL"))
+    package_cache_max_size: int = Field(1000, validation_alias=_env("PACKAGE_CACHE_MAX_SIZE"))
+
+    # --- scanning ------------------------------------------------------------
+    advisory_db: Path | None = None  # directory or zip of OSV records
+    vulnerability_service: str = "offline"  # offline | pypi | osv (online services also use the offline db)
+    vulnerability_service_proxy: str | None = None  # HTTPS proxy for the online service only
+    popular_packages_file: Path | None = None
+    scan_timeout_seconds: float = 120.0  # wall-clock limit of one pip-audit run (online services)
+
+    # --- runner and sandbox -------------------------------------------------
+    base_image: str = "python:3.11-slim"
+    base_image_tag: str = "skillharbor/base:latest"
+    debian_mirror: str = "http://deb.debian.org/debian"  # offline base image build (debootstrap)
+    run_memory_mb: int = 256
+    run_cpus: float = 0.5
+    run_pids: int = 128
+    run_timeout_seconds: float = 30.0
+    run_tmpfs_mb: int = 64
+    max_memory_mb: int = 1024
+    max_cpus: float = 2.0
+    max_timeout_seconds: float = 300.0
+    max_output_bytes: int = 1024 * 1024
+    image_ttl_days: float = Field(7.0, validation_alias=_env("IMAGE_TTL_DAYS"))
+    runner_job_timeout_seconds: float = 900.0
+    pool_enabled: bool = True  # warm containers per image (runner/pool.py); False: every run starts cold
+    pool_size_per_image: int = 2  # warm containers kept per image (and limits / pre-import set)
+    pool_max_total: int = 10  # warm containers across all images
+    pool_idle_ttl_seconds: float = 300.0  # an image's pool shrinks to zero after this long unused
+
+    @property
+    def target_platform(self) -> TargetPlatform:
+        return TargetPlatform(python_version=self.python_version, manylinux=self.manylinux_tag)
+
+
+_RELEVANT_PREFIXES = ("SKILLHARBOR_", "AWS_", "PACKAGE_CACHE_", "IMAGE_TTL_")
+_cached: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+
+
+def get_settings() -> Settings:
+    """Settings for the current environment.
+
+    Building Settings costs milliseconds, so the last one is reused while the
+    variables it reads are unchanged (checked on every call: the environment
+    may change between calls, as under Chalice's test client).
+    """
+    global _cached
+    snapshot = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_RELEVANT_PREFIXES)))
+    cached = _cached
+    if cached is not None and cached[0] == snapshot:
+        return cached[1]
+    settings = Settings()
+    _cached = (snapshot, settings)
+    return settings
