@@ -1,0 +1,143 @@
+"""Agents, keys, package rules, approval requests and the audit trail (seed-compatible paths)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.api.auth import require
+from chalicelib.api.http import json_body, json_response, query_params, route, string_field
+from chalicelib.api.services import governance_service
+from chalicelib.errors import BadRequest
+
+
+def _agent_json(agent: Any) -> dict[str, Any]:
+    return {"agent_id": agent.agent_id, "maturity": agent.maturity.value, "created_at": agent.created_at,
+            "updated_at": agent.updated_at, "version": agent.version}  # fmt: skip
+
+
+def _rule_json(rule: Any) -> dict[str, Any]:
+    data = rule.model_dump(mode="json")
+    data["package_name"] = data.get("package")
+    data["version"] = data.get("specifier", "")
+    return data
+
+
+def register(app: Any, authorizer: Any) -> None:
+    gov = governance_service
+
+    # --- agents and keys ----------------------------------------------------
+
+    @route(app, "/api/agents", methods=["POST"], authorizer=authorizer)
+    def create_agent() -> Any:
+        caller = require(app.current_request)
+        body = json_body(app.current_request, required=("agent_id", "maturity"))
+        agent, issued = gov().create_agent(caller, body["agent_id"], body["maturity"])
+        return json_response({**_agent_json(agent), "api_key": issued.api_key, "key_id": issued.principal.key_id}, 201)
+
+    @route(app, "/api/agents/{agent_id}", methods=["GET"], authorizer=authorizer)
+    def get_agent(agent_id: str) -> Any:
+        return json_response(_agent_json(gov().get_agent(require(app.current_request), agent_id)))
+
+    @route(app, "/api/agents/{agent_id}", methods=["PATCH"], authorizer=authorizer)
+    def update_agent(agent_id: str) -> Any:
+        caller = require(app.current_request)
+        body = json_body(app.current_request, required=("maturity",))
+        expected = body.get("expected_version")
+        if expected is not None and not isinstance(expected, int):
+            raise BadRequest("expected_version must be an integer")
+        return json_response(_agent_json(gov().update_maturity(caller, agent_id, body["maturity"], expected_version=expected)))
+
+    @route(app, "/api/keys", methods=["POST"], authorizer=authorizer)
+    def create_key() -> Any:
+        caller = require(app.current_request)
+        body = json_body(app.current_request, required=("role", "name"))
+        issued = gov().create_key(caller, body["role"], string_field(body, "name", required=True, max_length=200))
+        principal = issued.principal
+        return json_response(
+            {"key_id": principal.key_id, "api_key": issued.api_key, "role": principal.role.value, "name": principal.name}, 201
+        )
+
+    @route(app, "/api/keys/{key_id}", methods=["DELETE"], authorizer=authorizer)
+    def revoke_key(key_id: str) -> Any:
+        principal = gov().revoke_key(require(app.current_request), key_id)
+        return json_response({"key_id": principal.key_id, "revoked_at": principal.revoked_at, "role": principal.role.value})
+
+    # --- decisions and rules ---------------------------------------------------
+
+    @route(app, "/api/packages/check", methods=["GET"], authorizer=authorizer)
+    def check_package() -> Any:
+        caller = require(app.current_request)
+        params = query_params(app.current_request)
+        for name in ("package_name", "version"):
+            if not params.get(name):
+                raise BadRequest(f"query parameter {name} is required")
+        decision = gov().check(caller, params.get("agent_id"), params["package_name"], params["version"])
+        return json_response(decision.to_json())
+
+    @route(app, "/api/packages/request", methods=["POST"], authorizer=authorizer)
+    def request_package() -> Any:
+        caller = require(app.current_request)
+        body = json_body(app.current_request, required=("package_name", "version", "reason"))
+        request = gov().request(
+            caller,
+            string_field(body, "package_name", required=True) or "",
+            string_field(body, "version", required=True) or "",
+            string_field(body, "reason", required=True, max_length=2000, multiline=True) or "",
+            agent_id=string_field(body, "agent_id"),
+            skill_id=string_field(body, "skill_id"),
+        )
+        return json_response({**request.model_dump(mode="json"), "package_name": request.package}, 201)
+
+    @route(app, "/api/packages/requests", methods=["GET"], authorizer=authorizer)
+    def list_requests() -> Any:
+        caller = require(app.current_request)
+        requests = gov().list_requests(caller, query_params(app.current_request).get("status") or None)
+        return json_response({"requests": [{**r.model_dump(mode="json"), "package_name": r.package} for r in requests]})
+
+    @route(app, "/api/packages/approve", methods=["POST"], authorizer=authorizer)
+    def approve_package() -> Any:
+        caller = require(app.current_request)
+        body = json_body(app.current_request, required=("package_name", "min_maturity"))
+        result = gov().approve(caller, string_field(body, "package_name", required=True) or "", string_field(body, "version") or "",
+                              body["min_maturity"])
+        resumed = resume_after_approval(caller.actor, result.approval.package)
+        return json_response(
+            {**_rule_json(result.approval), "fulfilled_requests": [r.request_id for r in result.fulfilled], "resumed_imports": resumed},
+            201,
+        )
+
+    @route(app, "/api/packages/ban", methods=["POST"], authorizer=authorizer)
+    def ban_package() -> Any:
+        caller = require(app.current_request)
+        body = json_body(app.current_request, required=("package_name", "reason"))
+        ban = gov().ban(caller, string_field(body, "package_name", required=True) or "", string_field(body, "version") or "", string_field(body, "reason", required=True, max_length=2000, multiline=True) or "")
+        return json_response(_rule_json(ban), 201)
+
+    @route(app, "/api/packages/rules", methods=["GET"], authorizer=authorizer)
+    def list_rules() -> Any:
+        caller = require(app.current_request)
+        params = query_params(app.current_request)
+        rules = gov().list_rules(caller, package=params.get("package_name") or None, include_revoked=params.get("include_revoked") == "true")
+        return json_response({"rules": [_rule_json(r) for r in rules]})
+
+    @route(app, "/api/packages/rules/{rule_id}", methods=["DELETE"], authorizer=authorizer)
+    def revoke_rule(rule_id: str) -> Any:
+        return json_response(_rule_json(gov().revoke_rule(require(app.current_request), rule_id)))
+
+    @route(app, "/api/packages/audit", methods=["GET"], authorizer=authorizer)
+    def audit_trail() -> Any:
+        caller = require(app.current_request)
+        params = query_params(app.current_request)
+        page = gov().audit(
+            caller, agent_id=params.get("agent_id") or None, skill_id=params.get("skill_id") or None,
+            action=params.get("action") or None, since=params.get("since") or None, limit=params.get("limit") or None,
+            next_token=params.get("next_token") or None,
+        )  # fmt: skip
+        return json_response(page.to_json())
+
+
+def resume_after_approval(actor: str, package: str) -> list[str]:
+    """Restart, at the Check step, every import that was waiting for ``package``."""
+    from chalicelib.api.services import import_service
+
+    return import_service().resume_waiting_for(package, actor=actor)

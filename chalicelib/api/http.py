@@ -1,0 +1,98 @@
+"""HTTP plumbing shared by the blueprints: JSON responses, errors, bodies."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.errors import BadRequest, SkillharborError
+
+log = logging.getLogger("skillharbor.api")
+
+MAX_JSON_BODY_BYTES = 256 * 1024
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, default=str),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def error_response(error: SkillharborError) -> Response:
+    return json_response(error.to_dict(), error.http_status)
+
+
+def internal_error_response() -> Response:
+    return json_response({"error": "internal_error", "message": "internal error; see the service logs"}, 500)
+
+
+def json_body(request: Request, *, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The request's JSON object body, or a 400 saying exactly what is wrong with it."""
+    raw = request.raw_body or b""
+    if len(raw) > MAX_JSON_BODY_BYTES:
+        raise BadRequest(f"request body is {len(raw)} bytes; the limit is {MAX_JSON_BODY_BYTES}")
+    if not raw.strip():
+        raise BadRequest("request body is empty; send a JSON object")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadRequest(f"request body is not valid JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise BadRequest(f"request body must be a JSON object, not {type(body).__name__}")
+    missing = [name for name in required if body.get(name) in (None, "")]
+    if missing:
+        raise BadRequest("missing required field(s): " + ", ".join(missing))
+    return body
+
+
+def query_params(request: Request) -> dict[str, str]:
+    return dict(request.query_params or {})
+
+
+def string_field(
+    body: dict[str, Any], name: str, *, required: bool = False, max_length: int = 256, multiline: bool = False
+) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise BadRequest(f"missing required field: {name}")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"field {name} must be a string, not {type(value).__name__}")
+    if len(value) > max_length:
+        raise BadRequest(f"field {name} is longer than {max_length} characters")
+    allowed = "\t\n\r" if multiline else "\t"
+    if any(ord(c) < 32 and c not in allowed for c in value):
+        raise BadRequest(f"field {name} contains control characters")
+    return value
+
+
+def route(app: Any, path: str, **options: Any) -> Any:
+    """``app.route`` whose view answers every error as JSON.
+
+    Chalice turns any exception a view raises into its own 500 body before
+    middleware sees it (only ChaliceUnhandledError escapes), so the
+    translation happens here, around the view.
+    """
+
+    def decorate(view: Any) -> Any:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except SkillharborError as error:
+                return error_response(error)
+            except Exception:
+                log.exception("unhandled error in %s", path)
+                return internal_error_response()
+
+        return app.route(path, **options)(guarded)
+
+    return decorate

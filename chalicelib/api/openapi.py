@@ -1,0 +1,192 @@
+"""An OpenAPI 3 description generated from the Chalice app's own routes.
+
+Paths, methods, path parameters, content types and which routes need a key
+come from ``app.routes``, so a new route appears here by itself (with a
+generic description until :data:`ROUTE_DOCS` says more). ``ROUTE_DOCS`` adds
+what the routing table cannot know: query parameters and JSON bodies.
+Served at ``GET /api/openapi.json`` (no key); the reliability suite fuzzes
+the API from it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chalicelib.api.http import json_response, route
+
+_STRING = {"type": "string"}
+_SHORT = {"type": "string", "maxLength": 256}
+_MATURITY = {"type": "string", "enum": ["STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS"]}
+_REQUIREMENTS = {"type": "array", "items": _SHORT, "maxItems": 20}
+_ERROR = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {"error": _STRING, "message": _STRING, "problems": {"type": "array", "items": _STRING}, "details": {"type": "object"}},
+}
+
+
+def _object(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+#: "METHOD /path" → summary, query parameters ({name: (schema, required)}) and the JSON body's schema
+ROUTE_DOCS: dict[str, dict[str, Any]] = {
+    "GET /api/health": {"summary": "Stack health (no key)"},
+    "GET /api/openapi.json": {"summary": "This document (no key)"},
+    "POST /api/skills": {"summary": "Import a SKILL.md (text) or a skill zip; 202 with the import id"},
+    "GET /api/skills": {"summary": "The latest version of every skill"},
+    "GET /api/skills/{skill_id}": {"summary": "One skill (latest, or ?version=)", "query": {"version": (_SHORT, False)}},
+    "GET /api/imports/{import_id}": {"summary": "Follow an import"},
+    "GET /api/skills/{skill_id}/sbom": {"summary": "The CycloneDX SBOM of a skill's closure"},
+    "POST /api/skills/{skill_id}/approve-code": {
+        "summary": "Admin: approve a version whose code had HIGH findings",
+        "body": _object(("reason",), reason=_STRING, version=_SHORT),
+    },
+    "POST /api/skills/{skill_id}/execute": {
+        "summary": "Run a ready skill in the sandbox",
+        "body": _object(
+            (), agent_id=_SHORT, inputs={"type": "object"}, timeout_seconds={"type": "number"}, memory_mb={"type": "number"},
+            cpus={"type": "number"},
+        ),
+    },
+    "POST /api/agents": {"summary": "Admin: register an agent and issue its key", "body": _object(("agent_id", "maturity"), agent_id=_SHORT, maturity=_MATURITY)},
+    "GET /api/agents/{agent_id}": {"summary": "An agent"},
+    "PATCH /api/agents/{agent_id}": {
+        "summary": "Admin: change an agent's maturity",
+        "body": _object(("maturity",), maturity=_MATURITY, expected_version={"type": "integer"}),
+    },
+    "POST /api/keys": {
+        "summary": "Admin: issue an admin or publisher key",
+        "body": _object(("role", "name"), role={"type": "string", "enum": ["admin", "publisher"]}, name=_SHORT),
+    },
+    "DELETE /api/keys/{key_id}": {"summary": "Admin: revoke a key"},
+    "GET /api/packages/check": {
+        "summary": "May this agent use this package version?",
+        "query": {"package_name": (_SHORT, True), "version": (_SHORT, True), "agent_id": (_SHORT, False)},
+    },
+    "POST /api/packages/request": {
+        "summary": "Ask for an approval",
+        "body": _object(("package_name", "version", "reason"), package_name=_SHORT, version=_SHORT, reason=_STRING,
+                        agent_id=_SHORT, skill_id=_SHORT),  # fmt: skip
+    },
+    "GET /api/packages/requests": {"summary": "Approval requests", "query": {"status": (_SHORT, False)}},
+    "POST /api/packages/approve": {
+        "summary": "Admin: approve a package (all versions or a specifier) for a maturity and up",
+        "body": _object(("package_name", "min_maturity"), package_name=_SHORT, version=_SHORT, min_maturity=_MATURITY),
+    },
+    "POST /api/packages/ban": {
+        "summary": "Admin: ban a package (all versions or a specifier)",
+        "body": _object(("package_name", "reason"), package_name=_SHORT, version=_SHORT, reason=_STRING),
+    },
+    "GET /api/packages/rules": {
+        "summary": "Approvals and bans",
+        "query": {"package_name": (_SHORT, False), "include_revoked": ({"type": "string", "enum": ["true", "false"]}, False)},
+    },
+    "DELETE /api/packages/rules/{rule_id}": {"summary": "Admin: revoke an approval or a ban"},
+    "GET /api/packages/audit": {
+        "summary": "The audit trail, newest first",
+        "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "action", "since", "limit", "next_token")},
+    },
+    "POST /api/packages/scan": {
+        "summary": "Pre-flight scan of requirements (resolved first) or exact pins",
+        "body": _object(
+            (), requirements=_REQUIREMENTS,
+            pins={"type": "array", "maxItems": 20, "items": _object(("name", "version"), name=_SHORT, version=_SHORT)},
+        ),  # fmt: skip
+    },
+    "POST /api/packages/ignores": {
+        "summary": "Admin: ignore an advisory until a date, with a reason",
+        "body": _object(("advisory_id", "reason", "expires_at"), advisory_id=_SHORT, reason=_STRING, expires_at=_SHORT, package=_SHORT),
+    },
+    "GET /api/packages/ignores": {"summary": "Advisory ignores"},
+    "POST /api/packages/install": {
+        "summary": "Seed-compatible: resolve, check, scan and build an image for a requirement list",
+        "body": _object(("skill_id", "requirements"), skill_id=_SHORT, requirements=_REQUIREMENTS, agent_id=_SHORT,
+                        scan_for_vulnerabilities={"type": "boolean"}),  # fmt: skip
+    },
+    "POST /api/packages/execute": {
+        "summary": "Seed-compatible: run code in a skill's image",
+        "body": _object(("skill_id", "code"), skill_id=_SHORT, code=_STRING, entrypoint=_SHORT, agent_id=_SHORT, inputs={"type": "object"}),
+    },
+    "GET /api/packages/{skill_id}/status": {"summary": "Seed-compatible: does the skill's image exist?"},
+    "DELETE /api/packages/{skill_id}": {"summary": "Admin: remove the skill's image"},
+    "GET /api/images": {"summary": "Admin: the managed images"},
+    "POST /api/images/cleanup": {
+        "summary": "Admin: remove images unused for ttl_days",
+        "body": _object((), ttl_days={"type": "number"}, dry_run={"type": "boolean"}),
+    },
+    "GET /api/queues/dead-letters": {
+        "summary": "Admin: messages in each dead-letter queue, with a peek at their bodies",
+        "query": {"peek": ({"type": "string", "pattern": "^[0-9]{1,2}$"}, False)},
+    },
+}
+
+_PATH_PARAM = re.compile(r"{([^}]+)}")
+
+
+def _operation(path: str, method: str, entry: Any) -> dict[str, Any]:
+    doc = ROUTE_DOCS.get(f"{method} {path}", {})
+    operation: dict[str, Any] = {
+        "operationId": entry.view_name,
+        "summary": doc.get("summary", entry.view_name.replace("_", " ")),
+        "responses": {
+            "default": {"description": "an error, as JSON naming what was wrong",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},  # fmt: skip
+            "200": {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+        },
+    }
+    parameters = [{"name": name, "in": "path", "required": True, "schema": _SHORT} for name in _PATH_PARAM.findall(path)]
+    for name, (schema, required) in doc.get("query", {}).items():
+        parameters.append({"name": name, "in": "query", "required": required, "schema": schema})
+    if parameters:
+        operation["parameters"] = parameters
+    if method in ("POST", "PUT", "PATCH"):
+        content_types = list(entry.content_types or ["application/json"])
+        if content_types == ["application/json"]:
+            body_schema = doc.get("body", {"type": "object"})
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+        else:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    ct: {"schema": {"type": "string", "format": "binary" if "zip" in ct or "octet" in ct else None}}
+                    for ct in content_types
+                },
+            }
+            for content in operation["requestBody"]["content"].values():
+                if content["schema"]["format"] is None:
+                    del content["schema"]["format"]
+    if entry.authorizer is not None:
+        operation["security"] = [{"apiKey": []}]
+        operation["responses"]["401"] = {"description": "no key, or an unknown or revoked one"}
+    return operation
+
+
+def openapi_document(app: Any, *, server_url: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of every route ``app`` has registered."""
+    paths: dict[str, dict[str, Any]] = {}
+    for path, methods in sorted(app.routes.items()):
+        for method, entry in sorted(methods.items()):
+            paths.setdefault(path, {})[method.lower()] = _operation(path, method, entry)
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": "skillharbor", "version": "1", "description": "Skills, package governance and sandboxed execution."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <api key>"}},
+            "schemas": {"Error": _ERROR},
+        },
+    }
+    if server_url:
+        document["servers"] = [{"url": server_url}]
+    return document
+
+
+def register(app: Any) -> None:
+    @route(app, "/api/openapi.json", methods=["GET"])
+    def openapi_json() -> Any:
+        return json_response(openapi_document(app))

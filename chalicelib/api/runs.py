@@ -1,0 +1,191 @@
+"""Executing skills, their images, and the seed-compatible install/execute endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from chalicelib.api.auth import require
+from chalicelib.api.http import json_body, json_response, route, string_field
+from chalicelib.api.services import execution_service, import_service, record_event, valid_skill_id
+from chalicelib.errors import BadRequest, InvalidRequirement, NotFound, PermissionDenied, RunnerUnavailable, ScanUnavailable
+from chalicelib.governance.audit import FAILED, OK, SKILL_EXECUTE
+from chalicelib.governance.identity import Role, acting_agent_id
+from chalicelib.packages.pins import Pin
+from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
+from chalicelib.settings import get_settings
+from chalicelib.skills.requirements import parse_requirement_list
+
+
+def _inputs(body: dict[str, Any]) -> dict[str, Any]:
+    inputs = body.get("inputs", {})
+    if not isinstance(inputs, dict):
+        raise BadRequest("inputs must be a JSON object of argument names to values")
+    if len(json.dumps(inputs)) > 256 * 1024:
+        raise BadRequest("inputs are larger than 256 KiB")
+    return inputs
+
+
+def _agent_for(caller: Any, body: dict[str, Any]) -> str:
+    agent_id = acting_agent_id(caller, string_field(body, "agent_id"))
+    if not agent_id:
+        raise BadRequest("agent_id is required when the key is not an agent key")
+    return agent_id
+
+
+def _result_id() -> str:
+    return "job-" + secrets.token_hex(12)
+
+
+def _package_set_id(skill_id: str) -> str:
+    """The registry entry the seed's install endpoint keeps per skill id."""
+    return f"pkgset-{skill_id}"
+
+
+def register(app: Any, authorizer: Any) -> None:
+    @route(app, "/api/skills/{skill_id}/execute", methods=["POST"], authorizer=authorizer)
+    def execute_skill(skill_id: str) -> Any:
+        caller = require(app.current_request, Role.AGENT, Role.ADMIN)
+        valid_skill_id(skill_id)
+        body = json_body(app.current_request)
+        agent_id = _agent_for(caller, body)
+        try:
+            result = execution_service().execute(skill_id, agent_id, _inputs(body), body)
+        except PermissionDenied as error:
+            record_event(SKILL_EXECUTE, actor=caller.actor, agent_id=agent_id, skill_id=skill_id, outcome="denied",
+                         detail={"problems": error.problems})  # fmt: skip
+            raise
+        record_event(SKILL_EXECUTE, actor=caller.actor, agent_id=agent_id, skill_id=skill_id,
+                     outcome=OK if result["success"] else FAILED,
+                     detail={"status": result["status"], "duration_ms": result["duration_ms"], "image_tag": result["image_tag"]})  # fmt: skip
+        return json_response(result)
+
+    @route(app, "/api/images", methods=["GET"], authorizer=authorizer)
+    def list_images() -> Any:
+        require(app.current_request, Role.ADMIN)
+        return json_response({"images": import_service().images.list_images()})
+
+    @route(app, "/api/images/cleanup", methods=["POST"], authorizer=authorizer)
+    def cleanup_images() -> Any:
+        caller = require(app.current_request, Role.ADMIN)
+        body = json_body(app.current_request) if app.current_request.raw_body else {}
+        ttl = body.get("ttl_days", get_settings().image_ttl_days)
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0:
+            raise BadRequest("ttl_days must be a non-negative number")
+        job = CleanupJob(ttl_days=ttl, dry_run=bool(body.get("dry_run", False)), requested_by=caller.actor, result_id=_result_id())
+        outcome = execution_service().cleanup(job)
+        if outcome is None:
+            raise RunnerUnavailable("no runner worker answered the cleanup in time")
+        return json_response(outcome)
+
+    # --- seed-compatible package endpoints ---------------------------------
+
+    @route(app, "/api/packages/install", methods=["POST"], authorizer=authorizer)
+    def install_packages() -> Any:
+        caller = require(app.current_request, Role.ADMIN, Role.PUBLISHER, Role.AGENT)
+        body = json_body(app.current_request, required=("skill_id", "requirements"))
+        skill_id = valid_skill_id(str(body["skill_id"]))
+        agent_id = _agent_for(caller, body)
+        raw = body["requirements"]
+        if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+            raise BadRequest("requirements must be a list of PEP 508 strings")
+        declared, problems = parse_requirement_list(raw, where="requirements", file_label="request body")
+        if problems:
+            raise InvalidRequirement("invalid requirements", problems=problems)
+        service = import_service()
+        pins = service.resolver.resolve([str(d.requirement) for d in declared], service.target_platform())
+        direct = {p.name for p in pins if p.direct}
+        denied = execution_service().permission_problems(agent_id, pins)
+        if denied:
+            raise PermissionDenied(f"agent {agent_id} may not use these packages",
+                                   problems=[f"{d['package']} {d['version']}: {d['reason']}" for d in denied], packages=denied)  # fmt: skip
+        vulnerabilities: list[dict[str, Any]] = []
+        if body.get("scan_for_vulnerabilities", True):
+            report = service.scanner.scan(pins, direct_names=direct, ignores=service.reviews.ignores())
+            vulnerabilities = [f.model_dump(mode="json") for f in report.findings if not f.ignored]
+            if report.status == "scan_unavailable":
+                raise ScanUnavailable("the vulnerability scan could not audit every package", problems=list(report.reasons))
+            if report.status == "blocked":
+                raise BadRequest("known vulnerabilities", problems=list(report.reasons), vulnerabilities=vulnerabilities)
+        job = BuildJob(skill_id=skill_id, pins=pins, result_id=_result_id())
+        outcome = execution_service().build(job)
+        if outcome is None:
+            raise RunnerUnavailable("no runner worker answered the build in time")
+        if not outcome.get("success"):
+            return json_response({"success": False, "skill_id": skill_id, "error": outcome.get("error"),
+                                  "build_logs": outcome.get("build_log_tail") or []}, 500)  # fmt: skip
+        version = hashlib.sha256(json.dumps(sorted(p.requirement_line for p in pins)).encode()).hexdigest()
+        service.skills.put_version({
+            "skill_id": _package_set_id(skill_id), "version": version, "name": skill_id, "status": "ready",
+            "skill_type": "package_set", "pins": [p.model_dump() for p in pins], "image_tag": outcome["image_tag"],
+            "requirements": [str(d.requirement) for d in declared], "submitted_by": caller.actor,
+        })  # fmt: skip
+        record_event("package.install", actor=caller.actor, agent_id=agent_id, skill_id=skill_id, outcome=OK,
+                     detail={"image_tag": outcome["image_tag"], "packages": len(pins)})  # fmt: skip
+        return json_response({
+            "success": True, "skill_id": skill_id, "image_tag": outcome["image_tag"],
+            "packages_installed": [f"{p.name}=={p.version}" for p in pins], "vulnerabilities": vulnerabilities,
+            "build_logs": [],
+        })  # fmt: skip
+
+    @route(app, "/api/packages/execute", methods=["POST"], authorizer=authorizer)
+    def execute_code() -> Any:
+        caller = require(app.current_request, Role.AGENT, Role.ADMIN)
+        body = json_body(app.current_request, required=("skill_id", "code"))
+        skill_id = valid_skill_id(str(body["skill_id"]))
+        agent_id = _agent_for(caller, body)
+        record = import_service().skills.latest(_package_set_id(skill_id))
+        if record is None or not record.get("image_tag"):
+            raise NotFound(f"skill {skill_id} has no image: run POST /api/packages/install first")
+        pins = [Pin(**p) for p in record.get("pins", [])]
+        denied = execution_service().permission_problems(agent_id, pins)
+        if denied:
+            raise PermissionDenied(f"agent {agent_id} may not use these packages",
+                                   problems=[f"{d['package']} {d['version']}: {d['reason']}" for d in denied], packages=denied)  # fmt: skip
+        code = string_field(body, "code", required=True, max_length=512 * 1024, multiline=True) or ""
+        entrypoint = string_field(body, "entrypoint") or "execute"
+        job = RunJob(skill_id=skill_id, version=record["version"], image_tag=record["image_tag"], pins=pins, code=code,
+                     entrypoint=entrypoint, inputs=_inputs(body), limits=execution_service().limits(body), agent_id=agent_id)  # fmt: skip
+        result = execution_service().run(job)
+        record_event(SKILL_EXECUTE, actor=caller.actor, agent_id=agent_id, skill_id=skill_id,
+                     outcome=OK if result.success else FAILED, detail={"status": result.status.value, "seed_endpoint": True})  # fmt: skip
+        return json_response({**result.model_dump(mode="json"), "image_tag": record["image_tag"],
+                              "packages": [f"{p.name}=={p.version}" for p in pins]})  # fmt: skip
+
+    @route(app, "/api/packages/{skill_id}/status", methods=["GET"], authorizer=authorizer)
+    def package_status(skill_id: str) -> Any:
+        require(app.current_request)
+        valid_skill_id(skill_id)
+        service = import_service()
+        record = service.skills.latest(_package_set_id(skill_id)) or service.skills.latest(skill_id) or {}
+        tag = record.get("image_tag")
+        image = service.images.get_image(tag) if tag else None
+        return json_response({
+            "skill_id": skill_id, "image_exists": image is not None, "image_tag": tag,
+            "size_bytes": (image or {}).get("size"), "created": (image or {}).get("created_at"),
+            "last_used": (image or {}).get("last_used"), "tags": [tag] if image else [],
+        })  # fmt: skip
+
+    @route(app, "/api/packages/{skill_id}", methods=["DELETE"], authorizer=authorizer)
+    def delete_package_image(skill_id: str) -> Any:
+        caller = require(app.current_request, Role.ADMIN)
+        valid_skill_id(skill_id)
+        service = import_service()
+        record = service.skills.latest(_package_set_id(skill_id)) or service.skills.latest(skill_id) or {}
+        tag = record.get("image_tag")
+        if not tag:
+            raise NotFound(f"skill {skill_id} has no image")
+        outcome = execution_service().cleanup(RemoveJob(image_tag=tag, requested_by=caller.actor, result_id=_result_id()))
+        if outcome is None:
+            raise RunnerUnavailable("no runner worker answered the removal in time")
+        if record.get("skill_type") == "package_set":
+            # the seed's contract: after DELETE, execute answers "run POST /install first"
+            service.skills.update_version(record["skill_id"], record["version"], image_tag=None, status="removed")
+        return json_response({"success": True, "skill_id": skill_id, "image_tag": tag, "removed": outcome.get("removed")})
+
+
+def scheduled_cleanup() -> None:
+    """What the schedule does: ask a runner to remove images unused past IMAGE_TTL_DAYS."""
+    execution_service().queue.send(CleanupJob(ttl_days=get_settings().image_ttl_days, requested_by="system:schedule"))

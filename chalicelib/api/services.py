@@ -1,0 +1,82 @@
+"""Process-wide service instances for the handlers (built lazily, once).
+
+Stores read their settings on every call, so holding them is safe; holding
+them keeps per-process caches (resolution, permission decisions) warm.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from chalicelib.errors import BadRequest
+from chalicelib.governance.service import GovernanceService
+from chalicelib.workflow.execution import ExecutionService
+from chalicelib.workflow.imports import ImportService
+
+_SKILL_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_IMPORT_ID = re.compile(r"^imp-[0-9a-f]{20}$")
+
+
+@functools.cache
+def import_service() -> ImportService:
+    from chalicelib.scanning.typosquats import load_popular_names
+
+    governance = governance_service()
+    return ImportService(
+        rules=governance.rules,
+        audit_log=governance.audit_log,
+        is_flagged_typosquat=lambda name: load_popular_names().check(name) is not None,
+    )
+
+
+def valid_skill_id(skill_id: str) -> str:
+    if not _SKILL_ID.match(skill_id or ""):
+        raise BadRequest(f"invalid skill id {skill_id!r}: lowercase letters, digits and '-', at most 64 characters")
+    return skill_id
+
+
+def valid_import_id(import_id: str) -> str:
+    if not _IMPORT_ID.match(import_id or ""):
+        raise BadRequest(f"invalid import id {import_id!r}: expected imp- followed by 20 hex digits")
+    return import_id
+
+
+@functools.cache
+def governance_service() -> GovernanceService:
+    from chalicelib.governance.cache import DecisionCache, PermissionChecker
+    from chalicelib.scanning.typosquats import load_popular_names
+    from chalicelib.store.audit import AuditStore
+    from chalicelib.store.principals import PrincipalsStore
+    from chalicelib.store.rules import RulesStore
+
+    rules, principals = RulesStore(), PrincipalsStore()
+    checker = PermissionChecker(
+        principals,
+        rules,
+        DecisionCache.from_settings(),
+        # the popular-names index is built on first use (about a second), then cached
+        is_flagged_typosquat=lambda name: load_popular_names().check(name) is not None,
+    )
+    return GovernanceService(rules, principals, AuditStore(), checker)
+
+
+def record_event(action: str, *, actor: str, **fields: object) -> None:
+    """Append one audit event through the process's audit log."""
+    from chalicelib.governance.audit import audit_event
+
+    governance_service().audit_log.append(audit_event(action, actor=actor, **fields))
+
+
+def reset_services() -> None:
+    """Forget process-wide services (tests switch mocks and settings)."""
+    import_service.cache_clear()
+    governance_service.cache_clear()
+    execution_service.cache_clear()
+
+
+@functools.cache
+def execution_service() -> ExecutionService:
+    governance = governance_service()
+    service = import_service()
+    return ExecutionService(service.skills, service.blobs, service.images, governance.checker)

@@ -1,0 +1,67 @@
+"""Skills and imports: upload a SKILL.md or a zip, follow the import, read the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+from chalicelib.api.auth import require
+from chalicelib.api.http import json_response, route
+from chalicelib.api.services import import_service, valid_import_id, valid_skill_id
+from chalicelib.errors import BadRequest, NotFound, UnsupportedMediaType
+from chalicelib.governance.identity import Role
+
+
+SKILL_CONTENT_TYPES = ["text/markdown", "text/plain", "application/zip", "application/octet-stream", "text/x-markdown"]
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    """A skill record as the API shows it."""
+    hidden = {"artifact_key", "source"}
+    return {k: v for k, v in record.items() if k not in hidden}
+
+
+def register(app: Any, authorizer: Any) -> None:
+    @route(app, "/api/skills", methods=["POST"], authorizer=authorizer, content_types=SKILL_CONTENT_TYPES)
+    def import_skill() -> Any:
+        request = app.current_request
+        principal = require(request, Role.ADMIN, Role.PUBLISHER)
+        body = request.raw_body or b""
+        if not body:
+            raise BadRequest("empty body: send the SKILL.md text, or a zip with Content-Type: application/zip")
+        content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        is_zip = content_type == "application/zip" or body.startswith(_ZIP_MAGIC)
+        if content_type == "application/zip" and not body.startswith(_ZIP_MAGIC):
+            raise BadRequest("Content-Type is application/zip but the body is not a zip archive")
+        if content_type not in SKILL_CONTENT_TYPES:
+            raise UnsupportedMediaType(f"unsupported Content-Type {content_type!r}")
+        result = import_service().submit_upload(body, is_zip=is_zip, submitted_by=principal.actor)
+        return json_response(result, 202, headers={"Location": f"/api/imports/{result['import_id']}"})
+
+    @route(app, "/api/skills", methods=["GET"], authorizer=authorizer)
+    def list_skills() -> Any:
+        require(app.current_request)
+        skills = [_public(r) for r in import_service().skills.list_latest()]
+        summary_fields = ("skill_id", "name", "description", "version", "status", "status_reason", "skill_type", "updated_at")
+        return json_response({"skills": [{k: s.get(k) for k in summary_fields} for s in skills]})
+
+    @route(app, "/api/skills/{skill_id}", methods=["GET"], authorizer=authorizer)
+    def get_skill(skill_id: str) -> Any:
+        require(app.current_request)
+        valid_skill_id(skill_id)
+        version = (app.current_request.query_params or {}).get("version")
+        service = import_service()
+        record = service.skills.get_version(skill_id, version) if version else service.skills.latest(skill_id)
+        if record is None:
+            raise NotFound(f"no skill {skill_id!r}" + (f" at version {version}" if version else ""))
+        return json_response(_public(record))
+
+    @route(app, "/api/imports/{import_id}", methods=["GET"], authorizer=authorizer)
+    def get_import(import_id: str) -> Any:
+        require(app.current_request)
+        record = import_service().imports.get(valid_import_id(import_id))
+        if record is None:
+            raise NotFound(f"no import {import_id!r}")
+        record.pop("execution_arn", None)
+        return json_response(record)

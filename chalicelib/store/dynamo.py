@@ -1,0 +1,129 @@
+"""Shared DynamoDB plumbing for the store adapters.
+
+Every table has string keys ``pk``/``sk`` and up to three generic global
+secondary indexes ``gsi1``..``gsi3`` (keys ``gsiNpk``/``gsiNsk``), declared in
+``infra/resources.json``; each adapter decides what it puts in them.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import TransientError
+from chalicelib.settings import get_settings
+
+T = TypeVar("T")
+
+_TRANSIENT_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+}
+
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+@functools.lru_cache(maxsize=16)
+def _resource(region: str, endpoint_url: str | None) -> Any:
+    return boto3.resource("dynamodb", region_name=region, endpoint_url=endpoint_url, config=_BOTO_CONFIG)
+
+
+def table(name: str) -> Any:
+    """The boto3 Table for ``name`` under the current settings' endpoint."""
+    settings = get_settings()
+    return _resource(settings.region, settings.aws_endpoint_url).Table(name)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints and mocks)."""
+    _resource.cache_clear()
+
+
+def is_conditional_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def with_retries(call: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.05) -> T:
+    """Run ``call``, retrying throttling and transient service errors with jittered backoff.
+
+    botocore already retries once per its own policy; this outer loop covers
+    the cases it gives up on, and turns a final failure into TransientError so
+    the state machine's Retry clause sees a name it knows.
+    """
+    for attempt in range(attempts):
+        try:
+            return call()
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code not in _TRANSIENT_CODES:
+                raise
+            if attempt == attempts - 1:
+                raise TransientError(f"DynamoDB kept failing with {code}") from error
+            time.sleep(base_delay * (2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def to_dynamo(value: Any) -> Any:
+    """Plain JSON-ish data → what DynamoDB accepts (floats become Decimal, empty strings kept)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [to_dynamo(v) for v in value]
+    return value
+
+
+def from_dynamo(value: Any) -> Any:
+    """DynamoDB data → plain JSON-ish data (Decimal becomes int or float)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, set, tuple)):
+        return [from_dynamo(v) for v in value]
+    return value
+
+
+def set_expression(fields: dict[str, Any]) -> dict[str, Any]:
+    """``update_item`` keyword arguments that SET every field (names escaped)."""
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    values = {f":v{i}": to_dynamo(value) for i, value in enumerate(fields.values())}
+    return {
+        "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+class TableStore:
+    """Base of the adapters: the boto3 Table named by one settings field, bound on first use.
+
+    Binding once matters: settings and a boto3 Table cost milliseconds to build,
+    which every call would otherwise pay.
+    """
+
+    settings_field: str = ""
+
+    def __init__(self, table_name: str | None = None) -> None:
+        self._table_name = table_name
+        self._bound: Any = None
+
+    @property
+    def table(self) -> Any:
+        bound = self._bound
+        if bound is None:
+            bound = self._bound = table(self._table_name or getattr(get_settings(), self.settings_field))
+        return bound

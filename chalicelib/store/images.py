@@ -1,0 +1,106 @@
+"""Images, the base image's platform, and execution results (the images table).
+
+Items: ``pk = image#<tag>`` (one per managed image: pins, base, sizes,
+last use), ``pk = base#platform`` (what the runner's base image really is),
+``pk = result#<job_id>`` (the outcome of one run job, read by the API).
+``gsi1`` lists images (``gsi1pk = images``, ``gsi1sk = <last_used>``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.packages.pins import TargetPlatform
+from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, set_expression, to_dynamo, with_retries
+from chalicelib.store.skills import utc_now
+
+_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
+
+
+def _clean(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if item is None else {k: v for k, v in from_dynamo(item).items() if k not in _KEYS}
+
+
+class ImageStore(TableStore):
+    settings_field = "images_table"
+
+    # --- images ---------------------------------------------------------------
+
+    def record_image(self, tag: str, **fields: Any) -> None:
+        now = utc_now()
+        fields.setdefault("last_used", now)
+        update = set_expression(dict(fields, tag=tag, gsi1pk="images", gsi1sk=fields["last_used"], updated_at=now))
+        update["UpdateExpression"] += ", created_at = if_not_exists(created_at, :now)"
+        update["ExpressionAttributeValues"][":now"] = now
+        with_retries(lambda: self.table.update_item(Key={"pk": f"image#{tag}", "sk": "image"}, **update))
+
+    def touch(self, tag: str) -> None:
+        """Mark the image used now (cleanup keeps recently used images)."""
+        now = utc_now()
+        try:
+            with_retries(
+                lambda: self.table.update_item(
+                    Key={"pk": f"image#{tag}", "sk": "image"},
+                    ConditionExpression="attribute_exists(pk)",
+                    **set_expression({"last_used": now, "gsi1sk": now}),
+                )
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+
+    def get_image(self, tag: str) -> dict[str, Any] | None:
+        response = with_retries(lambda: self.table.get_item(Key={"pk": f"image#{tag}", "sk": "image"}, ConsistentRead=True))
+        return _clean(response.get("Item"))
+
+    def list_images(self) -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key
+
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq("images"), "ScanIndexForward": False}
+        while True:
+            response = with_retries(lambda: self.table.query(**kwargs))
+            items += [i for i in (_clean(x) for x in response.get("Items", [])) if i]
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def forget_image(self, tag: str) -> None:
+        with_retries(lambda: self.table.delete_item(Key={"pk": f"image#{tag}", "sk": "image"}))
+
+    # --- base image platform --------------------------------------------------
+
+    def record_platform(self, base_tag: str, base_image_id: str, platform: TargetPlatform) -> None:
+        item = {"pk": "base#platform", "sk": "base", "base_tag": base_tag, "base_image_id": base_image_id,
+                "platform": platform.model_dump(), "updated_at": utc_now()}  # fmt: skip
+        with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
+
+    def platform(self) -> TargetPlatform | None:
+        response = with_retries(lambda: self.table.get_item(Key={"pk": "base#platform", "sk": "base"}))
+        item = _clean(response.get("Item"))
+        return TargetPlatform(**item["platform"]) if item else None
+
+    # --- runner heartbeats -------------------------------------------------------
+
+    def heartbeat(self, worker_id: str, **detail: Any) -> None:
+        item = {"pk": "runner#heartbeat", "sk": worker_id, "seen_at": utc_now(), **detail}
+        with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
+
+    def runners(self) -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key
+
+        response = with_retries(lambda: self.table.query(KeyConditionExpression=Key("pk").eq("runner#heartbeat")))
+        return [dict(_clean(i) or {}, worker_id=i["sk"]) for i in response.get("Items", [])]
+
+    # --- run results ------------------------------------------------------------
+
+    def put_result(self, job_id: str, result: dict[str, Any]) -> None:
+        item = {"pk": f"result#{job_id}", "sk": "result", "result": result, "finished_at": utc_now()}
+        with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
+
+    def get_result(self, job_id: str) -> dict[str, Any] | None:
+        response = with_retries(lambda: self.table.get_item(Key={"pk": f"result#{job_id}", "sk": "result"}, ConsistentRead=True))
+        item = _clean(response.get("Item"))
+        return item["result"] if item else None

@@ -1,0 +1,146 @@
+"""The skill registry and the import records (DynamoDB).
+
+Skills table: one item per skill version (``pk`` = skill_id, ``sk`` = ``v#<version>``);
+``gsi1`` lists every version newest first (``gsi1pk`` = ``skills``,
+``gsi1sk`` = ``<updated_at>#<skill_id>``) so listing is a query, not a scan.
+
+Imports table: one item per import (``pk`` = ``import#<id>``); an upload
+event's dedupe marker (``pk`` = ``event#<key>``) is written with a condition so a
+duplicated or retried event starts one import.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import NotFound
+from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, set_expression, to_dynamo, with_retries
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+_KEY_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
+
+
+def _clean(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    return {k: v for k, v in from_dynamo(item).items() if k not in _KEY_FIELDS}
+
+
+class SkillRegistry(Protocol):
+    def put_version(self, record: dict[str, Any]) -> dict[str, Any]: ...
+    def update_version(self, skill_id: str, version: str, **fields: Any) -> None: ...
+    def get_version(self, skill_id: str, version: str) -> dict[str, Any] | None: ...
+    def latest(self, skill_id: str) -> dict[str, Any] | None: ...
+    def list_latest(self) -> list[dict[str, Any]]: ...
+
+
+class DynamoSkillRegistry(TableStore):
+    settings_field = "skills_table"
+
+    @staticmethod
+    def _keys(skill_id: str, version: str) -> dict[str, str]:
+        return {"pk": skill_id, "sk": f"v#{version}"}
+
+    def put_version(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Create the version's record, or refresh it when the same content is imported again.
+
+        A re-upload keeps ``created_at`` (same version, no duplicate item).
+        """
+        now = utc_now()
+        existing = self.get_version(record["skill_id"], record["version"])
+        item = dict(existing or {}, **record)
+        item["created_at"] = (existing or {}).get("created_at", now)
+        item["updated_at"] = now
+        item.update(self._keys(record["skill_id"], record["version"]))
+        item["gsi1pk"] = "skills"
+        item["gsi1sk"] = f"{now}#{record['skill_id']}"
+        with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
+        return _clean(item) or {}
+
+    def update_version(self, skill_id: str, version: str, **fields: Any) -> None:
+        now = utc_now()
+        update = set_expression(dict(fields, updated_at=now, gsi1sk=f"{now}#{skill_id}"))
+        try:
+            with_retries(
+                lambda: self.table.update_item(
+                    Key=self._keys(skill_id, version), ConditionExpression="attribute_exists(pk)", **update
+                )
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                raise NotFound(f"skill {skill_id} has no version {version}") from error
+            raise
+
+    def get_version(self, skill_id: str, version: str) -> dict[str, Any] | None:
+        response = with_retries(lambda: self.table.get_item(Key=self._keys(skill_id, version), ConsistentRead=True))
+        return _clean(response.get("Item"))
+
+    def versions(self, skill_id: str) -> list[dict[str, Any]]:
+        response = with_retries(
+            lambda: self.table.query(KeyConditionExpression=Key("pk").eq(skill_id), ConsistentRead=True)
+        )
+        items = [_clean(i) for i in response.get("Items", [])]
+        return sorted((i for i in items if i), key=lambda r: r.get("created_at", ""), reverse=True)
+
+    def latest(self, skill_id: str) -> dict[str, Any] | None:
+        """The most recently submitted version of the skill."""
+        versions = self.versions(skill_id)
+        return versions[0] if versions else None
+
+    def list_latest(self) -> list[dict[str, Any]]:
+        """The latest version of every skill, most recently changed first."""
+        seen: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq("skills"), "ScanIndexForward": False}
+        while True:
+            response = with_retries(lambda: self.table.query(**kwargs))
+            for raw in response.get("Items", []):
+                item = _clean(raw) or {}
+                current = seen.get(item["skill_id"])
+                if current is None or item.get("created_at", "") > current.get("created_at", ""):
+                    seen[item["skill_id"]] = item
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted(seen.values(), key=lambda r: r.get("updated_at", ""), reverse=True)
+
+
+class DynamoImportStore(TableStore):
+    settings_field = "imports_table"
+
+    def claim_event(self, dedupe_key: str, import_id: str) -> str | None:
+        """Record that ``dedupe_key`` starts ``import_id``; return the existing import id if already claimed."""
+        item = {"pk": f"event#{dedupe_key}", "sk": "event", "import_id": import_id, "created_at": utc_now()}
+        try:
+            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
+            return None
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+        existing = with_retries(
+            lambda: self.table.get_item(Key={"pk": f"event#{dedupe_key}", "sk": "event"}, ConsistentRead=True)
+        )
+        return existing.get("Item", {}).get("import_id", import_id)
+
+    def create(self, record: dict[str, Any]) -> None:
+        now = utc_now()
+        item = dict(record, pk=f"import#{record['import_id']}", sk="import", created_at=now, updated_at=now)
+        item.setdefault("status", "RUNNING")
+        with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
+
+    def update(self, import_id: str, **fields: Any) -> None:
+        update = set_expression(dict(fields, updated_at=utc_now()))
+        with_retries(lambda: self.table.update_item(Key={"pk": f"import#{import_id}", "sk": "import"}, **update))
+
+    def get(self, import_id: str) -> dict[str, Any] | None:
+        response = with_retries(
+            lambda: self.table.get_item(Key={"pk": f"import#{import_id}", "sk": "import"}, ConsistentRead=True)
+        )
+        return _clean(response.get("Item"))

@@ -1,0 +1,438 @@
+"""Starting imports (API uploads and inbox events) and the state machine's task functions.
+
+Each task takes the execution state (a small JSON object: import id, source
+location, skill id and version once known) and returns it, enriched. The
+skill itself lives in DynamoDB (record) and S3 (source and parsed artefact),
+so the state stays far below Step Functions' payload limit, and a failed step
+leaves the record, its inputs and the reason behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import BadRequest, Blocked, InvalidSkill, ScanUnavailable, SkillharborError
+from chalicelib.governance.audit import IMPORT_STEP, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event
+from chalicelib.governance.closure import check_closure
+from chalicelib.governance.ports import AuditLog, RulesRepository
+from chalicelib.governance.rules import ApprovalRequest, request_id_for
+from chalicelib.packages.pins import Pin, TargetPlatform
+from chalicelib.packages.resolver import PipResolver
+from chalicelib.settings import get_settings
+from chalicelib.skills.model import ParsedSkill
+from chalicelib.skills.parser import ParseLimits, parse_skill_md, parse_zip
+from chalicelib.scanning.sbom import build_sbom
+from chalicelib.scanning.scanner import Scanner
+from chalicelib.store.blobs import BlobStore
+from chalicelib.store.reviews import ReviewStore
+from chalicelib.store.images import ImageStore
+from chalicelib.store.skills import DynamoImportStore, DynamoSkillRegistry, utc_now
+from chalicelib.workflow.orchestrator import Orchestrator, StepFunctionsOrchestrator
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+    @property
+    def is_zip(self) -> bool:
+        return self.key.lower().endswith(".zip")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id}
+
+
+def new_import_id() -> str:
+    return "imp-" + secrets.token_hex(10)
+
+
+def parse_source(data: bytes, *, is_zip: bool) -> ParsedSkill:
+    limits = ParseLimits.from_settings(get_settings())
+    return parse_zip(data, limits=limits) if is_zip else parse_skill_md(data, limits=limits)
+
+
+class ImportService:
+    """Application service behind the API, the inbox poller and the task functions."""
+
+    def __init__(
+        self,
+        skills: DynamoSkillRegistry | None = None,
+        imports: DynamoImportStore | None = None,
+        blobs: BlobStore | None = None,
+        orchestrator: Orchestrator | None = None,
+        resolver: PipResolver | None = None,
+        images: ImageStore | None = None,
+        rules: RulesRepository | None = None,
+        audit_log: AuditLog | None = None,
+        is_flagged_typosquat: Callable[[str], bool] | None = None,
+    ):
+        self.images = images or ImageStore()
+        self.rules = rules
+        self.audit_log = audit_log
+        self.is_flagged_typosquat = is_flagged_typosquat or (lambda _name: False)
+        self.reviews = ReviewStore()
+        self._scanner: Scanner | None = None
+        self.skills = skills or DynamoSkillRegistry()
+        self.imports = imports or DynamoImportStore()
+        self.blobs = blobs or BlobStore()
+        self.orchestrator = orchestrator or StepFunctionsOrchestrator()
+        self._resolver = resolver
+
+    @property
+    def resolver(self) -> PipResolver:
+        if self._resolver is None:
+            settings = get_settings()
+            self._resolver = PipResolver(settings.index_url, timeout_seconds=settings.resolver_timeout_seconds)
+        return self._resolver
+
+    # --- starting ---------------------------------------------------------
+
+    def submit_upload(self, data: bytes, *, is_zip: bool, submitted_by: str) -> dict[str, Any]:
+        """API upload: validate now (a 400 lists every problem), then import asynchronously."""
+        parsed = parse_source(data, is_zip=is_zip)
+        settings = get_settings()
+        key = f"uploads/{parsed.skill_id}/{parsed.version}.{'zip' if is_zip else 'md'}"
+        version_id = self.blobs.put_bytes(settings.artifacts_bucket, key, data)
+        source = SourceRef(settings.artifacts_bucket, key, version_id)
+        import_id = new_import_id()
+        self._start(import_id, source, submitted_by, skill_id=parsed.skill_id, version=parsed.version)
+        return {"skill_id": parsed.skill_id, "version": parsed.version, "import_id": import_id, "status": "importing"}
+
+    def submit_s3_event(self, record: dict[str, Any], *, submitted_by: str = "s3-inbox") -> str | None:
+        """One S3 ObjectCreated record → one import, however often the event is delivered."""
+        s3 = record.get("s3") or {}
+        bucket = (s3.get("bucket") or {}).get("name")
+        obj = s3.get("object") or {}
+        raw_key = obj.get("key")
+        if not bucket or not raw_key:
+            raise BadRequest("S3 event record without bucket name or object key")
+        key = urllib.parse.unquote_plus(raw_key)
+        if not (key.endswith("SKILL.md") or key.lower().endswith(".zip")):
+            return None  # not a skill upload: the notification filter should not have sent it
+        version_id = obj.get("versionId") or None
+        # without versioning, eventTime tells a re-upload of the same bytes from a redelivered event
+        identity = version_id or f"{obj.get('eTag', '')}:{obj.get('sequencer', '')}:{record.get('eventTime', '')}"
+        dedupe_key = hashlib.sha256(f"{bucket}\n{key}\n{identity}".encode()).hexdigest()
+        import_id = "imp-" + dedupe_key[:20]
+        if self.imports.claim_event(dedupe_key, import_id) is not None:
+            existing = self.imports.get(import_id)
+            if existing is not None:
+                return import_id  # duplicate delivery: that import already started
+        self._start(import_id, SourceRef(bucket, key, version_id), submitted_by)
+        return import_id
+
+    def _start(self, import_id: str, source: SourceRef, submitted_by: str, **known: Any) -> None:
+        self._audit(SKILL_IMPORT, actor=submitted_by, skill_id=known.get("skill_id"), outcome="started",
+                    detail={"import_id": import_id, "source": f"s3://{source.bucket}/{source.key}", "version": known.get("version")})  # fmt: skip
+        self.imports.create(
+            {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "status": "RUNNING", **known}
+        )
+        state = {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "resume_at": ""}
+        arn = self.orchestrator.start(import_id, state)
+        self.imports.update(import_id, execution_arn=arn)
+
+    # --- task functions (the state machine's steps) ----------------------
+
+    def parse_step(self, state: dict[str, Any]) -> dict[str, Any]:
+        source = SourceRef(**state["source"])
+        settings = get_settings()
+        limit = settings.max_zip_bytes if source.is_zip else settings.max_skill_md_bytes
+        data = self.blobs.get_bytes(source.bucket, source.key, source.version_id, max_bytes=limit)
+        try:
+            parsed = parse_source(data, is_zip=source.is_zip)
+        except InvalidSkill as error:
+            self._record_invalid(state, data, error)
+            raise
+        record = parsed.to_record()
+        artifact_key = f"skills/{parsed.skill_id}/{parsed.version}/skill.json"
+        self.blobs.put_json(settings.artifacts_bucket, artifact_key, parsed.model_dump(mode="json"))
+        for heavy in ("code", "files", "template"):
+            record.pop(heavy, None)  # kept in the artefact: DynamoDB items stop at 400 KB
+        self.skills.put_version(
+            dict(
+                record,
+                status="importing",
+                status_reason=None,
+                error=None,
+                pins=[],
+                artifact_key=artifact_key,
+                import_id=state["import_id"],
+                submitted_by=state.get("submitted_by"),
+                source=source.to_dict(),
+                steps={"parse": _step_ok(requirements=len(parsed.requirements), skill_type=parsed.skill_type)},
+            )
+        )
+        self.imports.update(state["import_id"], skill_id=parsed.skill_id, version=parsed.version, current_step="resolve")
+        state = dict(state, skill_id=parsed.skill_id, version=parsed.version)
+        self._step_event(state, "parse", "succeeded", version=parsed.version, requirements=parsed.requirements)
+        return state
+
+    def _record_invalid(self, state: dict[str, Any], data: bytes, error: InvalidSkill) -> None:
+        """Keep what we know of an invalid upload on a skill record, if it named itself."""
+        skill_id = error.details.get("skill_id")
+        if not skill_id:
+            return
+        version = error.details.get("version") or hashlib.sha256(data).hexdigest()
+        self.skills.put_version(
+            {
+                "skill_id": skill_id,
+                "version": version,
+                "name": error.details.get("name") or skill_id,
+                "requirements": error.details.get("requirements", []),
+                "status": "failed",
+                "status_reason": "invalid_skill",
+                "error": {"step": "parse", "reason": str(error), "problems": error.problems},
+                "import_id": state["import_id"],
+                "submitted_by": state.get("submitted_by"),
+                "source": state["source"],
+                "steps": {"parse": _step_failed(str(error))},
+            }
+        )
+        self.imports.update(state["import_id"], skill_id=skill_id, version=version)
+
+    def target_platform(self) -> TargetPlatform:
+        """The runner's base image as it reported itself; the settings until a runner has."""
+        return self.images.platform() or get_settings().target_platform
+
+    def resolve_step(self, state: dict[str, Any]) -> dict[str, Any]:
+        record = self._record(state)
+        platform = self.target_platform()
+        pins = self.resolver.resolve(list(record.get("requirements", [])), platform)
+        steps = dict(record.get("steps", {}), resolve=_step_ok(pins=len(pins), platform=platform.key))
+        self.skills.update_version(
+            state["skill_id"], state["version"], pins=[p.model_dump() for p in pins], steps=steps, platform=platform.key
+        )
+        self.imports.update(state["import_id"], current_step="check")
+        self._step_event(state, "resolve", "succeeded", pins=[f"{p.name}=={p.version}" for p in pins])
+        return dict(state, pin_count=len(pins))
+
+    def check_step(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Governance over the closure: bans block; unapproved direct packages wait for an admin."""
+        record = self._record(state)
+        assert self.rules is not None, "ImportService needs the rules store for the Check step"
+        outcome = check_closure(self.pins_of(record), self.rules.rules_for, is_flagged_typosquat=self.is_flagged_typosquat)
+        steps = dict(record.get("steps", {}), check=_step_ok(**outcome.to_json()))
+        if outcome.banned:
+            steps["check"]["status"] = "failed"
+            self.skills.update_version(state["skill_id"], state["version"], steps=steps)
+            lines = [f"{b['package']} {b['version']} is banned: {b['reason']}" for b in outcome.banned]
+            raise Blocked("the closure contains banned packages", problems=lines, banned=outcome.banned)
+        if outcome.unapproved:
+            for item in outcome.unapproved:
+                request = ApprovalRequest(
+                    request_id=request_id_for(state["skill_id"], state["version"], item["package"]),
+                    package=item["package"], version=item["version"], skill_id=state["skill_id"],
+                    reason=f"skill {state['skill_id']} needs it: {item['why']}", requested_by=SYSTEM_ACTOR,
+                )  # fmt: skip
+                self.rules.create_request(request)
+                self._audit(PACKAGE_REQUEST, skill_id=state["skill_id"], package=item["package"], outcome=PENDING,
+                            detail={"request_id": request.request_id, "version": item["version"]})  # fmt: skip
+            steps["check"]["status"] = "waiting"
+            waiting = sorted(i["package"] for i in outcome.unapproved)
+            self.skills.update_version(
+                state["skill_id"], state["version"], steps=steps, status="pending_approval",
+                status_reason="waiting for approval of " + ", ".join(waiting), waiting_for=waiting,
+            )  # fmt: skip
+            self.imports.update(state["import_id"], status="PENDING_APPROVAL", current_step="check", waiting_for=waiting)
+            self._step_event(state, "check", PENDING, waiting_for=waiting)
+            return dict(state, pending_approval=True)
+        self._step_event(state, "check", "succeeded")
+        self.skills.update_version(state["skill_id"], state["version"], steps=steps, waiting_for=[])
+        self.imports.update(state["import_id"], status="RUNNING", current_step="install")
+        return dict(state, pending_approval=False)
+
+    def resume_waiting_for(self, package: str, *, actor: str) -> list[str]:
+        """After an approval: restart at Check every import no longer waiting for anything."""
+        resumed = []
+        for summary in self.skills.list_latest():
+            if summary.get("status") != "pending_approval" or package not in (summary.get("waiting_for") or []):
+                continue
+            record = self.skills.get_version(summary["skill_id"], summary["version"]) or {}
+            assert self.rules is not None
+            outcome = check_closure(self.pins_of(record), self.rules.rules_for, is_flagged_typosquat=self.is_flagged_typosquat)
+            if outcome.unapproved and not outcome.banned:
+                waiting = sorted(i["package"] for i in outcome.unapproved)
+                self.skills.update_version(record["skill_id"], record["version"], waiting_for=waiting,
+                                           status_reason="waiting for approval of " + ", ".join(waiting))  # fmt: skip
+                continue
+            resumed.append(self._resume(record, "check", detail={"after_approval_of": package, "by": actor}))
+        return resumed
+
+    def _resume(self, record: dict[str, Any], step: str, *, detail: dict[str, Any]) -> str:
+        """Start a new execution of the same import at ``step`` (the ASL's Start choice)."""
+        import_id = record["import_id"]
+        attempt = int(record.get("resumes", 0)) + 1
+        self.skills.update_version(record["skill_id"], record["version"], status="importing", status_reason=None, resumes=attempt)
+        self.imports.update(import_id, status="RUNNING", current_step=step, failed_step=None, reason=None)
+        state = {"import_id": import_id, "skill_id": record["skill_id"], "version": record["version"],
+                 "source": record.get("source"), "submitted_by": record.get("submitted_by"),
+                 "pin_count": len(record.get("pins", [])), "resume_at": step}  # fmt: skip
+        self.orchestrator.start(f"{import_id}-resume-{attempt}", state)
+        self._audit(IMPORT_STEP, skill_id=record["skill_id"], outcome="resumed", detail={"import_id": import_id, "at": step, **detail})
+        return import_id
+
+    @property
+    def scanner(self) -> Scanner:
+        if self._scanner is None:
+            self._scanner = Scanner.from_settings()
+        return self._scanner
+
+    def scan_step(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Vulnerabilities (fail closed), typosquats and the skill's code; stores the report and the SBOM."""
+        record = self._record(state)
+        settings = get_settings()
+        pins = self.pins_of(record)
+        artifact = self.blobs.get_json(settings.artifacts_bucket, record["artifact_key"])
+        code = _code_of(artifact)
+        report = self.scanner.scan(pins, code=code or None, ignores=self.reviews.ignores())
+        prefix = record["artifact_key"].rsplit("/", 1)[0]
+        self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/scan.json", report.to_dict())
+        self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/sbom.json", build_sbom(state["skill_id"], state["version"], pins))
+        code_high = [f.describe() for f in report.needs_approval.code]
+        code_approval = self.reviews.code_approval(state["skill_id"], state["version"]) if code_high else None
+        summary = {
+            "status": report.status, "reasons": list(report.reasons),
+            "findings": [f.model_dump(mode="json") for f in report.findings],
+            "unaudited": [u.model_dump(mode="json") for u in report.unaudited],
+            "typosquats": [t.model_dump(mode="json") for t in report.typosquats],
+            "code_findings": [f.model_dump(mode="json") for f in report.code_findings],
+            "code_approval": code_approval, "vulnerability_service": report.vulnerability_service,
+        }  # fmt: skip
+        steps = dict(record.get("steps", {}), scan=_step_ok(status=report.status, findings=len(report.findings)))
+        if report.status != "passed" or (code_high and code_approval is None):
+            steps["scan"]["status"] = "failed"
+        self.skills.update_version(state["skill_id"], state["version"], scan=summary, steps=steps)
+        if report.status == "scan_unavailable":
+            raise ScanUnavailable("some packages could not be audited: the scan fails closed", problems=list(report.reasons))
+        if report.status == "blocked":
+            raise Blocked("known vulnerabilities", problems=list(report.reasons))
+        if code_high and code_approval is None:
+            raise Blocked(
+                "the skill's code has HIGH severity findings; an admin must approve this version "
+                f"(POST /api/skills/{state['skill_id']}/approve-code)",
+                problems=code_high,
+            )
+        self.imports.update(state["import_id"], current_step="install")
+        self._step_event(state, "scan", "succeeded", findings=len(report.findings), code_findings=len(report.code_findings))
+        return state
+
+    def resume_at_scan(self, record: dict[str, Any], *, actor: str) -> str:
+        """After an admin approved the code of a blocked version: run Scan (and what follows) again."""
+        return self._resume(record, "scan", detail={"after": "code approval", "by": actor})
+
+    def _audit(self, action: str, *, actor: str = SYSTEM_ACTOR, **fields: Any) -> None:
+        if self.audit_log is not None:
+            self.audit_log.append(audit_event(action, actor=actor, **fields))
+
+    def _step_event(self, state: dict[str, Any], step: str, outcome: str, **detail: Any) -> None:
+        self._audit(IMPORT_STEP, skill_id=state.get("skill_id"), outcome=outcome,
+                    detail={"import_id": state["import_id"], "step": step, **detail})  # fmt: skip
+
+    def finalize_step(self, state: dict[str, Any]) -> dict[str, Any]:
+        record = self._record(state)
+        image = state.get("image") or {}
+        steps = dict(record.get("steps", {}), finalize=_step_ok())
+        if image:
+            steps["install"] = _step_ok(image_tag=image.get("image_tag"), built=image.get("built"))
+        self.skills.update_version(
+            state["skill_id"], state["version"], status="ready", status_reason=None, steps=steps,
+            image_tag=image.get("image_tag"),
+        )  # fmt: skip
+        self.imports.update(state["import_id"], status="SUCCEEDED", current_step=None, finished_at=utc_now())
+        if image:
+            self._step_event(state, "install", "succeeded", image_tag=image.get("image_tag"), built=image.get("built"))
+        self._step_event(state, "finalize", "ready")
+        return dict(state, status="ready")
+
+    def record_failure_step(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The Catch target: name the failing step and the reason on the import and the skill."""
+        step = state.get("failed_step", "unknown")
+        error_type, reason = _describe_error(state.get("error") or {})
+        status, status_reason = _status_for(error_type)
+        import_record = self.imports.get(state["import_id"]) or {}
+        skill_id = state.get("skill_id") or import_record.get("skill_id")
+        version = state.get("version") or import_record.get("version")
+        if skill_id and version:
+            record = self.skills.get_version(skill_id, version) or {}
+            steps = dict(record.get("steps", {}), **{step: _step_failed(reason)})
+            error = dict(record.get("error") or {}, step=step, reason=reason, type=error_type)
+            self.skills.update_version(skill_id, version, status=status, status_reason=status_reason, error=error, steps=steps)
+        self._step_event(dict(state, skill_id=skill_id), step, status, error_type=error_type, reason=reason[:2000])
+        # the import's end state last: whoever polls it then finds the skill record final
+        self.imports.update(
+            state["import_id"],
+            status="FAILED",
+            failed_step=step,
+            reason=reason,
+            error_type=error_type,
+            current_step=None,
+            finished_at=utc_now(),
+        )
+        return dict(state, status=status, failed_step=step, reason=reason)
+
+    def _record(self, state: dict[str, Any]) -> dict[str, Any]:
+        record = self.skills.get_version(state["skill_id"], state["version"])
+        if record is None:
+            raise InvalidSkill(f"skill {state['skill_id']} version {state['version']} has no record")
+        return record
+
+    def pins_of(self, record: dict[str, Any]) -> list[Pin]:
+        return [Pin(**p) for p in record.get("pins", [])]
+
+
+def _code_of(artifact: dict[str, Any]) -> dict[str, str]:
+    """Every Python source of a parsed skill, by file name, for code analysis."""
+    sources = {path: text for path, text in (artifact.get("files") or {}).items() if path.endswith(".py")}
+    if artifact.get("code"):
+        sources[artifact.get("code_path") or "SKILL.md"] = artifact["code"]
+    return sources
+
+
+def _step_ok(**detail: Any) -> dict[str, Any]:
+    return {"status": "succeeded", "at": utc_now(), **detail}
+
+
+def _step_failed(reason: str) -> dict[str, Any]:
+    return {"status": "failed", "at": utc_now(), "reason": reason}
+
+
+def _describe_error(error: dict[str, Any]) -> tuple[str, str]:
+    """(error type, readable reason) from a Catch's ``{Error, Cause}``."""
+    error_type = error.get("Error", "Unknown")
+    cause = error.get("Cause", "")
+    try:
+        parsed = json.loads(cause)
+        reason = parsed.get("errorMessage") or cause
+    except (TypeError, ValueError):
+        reason = cause or error_type
+    return error_type, str(reason)
+
+
+_STATUS_BY_ERROR = {"Blocked": ("blocked", "blocked"), "ScanUnavailable": ("failed", "scan_unavailable")}
+
+
+def _status_for(error_type: str) -> tuple[str, str]:
+    if error_type in _STATUS_BY_ERROR:
+        return _STATUS_BY_ERROR[error_type]
+    reason = next(
+        (cls.reason for cls in _all_error_classes() if cls.__name__ == error_type),
+        "internal_error" if error_type.startswith(("States.", "Lambda.")) else error_type.lower(),
+    )
+    return "failed", reason
+
+
+def _all_error_classes() -> list[type[SkillharborError]]:
+    found, pending = [], [SkillharborError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

@@ -1,0 +1,54 @@
+"""Step Functions adapter: starts the import state machine."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import TransientError
+from chalicelib.settings import get_settings
+
+
+class Orchestrator(Protocol):
+    def start(self, import_id: str, state: dict[str, Any]) -> str: ...
+
+
+@functools.lru_cache(maxsize=16)
+def _client(region: str, endpoint_url: str | None) -> Any:
+    return boto3.client(
+        "stepfunctions", region_name=region, endpoint_url=endpoint_url, config=Config(retries={"mode": "standard"})
+    )
+
+
+def sfn_client() -> Any:
+    settings = get_settings()
+    return _client(settings.region, settings.aws_endpoint_url)
+
+
+class StepFunctionsOrchestrator:
+    def start(self, import_id: str, state: dict[str, Any]) -> str:
+        """Start one execution per import; the execution name makes a repeated start a no-op."""
+        settings = get_settings()
+        if not settings.state_machine_arn:
+            raise TransientError("SKILLHARBOR_STATE_MACHINE_ARN is not configured")
+        try:
+            response = sfn_client().start_execution(
+                stateMachineArn=settings.state_machine_arn, name=import_id, input=json.dumps(state)
+            )
+            return response["executionArn"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                arn = settings.state_machine_arn.replace(":stateMachine:", ":execution:")
+                return f"{arn}:{import_id}"
+            raise
+
+    def send_task_success(self, task_token: str, output: dict[str, Any]) -> None:
+        sfn_client().send_task_success(taskToken=task_token, output=json.dumps(output))
+
+    def send_task_failure(self, task_token: str, error: str, cause: str) -> None:
+        sfn_client().send_task_failure(taskToken=task_token, error=error[:256], cause=cause[:32768])
