@@ -1,0 +1,315 @@
+"""Governance use cases: what the HTTP API and the pipeline call.
+
+Each method checks the caller's role, writes through the repositories,
+invalidates this process's decision cache at once, and appends an audit
+event naming the caller. The API layer only parses requests and maps errors.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
+from chalicelib.governance import audit as events
+from chalicelib.governance.audit import AuditPage, audit_event
+from chalicelib.governance.cache import PermissionChecker
+from chalicelib.governance.decision import Decision
+from chalicelib.governance.identity import (
+    Agent,
+    Principal,
+    Role,
+    acting_agent_id,
+    authenticate,
+    require_role,
+    validate_agent_id,
+)
+from chalicelib.governance.keys import generate_api_key
+from chalicelib.governance.maturity import Maturity
+from chalicelib.governance.ports import AuditLog, PrincipalsRepository, RulesRepository
+from chalicelib.governance.rules import (
+    Approval,
+    ApprovalRequest,
+    Ban,
+    RequestStatus,
+    Rule,
+    normalize_package_name,
+    normalize_specifier,
+    parse_exact_version,
+    specifier_contains,
+)
+
+
+class ApproveResult(NamedTuple):
+    approval: Approval
+    fulfilled: list[ApprovalRequest]  # pending requests this approval answered (now "approved")
+
+
+class IssuedKey(NamedTuple):
+    principal: Principal
+    api_key: str  # shown once
+
+
+class GovernanceService:
+    def __init__(
+        self,
+        rules: RulesRepository,
+        principals: PrincipalsRepository,
+        audit_log: AuditLog,
+        checker: PermissionChecker | None = None,
+        *,
+        bootstrap_admin_key: str | None = None,
+    ) -> None:
+        self.rules = rules
+        self.principals = principals
+        self.audit_log = audit_log
+        self.checker = checker if checker is not None else PermissionChecker(principals, rules)
+        self.bootstrap_admin_key = bootstrap_admin_key
+
+    # --- identity ---------------------------------------------------------------------
+
+    def authenticate(self, api_key: str | None) -> Principal:
+        """Unauthorized (401) for a missing, unknown or revoked key."""
+        return authenticate(api_key, self.principals, bootstrap_admin_key=self.bootstrap_admin_key)
+
+    def create_agent(self, caller: Principal, agent_id: str, maturity: Maturity | str) -> tuple[Agent, IssuedKey]:
+        """Admin: register an agent and issue its key (Conflict if it exists)."""
+        require_role(caller, Role.ADMIN)
+        agent = Agent(agent_id=validate_agent_id(agent_id), maturity=Maturity.parse(maturity))
+        self.principals.create_agent(agent)
+        self.checker.agent_changed(agent.agent_id)  # an "unknown agent" denial may be cached
+        issued = self._issue_key(caller, Role.AGENT, name=f"agent {agent.agent_id}", agent_id=agent.agent_id)
+        self._append(events.AGENT_CREATE, caller, agent_id=agent.agent_id, detail={"maturity": agent.maturity.value})
+        return agent, issued
+
+    def get_agent(self, caller: Principal, agent_id: str) -> Agent:
+        """Admin: any agent; agent key: only itself. NotFound if unknown."""
+        scoped = acting_agent_id(caller, agent_id)
+        if caller.role is Role.PUBLISHER:
+            raise Forbidden("publisher keys cannot read agents")
+        agent = self.principals.get_agent(scoped or agent_id)
+        if agent is None:
+            raise NotFound(f"no agent {agent_id!r}")
+        return agent
+
+    def update_maturity(
+        self, caller: Principal, agent_id: str, maturity: Maturity | str, *, expected_version: int | None = None
+    ) -> Agent:
+        """Admin: change an agent's maturity (conditional on its version)."""
+        require_role(caller, Role.ADMIN)
+        validate_agent_id(agent_id)
+        level = Maturity.parse(maturity)
+        before = self.principals.get_agent(agent_id)
+        agent = self.principals.update_maturity(agent_id, level, expected_version=expected_version)
+        self.checker.agent_changed(agent_id)
+        self._append(
+            events.AGENT_UPDATE,
+            caller,
+            agent_id=agent_id,
+            detail={"maturity": agent.maturity.value, "previous": before.maturity.value if before else None},
+        )
+        return agent
+
+    def create_key(self, caller: Principal, role: Role | str, name: str) -> IssuedKey:
+        """Admin: an admin or publisher key (agent keys come with their agent)."""
+        require_role(caller, Role.ADMIN)
+        wanted = Role.parse(role)
+        if wanted is Role.AGENT:
+            raise BadRequest("agent keys are issued by POST /api/agents", field="role")
+        return self._issue_key(caller, wanted, name=name)
+
+    def revoke_key(self, caller: Principal, key_id: str) -> Principal:
+        """Admin: revoke any key. NotFound/Conflict from the store."""
+        require_role(caller, Role.ADMIN)
+        principal = self.principals.revoke_key(key_id)
+        self._append(
+            events.KEY_REVOKE, caller, agent_id=principal.agent_id, detail={"key_id": key_id, "role": principal.role.value}
+        )
+        return principal
+
+    def _issue_key(self, caller: Principal, role: Role, *, name: str, agent_id: str | None = None) -> IssuedKey:
+        material = generate_api_key()
+        principal = Principal(key_id=material.key_id, role=role, name=name, agent_id=agent_id)
+        self.principals.put_key(principal, material.key_hash)
+        self._append(
+            events.KEY_CREATE, caller, agent_id=agent_id, detail={"key_id": principal.key_id, "role": role.value, "name": name}
+        )
+        return IssuedKey(principal=principal, api_key=material.api_key)
+
+    # --- decisions --------------------------------------------------------------------
+
+    def check(self, caller: Principal, agent_id: str | None, package: str, version: str) -> Decision:
+        """The permission decision (cached), audited as ``package.check``.
+
+        Agent keys check only themselves (naming another agent is Forbidden);
+        other keys must name the agent.
+        """
+        scoped = acting_agent_id(caller, agent_id)
+        if not scoped:
+            raise BadRequest("agent_id is required", field="agent_id")
+        name = normalize_package_name(package)
+        exact = parse_exact_version(version)
+        decision = self.checker.check(scoped, name, exact)
+        self._append(
+            events.PACKAGE_CHECK,
+            caller,
+            agent_id=scoped,
+            package=name,
+            outcome=events.ALLOWED if decision.allowed else events.DENIED,
+            detail={"version": exact, **decision.to_json()},
+        )
+        return decision
+
+    # --- rules ------------------------------------------------------------------------
+
+    def request(
+        self,
+        caller: Principal,
+        package: str,
+        version: str,
+        reason: str,
+        *,
+        agent_id: str | None = None,
+        skill_id: str | None = None,
+        request_id: str | None = None,
+    ) -> ApprovalRequest:
+        """Any key: ask for an approval (agent keys only for themselves).
+
+        Pass a deterministic ``request_id`` (``rules.request_id_for``) to make
+        a retried call file one request.
+        """
+        scoped = acting_agent_id(caller, agent_id)
+        fields = dict(
+            package=package, version=version, reason=reason, requested_by=caller.actor, agent_id=scoped, skill_id=skill_id
+        )
+        if request_id:
+            fields["request_id"] = request_id
+        request = self.rules.create_request(ApprovalRequest(**fields))
+        self._append(
+            events.PACKAGE_REQUEST,
+            caller,
+            agent_id=scoped,
+            skill_id=skill_id,
+            package=request.package,
+            outcome=events.PENDING,
+            detail={"request_id": request.request_id, "version": request.version, "reason": request.reason},
+        )
+        return request
+
+    def list_requests(self, caller: Principal, status: RequestStatus | str | None = None) -> list[ApprovalRequest]:
+        require_role(caller, Role.ADMIN, Role.PUBLISHER)
+        return self.rules.list_requests(status)
+
+    def approve(
+        self, caller: Principal, package: str, specifier: str | None, min_maturity: Maturity | str
+    ) -> ApproveResult:
+        """Admin: approve ``package`` versions in ``specifier`` ('' = all) for ``min_maturity`` and up.
+
+        Pending requests for versions the approval covers are marked approved.
+        """
+        require_role(caller, Role.ADMIN)
+        approval = self.rules.put_rule(Approval.new(package, specifier, min_maturity, created_by=caller.actor))
+        self.checker.rules_changed(approval.package)
+        self._append(
+            events.PACKAGE_APPROVE,
+            caller,
+            package=approval.package,
+            detail={
+                "rule_id": approval.rule_id,
+                "specifier": approval.specifier,
+                "min_maturity": approval.min_maturity.value,
+            },
+        )
+        fulfilled = []
+        for pending in self.rules.list_requests(RequestStatus.PENDING, package=approval.package):
+            if not _covers(approval, pending.version):
+                continue
+            try:
+                fulfilled.append(self._decide(caller, pending, RequestStatus.APPROVED, rule_id=approval.rule_id))
+            except Conflict:  # decided concurrently by someone else
+                continue
+        return ApproveResult(approval=approval, fulfilled=fulfilled)
+
+    def reject_request(self, caller: Principal, request_id: str) -> ApprovalRequest:
+        require_role(caller, Role.ADMIN)
+        request = self.rules.get_request(request_id)
+        if request is None:
+            raise NotFound(f"no approval request {request_id}")
+        return self._decide(caller, request, RequestStatus.REJECTED)
+
+    def ban(self, caller: Principal, package: str, specifier: str | None, reason: str) -> Ban:
+        """Admin: deny ``package`` versions in ``specifier`` ('' = all) to every agent."""
+        require_role(caller, Role.ADMIN)
+        ban = self.rules.put_rule(Ban.new(package, specifier, reason, created_by=caller.actor))
+        self.checker.rules_changed(ban.package)
+        self._append(
+            events.PACKAGE_BAN,
+            caller,
+            package=ban.package,
+            detail={"rule_id": ban.rule_id, "specifier": ban.specifier, "reason": ban.reason},
+        )
+        return ban
+
+    def revoke_rule(self, caller: Principal, rule_id: str) -> Rule:
+        """Admin: revoke an approval or a ban (NotFound / Conflict when already revoked)."""
+        require_role(caller, Role.ADMIN)
+        rule = self.rules.revoke_rule(rule_id, revoked_by=caller.actor)
+        self.checker.rules_changed(rule.package)
+        self._append(events.RULE_REVOKE, caller, package=rule.package, detail={"rule_id": rule_id, "kind": rule.kind})
+        return rule
+
+    def list_rules(self, caller: Principal, *, package: str | None = None, include_revoked: bool = False) -> list[Rule]:
+        require_role(caller, Role.ADMIN, Role.PUBLISHER)
+        return self.rules.list_rules(package=package, include_revoked=include_revoked)
+
+    # --- audit ------------------------------------------------------------------------
+
+    def audit(
+        self,
+        caller: Principal,
+        *,
+        agent_id: str | None = None,
+        skill_id: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        limit: int | str | None = None,
+        next_token: str | None = None,
+    ) -> AuditPage:
+        """Admin: every event; agent key: only its own agent's events; publisher: Forbidden."""
+        if caller.role is Role.PUBLISHER:
+            raise Forbidden("publisher keys cannot read the audit trail")
+        scoped = acting_agent_id(caller, agent_id)
+        return self.audit_log.query(
+            agent_id=scoped, skill_id=skill_id, action=action, since=since, limit=limit, next_token=next_token
+        )
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _decide(
+        self, caller: Principal, request: ApprovalRequest, status: RequestStatus, *, rule_id: str | None = None
+    ) -> ApprovalRequest:
+        decided = self.rules.decide_request(request.request_id, status, decided_by=caller.actor)
+        detail = {"request_id": request.request_id, "status": status.value}
+        if rule_id:
+            detail["rule_id"] = rule_id
+        self._append(
+            events.REQUEST_DECIDE,
+            caller,
+            agent_id=request.agent_id,
+            skill_id=request.skill_id,
+            package=request.package,
+            detail=detail,
+        )
+        return decided
+
+    def _append(self, action: str, caller: Principal, **fields: object) -> None:
+        self.audit_log.append(audit_event(action, actor=caller.actor, **fields))
+
+
+def _covers(approval: Approval, requested: str) -> bool:
+    """Whether ``approval`` answers a request for ``requested`` (exact version, specifier or '')."""
+    if not approval.specifier:
+        return True
+    try:
+        return specifier_contains(approval.specifier, parse_exact_version(requested))
+    except BadRequest:
+        return normalize_specifier(requested) == approval.specifier
