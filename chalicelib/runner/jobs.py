@@ -1,0 +1,77 @@
+"""Messages on the runner queue (plain models; no docker import).
+
+* ``build``: build (or find) the image for a skill version's pins; the
+  pipeline's Install step waits on ``task_token``.
+* ``run``: execute a skill; the result goes to the results store under
+  ``job_id``, where the API waits for it.
+* ``cleanup``: remove managed images unused for ``ttl_days``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from chalicelib.errors import BadRequest
+from chalicelib.packages.pins import Pin
+from chalicelib.runner.spec import RunLimits
+
+
+class BuildJob(BaseModel):
+    """Pins come from the skill version's record, or with the job (seed install endpoint)."""
+
+    type: Literal["build"] = "build"
+    skill_id: str
+    version: str = ""
+    import_id: str | None = None
+    task_token: str | None = None  # answer the pipeline's Install step
+    result_id: str | None = None  # or store the outcome for a waiting API call
+    pins: list[Pin] | None = None
+
+
+class RunJob(BaseModel):
+    type: Literal["run"] = "run"
+    job_id: str = Field(default_factory=lambda: "run-" + secrets.token_hex(12))
+    skill_id: str
+    version: str
+    image_tag: str | None = None  # None: the base image
+    pins: list[Pin] = Field(default_factory=list)  # to rebuild the image if it was cleaned up
+    code: str
+    entrypoint: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict)
+    limits: RunLimits = Field(default_factory=RunLimits)
+    agent_id: str | None = None
+    preimport: bool = True  # False: a warm container must not import the skill's packages ahead
+
+
+class CleanupJob(BaseModel):
+    type: Literal["cleanup"] = "cleanup"
+    ttl_days: float
+    dry_run: bool = False
+    requested_by: str = "system"
+    result_id: str | None = None
+
+
+class RemoveJob(BaseModel):
+    """Remove one skill's image now (the seed's DELETE /api/packages/{skill_id})."""
+
+    type: Literal["remove"] = "remove"
+    image_tag: str
+    requested_by: str
+    result_id: str | None = None
+
+
+Job = Annotated[BuildJob | RunJob | CleanupJob | RemoveJob, Field(discriminator="type")]
+_JOB = TypeAdapter(Job)
+
+
+def parse_job(body: str) -> BuildJob | RunJob | CleanupJob | RemoveJob:
+    """A queue message body → a job, or BadRequest naming what is wrong (a poison message)."""
+    try:
+        return _JOB.validate_json(body)
+    except ValidationError as error:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in error.errors()]
+        raise BadRequest("runner job message is invalid", problems=problems) from error

@@ -1,0 +1,463 @@
+"""Warm pools: containers created and started ahead of time, one job each.
+
+A pooled container is made by the same ``sandbox.create``/``attach`` as a
+cold run, so every isolation setting comes from ``sandbox.host_config``; the
+only differences are the harness's ``--pool`` mode (see harness.py: the
+child interpreter is started, and the skill's packages imported, before the
+job exists; the per-run nonce still arrives with the job on stdin) and the
+role label ``pool`` instead of ``run``.
+
+Rules:
+
+* a pool is kept per :class:`PoolKey` (image, the limits that shape the
+  container, and the packages to pre-import); a key gets containers once it
+  was asked for (or pre-warmed), up to ``size_per_image`` each and
+  ``max_total`` overall, most recently used keys first;
+* a container is handed out only after its authenticated ready line
+  arrived, runs exactly one job, and is then removed (in the background);
+* a key unused for ``idle_ttl_seconds`` loses its containers (shrinks to
+  zero); containers older than ``max_age_seconds`` are replaced;
+* no warm container (or any pool failure) means the caller runs cold.
+
+Containers left by a process that died are removed when the next pool
+starts (exited ones always; running ones whose owner process on this host
+is gone); their harness also exits by itself after ``--max-idle``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import secrets
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+
+from chalicelib.runner import engine, sandbox
+from chalicelib.runner.spec import RunLimits, RunRequest, RunResult
+
+log = logging.getLogger("skillharbor.runner.pool")
+
+POOL_ROLE = "pool"
+OWNER_LABEL = "skillharbor.pool.owner"
+#: a key whose containers cannot be created (bad image, engine trouble) waits this long
+FAILURE_BACKOFF_SECONDS = 30.0
+#: the harness gives up waiting for a job this long after it became ready
+HARNESS_IDLE_MARGIN_SECONDS = 300.0
+#: output a pooled container may write before its job (the ready line) and the default cap after
+WARMUP_STDOUT_LIMIT = 64 * 1024
+#: after a warm run, removal and refill wait this long: the caller (e.g. the worker storing the
+#: result) gets the CPU first; on a 2-core host a container start otherwise slows its answer
+BACKGROUND_DELAY_SECONDS = 0.2
+
+
+def share_one_connection_pool(client: docker.DockerClient) -> None:
+    """Make every request of ``client`` use one HTTP connection pool.
+
+    docker-py keys its unix-socket (and ssh) connection pools by the full
+    request URL and keeps the 25 most recent: with several threads at work
+    (runner threads, the pool's filler and remover) a pool can be evicted and
+    closed while a response on it is still being read, and urllib3 then fails
+    with ``'NoneType' object has no attribute 'qsize'``. Every URL goes to
+    the same daemon, so one pool (keyed by the base URL) serves them all.
+    """
+    api = client.api
+    for adapter in set(api.adapters.values()):
+        if not hasattr(adapter, "pools") or getattr(adapter, "_skillharbor_one_pool", False):
+            continue
+        by_url = adapter.get_connection
+
+        def get_connection(url: str, proxies: Any = None, _by_url: Any = by_url, _base: str = api.base_url) -> Any:
+            return _by_url(_base, proxies)
+
+        adapter.get_connection = get_connection
+        adapter._skillharbor_one_pool = True
+
+
+@dataclass(frozen=True)
+class PoolKey:
+    """What makes two executions able to share warm containers."""
+
+    image: str
+    memory_mb: int
+    cpus: float
+    pids: int
+    tmpfs_mb: int
+    preimport: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, request: RunRequest) -> PoolKey:
+        limits = request.limits
+        packages = tuple(sorted({p for p in request.packages if p})) if request.preimport else ()
+        return cls(request.image, limits.memory_mb, limits.cpus, limits.pids, limits.tmpfs_mb, packages)
+
+    def template(self) -> RunRequest:
+        """A request with this key's container shape (for ``sandbox.create``)."""
+        limits = RunLimits(memory_mb=self.memory_mb, cpus=self.cpus, pids=self.pids, tmpfs_mb=self.tmpfs_mb)
+        return RunRequest(image=self.image, code="", limits=limits, packages=list(self.preimport))
+
+
+@dataclass
+class WarmContainer:
+    key: PoolKey
+    attachment: sandbox.Attachment
+    created: float  # pool clock when its creation began
+
+    @property
+    def container_id(self) -> str:
+        return self.attachment.container_id
+
+    @property
+    def ready(self) -> bool:
+        return self.attachment.reader.ready.is_set() and not self.dead
+
+    @property
+    def dead(self) -> bool:
+        return self.attachment.reader.finished.is_set()
+
+
+class WarmPool:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        *,
+        size_per_image: int = 2,
+        max_total: int = 10,
+        idle_ttl_seconds: float = 300.0,
+        max_age_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if size_per_image < 0 or max_total < 0 or idle_ttl_seconds < 0:
+            raise ValueError("pool sizes and idle TTL must not be negative")
+        share_one_connection_pool(client)
+        self.client = client
+        self.api = client.api
+        self.size_per_image = size_per_image
+        self.max_total = max_total
+        self.idle_ttl_seconds = idle_ttl_seconds
+        self.max_age_seconds = max_age_seconds
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # host:pid:this pool
+        self.hits = self.misses = self.created = self.failures = 0
+        self._lock = threading.Lock()
+        self._idle: dict[PoolKey, list[WarmContainer]] = {}
+        self._demand: dict[PoolKey, float] = {}
+        self._backoff: dict[PoolKey, float] = {}
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._removals: queue.Queue[tuple[float, WarmContainer] | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    # --- the request path -------------------------------------------------------
+
+    def run(self, request: RunRequest) -> RunResult | None:
+        """Run ``request`` in a warm container, or None when none is ready
+        (the request's key is then warmed for next time)."""
+        warm = self._claim(PoolKey.of(request))
+        if warm is None:
+            return None
+        started = time.monotonic()
+        nonce = secrets.token_hex(32)
+        reader = warm.attachment.reader
+        reader.stdout_limit = sandbox.stdout_cap(request.limits.max_output_bytes)
+        reader.nonce = nonce  # before the job is sent: the reader checks result lines with it
+        try:
+            return sandbox.execute(self.api, request, warm.attachment, nonce, started, framed=True)
+        except Exception as exc:  # the job may have run: never hand it back for a cold retry here
+            log.warning("warm run in %s failed: %s", warm.container_id[:12], exc)
+            return sandbox.unavailable(request, exc, started)
+        finally:
+            self._discard(warm, delay=BACKGROUND_DELAY_SECONDS)
+            self._wake_later(BACKGROUND_DELAY_SECONDS)
+
+    def _claim(self, key: PoolKey) -> WarmContainer | None:
+        if self.size_per_image == 0 or self.max_total == 0 or self._closed.is_set():
+            return None
+        with self._lock:
+            self._demand[key] = self.clock()
+            chosen = None
+            containers = self._idle.get(key, [])
+            for index, warm in enumerate(containers):  # oldest first
+                if warm.ready:
+                    chosen = containers.pop(index)
+                    break
+            if chosen is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        self._start_threads()
+        if chosen is None:
+            self._wake.set()  # warm this key for next time; after a hit, run() wakes the filler once done
+        return chosen
+
+    def _wake_later(self, delay: float) -> None:
+        timer = threading.Timer(delay, self._wake.set)
+        timer.daemon = True
+        timer.start()
+
+    # --- keeping pools filled -------------------------------------------------------
+
+    def prewarm(self, request: RunRequest) -> None:
+        """Ask for warm containers of ``request``'s key without running anything."""
+        if self._closed.is_set():
+            return
+        with self._lock:
+            self._demand[PoolKey.of(request)] = self.clock()
+        self._start_threads()
+        self._wake.set()
+
+    def wait_ready(self, request: RunRequest, count: int | None = None, timeout: float = 120.0) -> bool:
+        """Pre-warm ``request``'s key and wait until ``count`` containers (default:
+        the pool size) are ready. For tests and benchmarks."""
+        key = PoolKey.of(request)
+        wanted = min(self.size_per_image, self.max_total) if count is None else count
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.prewarm(request)
+            with self._lock:
+                ready = sum(1 for w in self._idle.get(key, []) if w.ready)
+            if ready >= wanted:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _start_threads(self) -> None:
+        if self._threads or self._closed.is_set():
+            return
+        with self._lock:
+            if self._threads:
+                return
+            self._threads = [
+                threading.Thread(target=self._fill_loop, name="pool-filler", daemon=True),
+                threading.Thread(target=self._remove_loop, name="pool-remover", daemon=True),
+            ]
+        for thread in self._threads:
+            thread.start()
+
+    def _fill_loop(self) -> None:
+        self._sweep_orphans()
+        while not self._closed.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            try:
+                self._expire()
+                while not self._closed.is_set():
+                    key = self._next_key()
+                    if key is None:
+                        break
+                    self._start_one(key)
+            except Exception:  # the filler must outlive a bad moment of the engine
+                log.exception("warm pool refill failed")
+                self._closed.wait(1.0)
+
+    def _next_key(self) -> PoolKey | None:
+        """The most recently used key below its size, evicting the least
+        recently used key's container when the total cap is reached."""
+        with self._lock:
+            now = self.clock()
+            total = sum(len(c) for c in self._idle.values())
+            by_recency = sorted(self._demand, key=lambda k: self._demand[k], reverse=True)
+            for key in by_recency:
+                if self._backoff.get(key, 0.0) > now or len(self._idle.get(key, [])) >= self.size_per_image:
+                    continue
+                if total < self.max_total:
+                    return key
+                for older in reversed(by_recency):
+                    if older == key or self._demand[older] >= self._demand[key]:
+                        break
+                    if self._idle.get(older):
+                        self._discard(self._idle[older].pop(0))
+                        return key
+                return None
+        return None
+
+    def _start_one(self, key: PoolKey) -> None:
+        ready_key = secrets.token_hex(32)
+        command = [*sandbox.HARNESS_COMMAND, "--pool",
+                   "--max-idle", str(int(self.max_age_seconds + HARNESS_IDLE_MARGIN_SECONDS))]  # fmt: skip
+        if key.preimport:
+            command += ["--preimport", ",".join(key.preimport)]
+        container_id = None
+        begun = self.clock()
+        try:
+            container_id = sandbox.create(self.api, key.template(), command=command, role=POOL_ROLE,
+                                          labels={OWNER_LABEL: self.owner})  # fmt: skip
+            attachment = sandbox.attach(self.api, container_id, WARMUP_STDOUT_LIMIT, timeout=None, ready_key=ready_key)
+            self.api.start(container_id)
+            attachment.raw.sendall(ready_key.encode() + b"\n")
+        except docker.errors.ImageNotFound:
+            with self._lock:
+                self._demand.pop(key, None)  # asked for an image that is gone: stop warming it
+            return
+        except (docker.errors.DockerException, *engine.UNREACHABLE_ERRORS) as exc:
+            log.warning("could not start a warm container for %s: %s", key.image, exc)
+            with self._lock:
+                self.failures += 1
+                self._backoff[key] = self.clock() + FAILURE_BACKOFF_SECONDS
+            if container_id is not None:
+                sandbox._remove(self.api, container_id)
+            return
+        warm = WarmContainer(key, attachment, begun)
+        with self._lock:
+            keep = not self._closed.is_set() and key in self._demand
+            if keep:
+                self._idle.setdefault(key, []).append(warm)
+                self.created += 1
+        if not keep:
+            self._destroy(warm)
+
+    def _expire(self) -> None:
+        """Shrink pools nobody used within the TTL; replace dead and old containers."""
+        with self._lock:
+            now = self.clock()
+            doomed: list[WarmContainer] = []
+            for key in [k for k, used in self._demand.items() if now - used > self.idle_ttl_seconds]:
+                del self._demand[key]
+                self._backoff.pop(key, None)
+                doomed += self._idle.pop(key, [])
+            for key, containers in self._idle.items():
+                keep = [w for w in containers if not w.dead and now - w.created <= self.max_age_seconds]
+                doomed += [w for w in containers if w not in keep]
+                self._idle[key] = keep
+        for warm in doomed:
+            self._discard(warm)
+
+    # --- removal ------------------------------------------------------------------------
+
+    def _discard(self, warm: WarmContainer, delay: float = 0.0) -> None:
+        """Remove a used or unwanted container in the background (after ``delay``)."""
+        if self._closed.is_set() or not self._threads:
+            self._destroy(warm)
+        else:
+            self._removals.put((time.monotonic() + delay, warm))
+
+    def _remove_loop(self) -> None:
+        while True:
+            item = self._removals.get()
+            try:
+                if item is None:
+                    return
+                due, warm = item
+                if not self._closed.is_set():
+                    self._closed.wait(max(0.0, due - time.monotonic()))
+                self._destroy(warm)
+            finally:
+                self._removals.task_done()
+
+    def _destroy(self, warm: WarmContainer) -> None:
+        try:
+            sandbox._remove(self.api, warm.container_id)
+        except Exception as exc:  # engine gone: the harness exits by itself after --max-idle
+            log.warning("could not remove warm container %s: %s", warm.container_id[:12], exc)
+        warm.attachment.close()
+
+    def wait_removed(self, timeout: float = 30.0) -> bool:
+        """True once every handed-out container has been removed."""
+        deadline = time.monotonic() + timeout
+        while self._removals.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._removals.unfinished_tasks
+
+    def forget(self, images: Callable[[str], bool]) -> list[str]:
+        """Stop warming the images ``images`` selects and remove their idle
+        containers now (before those images are deleted)."""
+        with self._lock:
+            keys = [k for k in set(self._demand) | set(self._idle) if images(k.image)]
+            doomed = [w for k in keys for w in self._idle.pop(k, [])]
+            for key in keys:
+                self._demand.pop(key, None)
+        for warm in doomed:
+            self._destroy(warm)
+        return sorted({k.image for k in keys})
+
+    def _sweep_orphans(self) -> None:
+        """Remove pool containers that nobody can use any more."""
+        host = socket.gethostname()
+        try:
+            found = self.api.containers(all=True, filters={"label": f"{engine.ROLE_LABEL}={POOL_ROLE}"})
+        except Exception as exc:
+            log.warning("could not list pool containers: %s", exc)
+            return
+        for container in found:
+            owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
+            owner_host, owner_pid = (owner.rsplit(":", 2) + ["", ""])[:2]
+            if owner == self.owner:
+                continue
+            orphan = container.get("State") != "running"
+            if not orphan and owner_host == host and owner_pid.isdigit():
+                orphan = not _process_alive(int(owner_pid))
+            if orphan:
+                try:
+                    sandbox._remove(self.api, container["Id"])
+                except Exception:
+                    pass
+
+    def close(self) -> None:
+        """Remove every warm container and stop the threads."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._wake.set()
+        with self._lock:
+            doomed = [w for containers in self._idle.values() for w in containers]
+            self._idle.clear()
+            self._demand.clear()
+            threads = list(self._threads)
+        if threads:
+            self._removals.put(None)
+            for thread in threads:
+                thread.join(timeout=30)
+        while True:  # whatever the remover had not reached
+            try:
+                pending = self._removals.get_nowait()
+            except queue.Empty:
+                break
+            if pending is not None:
+                doomed.append(pending[1])
+        for warm in doomed:
+            self._destroy(warm)
+
+    # --- reporting ------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            pools = [
+                {"image": k.image, "preimport": list(k.preimport), "memory_mb": k.memory_mb, "cpus": k.cpus,
+                 "idle": len(self._idle.get(k, [])), "ready": sum(1 for w in self._idle.get(k, []) if w.ready)}
+                for k in self._demand
+            ]  # fmt: skip
+            return {"hits": self.hits, "misses": self.misses, "created": self.created, "failures": self.failures,
+                    "idle": sum(len(c) for c in self._idle.values()), "pools": pools}  # fmt: skip
+
+    def container_ids(self) -> list[str]:
+        with self._lock:
+            return [w.container_id for containers in self._idle.values() for w in containers]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _close_at_exit(ref: weakref.ref[WarmPool]) -> None:
+    pool = ref()
+    if pool is not None:
+        try:
+            pool.close()
+        except Exception:
+            pass

@@ -1,0 +1,404 @@
+"""Run skill code in one fresh, locked-down container per execution.
+
+The host side of the harness protocol (see ``harness.py``): create the
+container with every isolation option set explicitly, write the job to its
+stdin over the attach socket, read its stdout/stderr with caps, enforce the
+wall-clock timeout from outside, and always remove the container.
+
+Decisions:
+
+* ``log_config`` is ``none``: output is read through the attach stream, so
+  nothing the skill prints is ever kept on the host's disk.
+* ``/tmp`` is also ``noexec``: skills may write and import Python files
+  there, but cannot execute dropped binaries.
+* ``nofile`` is capped (1024) and core dumps are off.
+* The host deadline is the skill timeout plus a startup grace: the harness
+  enforces the exact timeout on the skill's process group; the host kill is
+  the backstop for a harness the skill managed to stop.
+* The run ends as soon as the supervisor's authenticated result line has
+  arrived when its status is ``ok`` or ``timeout`` (the container's state
+  cannot change those); other outcomes wait for the container to stop and
+  read its OOM flag.
+
+The pieces (``create``, ``attach``, ``execute``) are shared with the warm
+pool (``pool.py``), which starts containers the same way ahead of time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+import docker.utils.socket
+
+from chalicelib.errors import NotFound
+from chalicelib.runner import engine
+from chalicelib.runner.harness import READY_PREFIX, RESULT_PREFIX, ready_line, sign
+from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
+
+SKILL_USER = "10001:10001"
+IN_IMAGE_PYTHON = "/opt/skillharbor/venv/bin/python"
+IN_IMAGE_HARNESS = "/opt/skillharbor/harness.py"
+#: the supervisor is stdlib-only: -S skips site-packages (and any .pth code in them)
+HARNESS_COMMAND = [IN_IMAGE_PYTHON, "-I", "-S", IN_IMAGE_HARNESS]
+#: container start + interpreter start, on top of the skill's own timeout
+STARTUP_GRACE_SECONDS = 10.0
+MAX_HARNESS_STDERR = 64 * 1024
+SAFE_ENVIRONMENT = {
+    "PATH": "/opt/skillharbor/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+
+def stdout_cap(max_output_bytes: int) -> int:
+    """Bytes of container stdout the host accepts: the result document holds
+    up to three capped fields, JSON-escaped (ASCII) at worst 6x."""
+    return 8 * max_output_bytes + 64 * 1024
+
+
+def host_config(api: docker.APIClient, request: RunRequest) -> dict[str, Any]:
+    limits = request.limits
+    memory = f"{limits.memory_mb}m"
+    return api.create_host_config(
+        network_mode="none",
+        read_only=True,
+        tmpfs={"/tmp": f"rw,size={limits.tmpfs_mb}m,mode=1777,nosuid,nodev,noexec"},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        pids_limit=limits.pids,
+        mem_limit=memory,
+        memswap_limit=memory,  # equal: no swap on top of the memory limit
+        nano_cpus=int(limits.cpus * 1e9),
+        ipc_mode="none",  # no /dev/shm
+        init=True,
+        privileged=False,
+        log_config=docker.types.LogConfig(type=docker.types.LogConfig.types.NONE),
+        ulimits=[
+            docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+            docker.types.Ulimit(name="core", soft=0, hard=0),
+        ],
+    )
+
+
+def parse_result_line(stdout: bytes, nonce: str) -> dict[str, Any] | None:
+    """The supervisor's document, or None. Lines without a valid MAC for this
+    run's nonce (anything the skill could have written) are ignored."""
+    prefix = RESULT_PREFIX.encode() + b" "
+    for line in stdout.split(b"\n"):
+        if not line.startswith(prefix):
+            continue
+        parts = line[len(prefix):].split(b" ", 1)
+        if len(parts) != 2:
+            continue
+        mac, body = parts
+        if hmac.compare_digest(mac.decode("ascii", "replace"), sign(nonce, body)):
+            try:
+                document = json.loads(body)
+            except ValueError:
+                return None
+            return document if isinstance(document, dict) else None
+    return None
+
+
+class _StreamReader(threading.Thread):
+    """Demultiplexes the attach stream into capped stdout/stderr buffers.
+
+    It also watches stdout line by line: ``ready`` is set by a ready line
+    authenticated with ``ready_key`` (pooled containers), and ``finished``
+    by a result line authenticated with ``nonce`` (kept in ``document``) or
+    by the end of the stream.
+    """
+
+    def __init__(self, sock: Any, stdout_limit: int, *, nonce: str | None = None, ready_key: str | None = None):
+        super().__init__(daemon=True)
+        self.sock = sock
+        self.stdout_limit = stdout_limit
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.stdout_overflow = False
+        self.error: BaseException | None = None
+        self.nonce = nonce
+        self.ready_key = ready_key
+        self.ready = threading.Event()
+        self.finished = threading.Event()
+        self.document: dict[str, Any] | None = None
+        self.ready_at: float | None = None
+        self._line_start = 0
+        self._scanned = 0
+
+    def run(self) -> None:
+        try:
+            for stream, data in docker.utils.socket.frames_iter(self.sock, tty=False):
+                if stream == docker.utils.socket.STDOUT:
+                    room = self.stdout_limit - len(self.stdout)
+                    if len(data) > room:
+                        self.stdout_overflow = True
+                    self.stdout += data[: max(room, 0)]
+                    self._scan_lines()
+                elif stream == docker.utils.socket.STDERR:
+                    self.stderr += data[: max(MAX_HARNESS_STDERR - len(self.stderr), 0)]
+        except (OSError, ValueError) as exc:  # socket closed under us after a kill
+            self.error = exc
+        finally:
+            self.finished.set()
+
+    def _scan_lines(self) -> None:
+        if self.document is not None:
+            return
+        buffer = self.stdout
+        while True:
+            end = buffer.find(b"\n", max(self._line_start, self._scanned))
+            if end < 0:
+                self._scanned = len(buffer)  # a long line arriving in pieces is searched once
+                return
+            line = bytes(buffer[self._line_start:end])
+            self._line_start = end + 1
+            if line.startswith(_RESULT_START) and self.nonce is not None:
+                document = parse_result_line(line, self.nonce)
+                if document is not None:
+                    self.document = document
+                    self.finished.set()
+                    return
+            elif line.startswith(_READY_START) and self.ready_key is not None:
+                if hmac.compare_digest(line, ready_line(self.ready_key)):
+                    self.ready_at = time.monotonic()
+                    self.ready.set()
+
+
+_RESULT_START = RESULT_PREFIX.encode() + b" "
+_READY_START = READY_PREFIX.encode() + b" "
+
+
+def _raw_socket(sock: Any) -> socket.socket:
+    return getattr(sock, "_sock", sock)
+
+
+@dataclass
+class Attachment:
+    """A created container with its attach stream being read."""
+
+    container_id: str
+    sock: Any
+    reader: _StreamReader
+
+    @property
+    def raw(self) -> socket.socket:
+        return _raw_socket(self.sock)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def job_bytes(request: RunRequest, nonce: str) -> bytes:
+    limits = request.limits
+    return json.dumps(
+        {
+            "code": request.code,
+            "entrypoint": request.entrypoint,
+            "inputs": request.inputs,
+            "files": request.files,
+            "max_output_bytes": limits.max_output_bytes,
+            "timeout_seconds": limits.timeout_seconds,
+            "nonce": nonce,
+        }
+    ).encode()
+
+
+def create(
+    api: docker.APIClient, request: RunRequest, *, command: list[str], role: str = "run", labels: dict[str, str] | None = None
+) -> str:
+    """Create (not start) a container for ``request`` with every isolation setting."""
+    container = api.create_container(
+        request.image,
+        command=command,
+        user=SKILL_USER,
+        working_dir="/tmp",
+        environment=dict(SAFE_ENVIRONMENT),
+        stdin_open=True,
+        detach=False,  # with stdin_open this sets StdinOnce: our EOF closes the harness stdin
+        tty=False,
+        network_disabled=False,  # network_mode="none" does the isolation (checked by the doctor)
+        labels={engine.MANAGED_LABEL: "true", engine.ROLE_LABEL: role, **(labels or {})},
+        host_config=host_config(api, request),
+    )
+    return str(container["Id"])
+
+
+def attach(
+    api: docker.APIClient, container_id: str, stdout_limit: int, *, timeout: float | None, nonce: str | None = None,
+    ready_key: str | None = None,
+) -> Attachment:  # fmt: skip
+    """Attach to a created container (before it starts, so no output is lost)."""
+    sock = api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+    _raw_socket(sock).settimeout(timeout)
+    reader = _StreamReader(sock, stdout_limit, nonce=nonce, ready_key=ready_key)
+    reader.start()
+    return Attachment(container_id, sock, reader)
+
+
+def run(client: docker.DockerClient, request: RunRequest) -> RunResult:
+    """Execute ``request`` in a new container. Never raises for what the
+    skill does; raises NotFound when the image is not on the host. An
+    unreachable engine gives status ``runner_unavailable``."""
+    started = time.monotonic()
+    try:
+        return _run(client, request, started)
+    except docker.errors.ImageNotFound as exc:
+        raise NotFound(f"image {request.image} is not present on the Docker host", image=request.image) from exc
+    except (docker.errors.DockerException, *engine.UNREACHABLE_ERRORS) as exc:
+        if isinstance(exc, docker.errors.NotFound) and "image" in str(exc).lower():
+            raise NotFound(f"image {request.image} is not present on the Docker host", image=request.image) from exc
+        return unavailable(request, exc, started)
+
+
+def unavailable(request: RunRequest, exc: BaseException, started: float) -> RunResult:
+    return RunResult(
+        status=RunStatus.RUNNER_UNAVAILABLE,
+        error=f"Docker engine unavailable: {exc}",
+        duration_ms=int((time.monotonic() - started) * 1000),
+        image=request.image,
+    )
+
+
+def _run(client: docker.DockerClient, request: RunRequest, started: float) -> RunResult:
+    api = client.api
+    limits = request.limits
+    nonce = secrets.token_hex(32)
+    host_deadline = limits.timeout_seconds + STARTUP_GRACE_SECONDS
+    container_id = create(api, request, command=list(HARNESS_COMMAND))
+    attachment = None
+    try:
+        attachment = attach(api, container_id, stdout_cap(limits.max_output_bytes), timeout=host_deadline + 30, nonce=nonce)
+        api.start(container_id)
+        return execute(api, request, attachment, nonce, started)
+    finally:
+        if attachment is not None:
+            attachment.close()
+        _remove(api, container_id)
+
+
+def execute(
+    api: docker.APIClient, request: RunRequest, attachment: Attachment, nonce: str, started: float, *, framed: bool = False
+) -> RunResult:
+    """Send the job to a started (or, ``framed``, a pooled and ready)
+    container and collect its outcome. The caller removes the container."""
+    limits = request.limits
+    host_deadline = limits.timeout_seconds + STARTUP_GRACE_SECONDS
+    reader, container_id = attachment.reader, attachment.container_id
+    sent = time.monotonic()
+    job = job_bytes(request, nonce)
+    try:
+        attachment.raw.sendall(b"%d\n" % len(job) + job if framed else job)
+        attachment.raw.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass  # the container already ended; its state tells what happened
+    reader.finished.wait(max(0.0, host_deadline - (time.monotonic() - sent)))
+    document = reader.document
+    if document is not None and document.get("status") in (RunStatus.OK.value, RunStatus.TIMEOUT.value):
+        # the container's state cannot change these outcomes: skip waiting for it to stop
+        duration_ms = int((time.monotonic() - started) * 1000)
+        return _interpret(request, nonce, reader, False, {}, None, duration_ms)
+    reader.join(max(0.0, host_deadline - (time.monotonic() - sent)))
+    killed_by_host = reader.is_alive()
+    if killed_by_host:
+        try:
+            api.kill(container_id)
+        except docker.errors.APIError:
+            pass  # already gone
+        reader.join(10)
+    exit_code = _wait(api, container_id)
+    state = api.inspect_container(container_id).get("State", {})
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return _interpret(request, nonce, reader, killed_by_host, state, exit_code, duration_ms)
+
+
+def _wait(api: docker.APIClient, container_id: str) -> int | None:
+    try:
+        return int(api.wait(container_id, timeout=30).get("StatusCode"))
+    except Exception:  # requests ReadTimeout: kill and try once more
+        try:
+            api.kill(container_id)
+            return int(api.wait(container_id, timeout=30).get("StatusCode"))
+        except Exception:
+            return None
+
+
+def _remove(api: docker.APIClient, container_id: str) -> None:
+    for _ in range(3):
+        try:
+            api.remove_container(container_id, force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            time.sleep(0.2)  # "removal already in progress" and similar
+
+
+def _interpret(
+    request: RunRequest,
+    nonce: str,
+    reader: _StreamReader,
+    killed_by_host: bool,
+    state: dict[str, Any],
+    exit_code: int | None,
+    duration_ms: int,
+) -> RunResult:
+    limits = request.limits
+    common = {"duration_ms": duration_ms, "image": request.image}
+    harness_stderr = bytes(reader.stderr).decode("utf-8", "replace")
+    if killed_by_host:
+        return RunResult(
+            status=RunStatus.TIMEOUT,
+            exit_code=exit_code,
+            error=f"no result within {limits.timeout_seconds:g}s (+{STARTUP_GRACE_SECONDS:g}s startup); the container was killed",
+            stderr=harness_stderr,
+            **common,
+        )
+    document = parse_result_line(bytes(reader.stdout), nonce)
+    oom = bool(state.get("OOMKilled"))
+    if document is None:
+        if oom:
+            status, error = RunStatus.OOM_KILLED, "the container ran out of memory and was killed"
+        elif reader.stdout_overflow:
+            status = RunStatus.OUTPUT_TRUNCATED
+            error = f"the container wrote more than {stdout_cap(limits.max_output_bytes)} bytes to stdout"
+        else:
+            status = RunStatus.EXIT_NONZERO
+            error = f"the harness returned no result (container exit code {exit_code})"
+        return RunResult(status=status, exit_code=exit_code, error=error, stderr=harness_stderr, **common)
+    try:
+        status = RunStatus(document.get("status"))
+    except ValueError:
+        status = RunStatus.EXIT_NONZERO
+    if oom and status not in (RunStatus.OK, RunStatus.TIMEOUT):
+        status = RunStatus.OOM_KILLED
+    skill_exit = document.get("exit_code")
+    return RunResult(
+        status=status,
+        output=document.get("output") if status in (RunStatus.OK, RunStatus.OUTPUT_TRUNCATED) else None,
+        stdout=str(document.get("stdout") or ""),
+        stderr=str(document.get("stderr") or ""),
+        exit_code=skill_exit if isinstance(skill_exit, int) else exit_code,
+        error=document.get("error") or (
+            "the skill ran out of memory and was killed" if status == RunStatus.OOM_KILLED else None
+        ),
+        traceback=document.get("traceback"),
+        stdout_truncated=bool(document.get("stdout_truncated")),
+        stderr_truncated=bool(document.get("stderr_truncated")),
+        result_truncated=bool(document.get("result_truncated")),
+        **common,
+    )

@@ -1,0 +1,455 @@
+"""The container-runner worker: drains the runner queue on a Docker host.
+
+Run it as ``python -m chalicelib.runner.worker`` next to any Docker engine
+(``DOCKER_HOST`` picks it: local socket, tcp+TLS, ssh). Scaling out is more
+workers on more hosts draining the same queue.
+
+Delivery rules (SQS is at-least-once):
+* a message is deleted only once its job reached an outcome that was
+  recorded (task token answered, result stored, cleanup done);
+* an unreachable engine leaves the message for redelivery, with a backoff,
+  until ``max_attempts`` receives; then the job fails with ``runner_unavailable``;
+* a message that is not a valid job is never deleted, so the queue's redrive
+  policy moves it to the dead-letter queue where it stays visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from chalicelib.errors import BadRequest, BuildFailed, NotFound, RunnerUnavailable, SkillharborError
+from chalicelib.packages.pins import Pin
+from chalicelib.governance.audit import IMAGE_REMOVE, audit_event
+from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob, parse_job
+from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
+
+log = logging.getLogger("skillharbor.runner")
+
+#: Step Functions' answers for a task token that was already answered or has expired
+_STALE_TOKEN_CODES = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
+
+
+class Engine(Protocol):
+    """What the worker needs from a container engine (DockerEngine is the real one)."""
+
+    def ensure_base(self) -> Any: ...  # BaseImageInfo
+    def build(self, pins: list[Pin]) -> Any: ...  # ImageInfo
+    def image_exists(self, tag: str) -> bool: ...
+    def run(self, request: RunRequest) -> RunResult: ...
+    def remove_unused(self, last_used: dict[str, datetime], ttl: timedelta, now: datetime, dry_run: bool) -> list[str]: ...
+    def remove(self, tag: str) -> bool: ...
+
+
+class DockerEngine:
+    """The Docker engine named by DOCKER_HOST, connected lazily (and again after it went away).
+
+    Runs use a warm pool (``runner/pool.py``) when ``settings.pool_enabled``
+    and fall back to a cold container when no warm one is ready.
+    """
+
+    def __init__(self, settings: Any, *, pool_enabled: bool | None = None):
+        self.settings = settings
+        self._client: Any = None
+        self._base: Any = None
+        self._lock = threading.Lock()
+        self.pool_enabled = bool(getattr(settings, "pool_enabled", True)) if pool_enabled is None else pool_enabled
+        self._pool: Any = None
+        self._pool_lock = threading.Lock()
+
+    def _docker(self) -> Any:
+        from chalicelib.runner import engine
+
+        with self._lock:
+            if self._client is None:
+                from chalicelib.runner.pool import share_one_connection_pool
+
+                self._client = engine.connect()
+                share_one_connection_pool(self._client)  # several threads share this client
+            return self._client
+
+    def _reset(self) -> None:
+        with self._lock:
+            self._client, self._base = None, None
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:  # its containers may be fine if the engine only hiccuped
+            threading.Thread(target=pool.close, name="pool-close", daemon=True).start()
+
+    def _guard(self, call: Any) -> Any:
+        try:
+            return call()
+        except RunnerUnavailable:
+            self._reset()
+            raise
+
+    def warm_pool(self) -> Any:
+        """The WarmPool on the current connection (None when pools are off)."""
+        from chalicelib.runner.pool import WarmPool
+
+        if not self.pool_enabled:
+            return None
+        client = self._guard(self._docker)
+        with self._pool_lock:
+            if self._pool is None or self._pool.client is not client:
+                self._pool = WarmPool(
+                    client,
+                    size_per_image=self.settings.pool_size_per_image,
+                    max_total=self.settings.pool_max_total,
+                    idle_ttl_seconds=self.settings.pool_idle_ttl_seconds,
+                )
+            return self._pool
+
+    def prewarm(self, image: str | None = None) -> None:
+        """Warm containers for ``image`` (default: the base image) with the default limits."""
+        from chalicelib.runner.spec import RunLimits
+
+        pool = self.warm_pool()
+        if pool is not None:
+            tag = image or self.ensure_base().tag
+            pool.prewarm(RunRequest(image=tag, code="", limits=RunLimits.from_settings(self.settings)))
+
+    def close(self) -> None:
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def ensure_base(self) -> Any:
+        from chalicelib.runner.base_image import ensure_base_image
+
+        if self._base is None:
+            self._base = self._guard(lambda: ensure_base_image(self._docker(), self.settings))
+        return self._base
+
+    def build(self, pins: list[Pin]) -> Any:
+        from chalicelib.runner.builder import build_image
+
+        base = self.ensure_base()
+        return self._guard(lambda: build_image(self._docker(), base, pins))
+
+    def image_exists(self, tag: str) -> bool:
+        from chalicelib.runner.builder import find_image
+
+        return self._guard(lambda: find_image(self._docker(), tag)) is not None
+
+    def run(self, request: RunRequest) -> RunResult:
+        from chalicelib.runner import sandbox
+
+        client = self._guard(self._docker)
+        result = None
+        pool = self.warm_pool()
+        if pool is not None:
+            try:
+                result = pool.run(request)
+            except Exception:  # a pool problem must never fail a run: go cold
+                log.exception("warm pool run failed; running cold")
+        if result is None:
+            result = sandbox.run(client, request)
+        if result.status == RunStatus.RUNNER_UNAVAILABLE:
+            self._reset()
+        return result
+
+    def _forget_pooled(self, images: Any) -> None:
+        with self._pool_lock:
+            pool = self._pool
+        if pool is not None:
+            pool.forget(images)
+
+    def remove_unused(self, last_used: dict[str, datetime], ttl: timedelta, now: datetime, dry_run: bool) -> list[str]:
+        from chalicelib.runner.cleanup import remove_unused_images
+
+        if not dry_run:
+            # warm containers hold their image: let go of those about to expire
+            base_tag = self.settings.base_image_tag
+            self._forget_pooled(lambda tag: tag != base_tag and (tag not in last_used or now - _aware(last_used[tag]) > ttl))
+        return self._guard(lambda: remove_unused_images(self._docker(), last_used, ttl, now, dry_run))
+
+    def remove(self, tag: str) -> bool:
+        import docker
+
+        def remove_now() -> bool:
+            # a used warm container may still be on its way out, and a refill may have been
+            # starting when the pool forgot the image: forget, wait, and try again briefly
+            for attempt in range(20):
+                self._forget_pooled(lambda image: image == tag)
+                self._wait_pool_removals()
+                try:
+                    self._docker().images.remove(tag, noprune=False)
+                    return True
+                except docker.errors.ImageNotFound:
+                    return False
+                except docker.errors.APIError as error:
+                    if error.status_code != 409 or attempt == 19:
+                        raise
+                    time.sleep(0.25)
+            return False
+
+        return self._guard(remove_now)
+
+    def _wait_pool_removals(self) -> None:
+        with self._pool_lock:
+            pool = self._pool
+        if pool is not None:
+            pool.wait_removed(timeout=10.0)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class RunnerWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        sqs: Any,
+        queue_url: str,
+        images: Any,
+        skills: Any,
+        orchestrator: Any,
+        audit: Any = None,
+        max_attempts: int = 4,
+        retry_delay_seconds: int = 5,
+        wait_seconds: int = 5,
+        heartbeat_seconds: float = 15.0,
+    ):
+        self.wait_seconds = wait_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.engine = engine
+        self.sqs, self.queue_url = sqs, queue_url
+        self.images, self.skills, self.orchestrator, self.audit = images, skills, orchestrator, audit
+        self.max_attempts = max_attempts
+        self.retry_delay_seconds = retry_delay_seconds
+        self.stop_event = threading.Event()
+        self.platform_published = False
+
+    # --- the loop -------------------------------------------------------------
+
+    def poll_once(self, wait_seconds: int | None = None) -> int:
+        response = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=1,
+            WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds, AttributeNames=["ApproximateReceiveCount"]
+        )
+        messages = response.get("Messages", [])
+        for message in messages:
+            self.handle(message)
+        return len(messages)
+
+    def run_forever(self, threads: int = 1) -> None:
+        def loop() -> None:
+            while not self.stop_event.is_set():
+                try:
+                    self.poll_once()
+                except Exception:  # the worker must outlive a bad moment of the queue
+                    log.exception("receive failed")
+                    self.stop_event.wait(2)
+
+        def beat() -> None:
+            # health reports workers seen recently; a failed beat must not stop the worker
+            while not self.stop_event.is_set():
+                try:
+                    self.images.heartbeat(self.worker_id, threads=threads)
+                except Exception:
+                    log.warning("heartbeat failed", exc_info=True)
+                self.stop_event.wait(self.heartbeat_seconds)
+
+        workers = [threading.Thread(target=loop, name=f"runner-{i}", daemon=True) for i in range(threads)]
+        workers.append(threading.Thread(target=beat, name="runner-heartbeat", daemon=True))
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    def handle(self, message: dict[str, Any]) -> None:
+        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            job = parse_job(message["Body"])
+        except BadRequest as error:
+            log.error("poison message %s left for the dead-letter queue: %s", message.get("MessageId"), error)
+            # visible again at once: after maxReceiveCount receives SQS dead-letters it (not 5 x the 960 s timeout)
+            self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            return
+        try:
+            if isinstance(job, BuildJob):
+                self._build(job, attempt)
+            elif isinstance(job, RunJob):
+                self._run(job, attempt)
+            elif isinstance(job, RemoveJob):
+                self._remove(job)
+            else:
+                self._cleanup(job)
+        except RunnerUnavailable as error:
+            if attempt < self.max_attempts:
+                log.warning("%s job: %s; retry %d/%d", job.type, error, attempt, self.max_attempts)
+                self._retry_later(message, attempt)
+                return
+            self._give_up(job, error)
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _retry_later(self, message: dict[str, Any], attempt: int) -> None:
+        self.sqs.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=self.retry_delay_seconds * attempt
+        )
+
+    def _give_up(self, job: Any, error: SkillharborError) -> None:
+        log.error("%s job failed after %d attempts: %s", job.type, self.max_attempts, error)
+        if isinstance(job, BuildJob):
+            self._answer_build(job, error=("RunnerUnavailable", str(error)))
+        elif isinstance(job, RunJob):
+            result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
+            self.images.put_result(job.job_id, result.model_dump(mode="json"))
+        elif job.result_id:
+            self.images.put_result(job.result_id, {"success": False, "status": "runner_unavailable", "error": str(error)})
+
+    # --- jobs -------------------------------------------------------------------
+
+    def _publish_platform(self) -> None:
+        if not self.platform_published:
+            base = self.engine.ensure_base()
+            self.images.record_platform(base.tag, base.image_id, base.target_platform)
+            self.platform_published = True
+
+    def _build(self, job: BuildJob, attempt: int) -> None:
+        if job.pins is not None:
+            pins = list(job.pins)
+        else:
+            record = self.skills.get_version(job.skill_id, job.version)
+            if record is None:
+                self._answer_build(job, error=("BuildFailed", f"skill {job.skill_id} version {job.version} has no record"))
+                return
+            pins = [Pin(**p) for p in record.get("pins", [])]
+        self._publish_platform()
+        try:
+            image = self.engine.build(pins)
+        except BuildFailed as error:
+            self._answer_build(job, error=("BuildFailed", str(error)), log_tail=error.details.get("build_log_tail"))
+            return
+        self.images.record_image(
+            image.tag, image_id=image.image_id, size=image.size, pins=[p.model_dump() for p in pins], skill_ids=[job.skill_id],
+            build_log_tail=image.build_log[-40:],
+        )
+        self._answer_build(job, output={"image_tag": image.tag, "built": image.built, "size": image.size})
+
+    def _answer_build(self, job: BuildJob, *, output: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
+                      log_tail: Any = None) -> None:  # fmt: skip
+        if job.result_id:
+            outcome = {"success": True, **(output or {})} if error is None else {
+                "success": False, "status": error[0], "error": error[1], "build_log_tail": log_tail}  # fmt: skip
+            self.images.put_result(job.result_id, outcome)
+        if job.task_token is None:
+            return
+        try:
+            if error is not None:
+                cause = {"errorMessage": error[1], "build_log_tail": log_tail}
+                self.orchestrator.send_task_failure(job.task_token, error[0], json.dumps(cause))
+            else:
+                self.orchestrator.send_task_success(job.task_token, output or {})
+        except Exception as answer_error:
+            # a redelivered job whose token was already answered (or timed out): nothing left to tell
+            code = getattr(answer_error, "response", {}).get("Error", {}).get("Code")
+            if code not in _STALE_TOKEN_CODES:
+                raise
+            log.warning("build job for %s: task token no longer open (%s); job done", job.skill_id, code)
+
+    def _run(self, job: RunJob, attempt: int) -> None:
+        image = job.image_tag or self.engine.ensure_base().tag
+        if job.image_tag and not self.engine.image_exists(job.image_tag):
+            # cleaned up since the import: rebuild from the stored pins, never re-resolve
+            rebuilt = self.engine.build(job.pins)
+            self.images.record_image(rebuilt.tag, image_id=rebuilt.image_id, size=rebuilt.size,
+                                     pins=[p.model_dump() for p in job.pins], skill_ids=[job.skill_id])  # fmt: skip
+            image = rebuilt.tag
+        request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
+                             packages=[p.name for p in job.pins if p.direct], preimport=job.preimport)  # fmt: skip
+        try:
+            result = self.engine.run(request)
+        except NotFound as error:
+            result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
+        if result.status == RunStatus.RUNNER_UNAVAILABLE and attempt < self.max_attempts:
+            raise RunnerUnavailable(result.error or "Docker engine unavailable")
+        if job.image_tag:
+            self.images.touch(image)
+        self.images.put_result(job.job_id, result.model_dump(mode="json"))
+
+    def _cleanup(self, job: CleanupJob) -> None:
+        records = self.images.list_images()
+        last_used = {r["tag"]: datetime.fromisoformat(r["last_used"]) for r in records if r.get("last_used")}
+        removed = self.engine.remove_unused(last_used, timedelta(days=job.ttl_days), datetime.now(UTC), job.dry_run)
+        for tag in removed:
+            if not job.dry_run:
+                self.images.forget_image(tag)
+            self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="dry_run" if job.dry_run else "removed",
+                        detail={"image_tag": tag, "ttl_days": job.ttl_days, "reason": "unused past the TTL"})  # fmt: skip
+        if job.result_id:
+            self.images.put_result(job.result_id, {"success": True, "dry_run": job.dry_run, "removed": removed})
+        log.info("cleanup removed %d image(s)%s", len(removed), " (dry run)" if job.dry_run else "")
+
+    def _remove(self, job: RemoveJob) -> None:
+        existed = self.engine.remove(job.image_tag)
+        self.images.forget_image(job.image_tag)
+        self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="removed" if existed else "absent",
+                    detail={"image_tag": job.image_tag, "reason": "requested"})  # fmt: skip
+        if job.result_id:
+            self.images.put_result(job.result_id, {"success": True, "removed": existed, "image_tag": job.image_tag})
+
+    def _audit(self, action: str, *, actor: str, **fields: Any) -> None:
+        if self.audit is not None:
+            self.audit.append(audit_event(action, actor=actor, **fields))
+
+
+def build_worker(settings: Any | None = None) -> RunnerWorker:
+    import boto3
+
+    from chalicelib.settings import get_settings
+    from chalicelib.store.audit import AuditStore
+    from chalicelib.store.images import ImageStore
+    from chalicelib.store.skills import DynamoSkillRegistry
+    from chalicelib.workflow.orchestrator import StepFunctionsOrchestrator
+
+    settings = settings or get_settings()
+    sqs = boto3.client("sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
+    return RunnerWorker(
+        DockerEngine(settings), sqs=sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
+        skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), audit=AuditStore(),
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="skillharbor container-runner worker")
+    parser.add_argument("--threads", type=int, default=4, help="jobs handled at once")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    worker = build_worker()
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set())
+    signal.signal(signal.SIGINT, lambda *_: worker.stop_event.set())
+    try:
+        worker._publish_platform()
+        prewarm = getattr(worker.engine, "prewarm", None)
+        if prewarm is not None:
+            prewarm()  # the first skill without packages starts warm
+    except RunnerUnavailable as error:
+        log.warning("base image not ready yet: %s (jobs will retry)", error)
+    log.info("runner worker polling %s with %d thread(s)", worker.queue_url, args.threads)
+    started = time.monotonic()
+    try:
+        worker.run_forever(threads=args.threads)
+    finally:
+        close = getattr(worker.engine, "close", None)
+        if close is not None:
+            close()  # remove the warm containers
+    log.info("runner worker stopped after %.0fs", time.monotonic() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
