@@ -1,0 +1,1 @@
+"""The ``skillharbor`` command line: a thin client of the HTTP API (see main.py)."""
