@@ -1,0 +1,105 @@
+"""Fixtures for tests against the real Docker engine.
+
+Skipped when the engine is unreachable, unless SKILLHARBOR_REQUIRE_DOCKER is
+set (CI): then an unreachable engine fails every test here.
+The base image is built (about two minutes the first time) or reused once
+per session.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import pytest
+
+from chalicelib.errors import RunnerUnavailable
+from chalicelib.runner import engine, sandbox
+from chalicelib.runner.base_image import BaseImageInfo, ensure_base_image
+from chalicelib.runner.spec import RunLimits, RunRequest, RunResult
+from chalicelib.settings import get_settings
+
+#: set in the test process; must never be visible inside a container
+HOST_CANARY_NAME = "SKILLHARBOR_TEST_HOST_CANARY"
+HOST_CANARY_VALUE = "host-secret-7f3c"
+
+
+def docker_required() -> bool:
+    return os.environ.get("SKILLHARBOR_REQUIRE_DOCKER", "") not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    try:
+        client = engine.connect()
+    except RunnerUnavailable as exc:
+        if docker_required():
+            pytest.fail(f"SKILLHARBOR_REQUIRE_DOCKER is set but the Docker engine is unreachable: {exc.message}")
+        pytest.skip(f"Docker engine unreachable ({exc.message}); set SKILLHARBOR_REQUIRE_DOCKER=1 to make this fail")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: Any) -> BaseImageInfo:
+    return ensure_base_image(docker_client, get_settings())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "docker: needs the real Docker engine")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_canary() -> tuple[str, str]:
+    os.environ[HOST_CANARY_NAME] = HOST_CANARY_VALUE
+    return HOST_CANARY_NAME, HOST_CANARY_VALUE
+
+
+RunCode = Callable[..., RunResult]
+
+
+@pytest.fixture(scope="session")
+def run_code(docker_client: Any, base_image: BaseImageInfo) -> RunCode:
+    """run_code(code, inputs=None, *, entrypoint="main", image=None, files=None, **limits)"""
+
+    def _run(
+        code: str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        entrypoint: str = "main",
+        image: str | None = None,
+        files: dict[str, str] | None = None,
+        **limits: Any,
+    ) -> RunResult:
+        request = RunRequest(
+            image=image or base_image.tag,
+            code=code,
+            entrypoint=entrypoint,
+            inputs=inputs or {},
+            files=files or {},
+            limits=RunLimits(**{"timeout_seconds": 10, **limits}),
+        )
+        return sandbox.run(docker_client, request)
+
+    return _run
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_containers(request: pytest.FixtureRequest) -> Any:
+    """Every execution removes its container: check after each test."""
+    yield
+    if "docker_client" not in request.fixturenames:
+        return
+    client = request.getfixturevalue("docker_client")
+    leftovers = client.api.containers(all=True, filters={"label": f"{engine.ROLE_LABEL}=run"})
+    assert leftovers == [], f"containers left behind: {[c['Id'][:12] for c in leftovers]}"
+
+
+@pytest.fixture
+def docker_stack(monkeypatch: pytest.MonkeyPatch, docker_client: Any) -> Any:
+    """The whole stack in moto, with a runner worker driving this machine's Docker engine."""
+    from chalicelib.runner.worker import DockerEngine
+    from stack_support import running_stack
+
+    with running_stack(monkeypatch, DockerEngine(get_settings())) as stack:
+        yield stack

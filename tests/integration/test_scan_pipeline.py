@@ -1,0 +1,101 @@
+"""The Scan step in the pipeline, as issue 4's "done when" lists it (shared advisory snapshot)."""
+
+from __future__ import annotations
+
+import json
+
+from chalice.test import Client
+
+
+def _skill(name: str, packages: list[str], code: str = "def execute():\n    return 1\n") -> bytes:
+    listed = "".join(f"\n  - {p}" for p in packages)
+    return f"---\nname: {name}\ndescription: test skill\npackages:{listed or ' []'}\n---\n```python\n{code}```\n".encode()
+
+
+def _post_json(client, path, body, headers):
+    response = client.http.post(path, body=json.dumps(body), headers={**headers, "Content-Type": "application/json"})
+    return response.status_code, json.loads(response.body)
+
+
+def _import(client, stack, headers, text: bytes) -> tuple[dict, dict]:
+    response = client.http.post("/api/skills", body=text, headers={**headers, "Content-Type": "text/markdown"})
+    assert response.status_code == 202, response.body
+    accepted = json.loads(response.body)
+    record = stack.wait_for_import(accepted["import_id"])
+    skill = json.loads(client.http.get(f"/api/skills/{accepted['skill_id']}", headers=headers).body)
+    return record, skill
+
+
+def test_vulnerable_pin_blocks_with_advisory_ids_and_fixed_versions(stack, admin_headers):
+    with Client(stack.app) as client:
+        _post_json(client, "/api/packages/approve", {"package_name": "requests", "min_maturity": "INTERN"}, admin_headers)
+        record, skill = _import(client, stack, admin_headers, _skill("old-requests", ["requests==2.19.0"]))
+        assert record["status"] == "FAILED" and record["failed_step"] == "scan"
+        assert skill["status"] == "blocked"
+        assert "PYSEC-2018-28" in record["reason"] and "2.20.0" in record["reason"]
+        ids = {f["id"] for f in skill["scan"]["findings"]}
+        assert "PYSEC-2018-28" in ids
+        finding = next(f for f in skill["scan"]["findings"] if f["id"] == "PYSEC-2018-28")
+        assert "GHSA-x84v-xcm2-53pg" in finding["aliases"] and finding["fixed_in"] == "2.20.0"
+        sbom = json.loads(client.http.get("/api/skills/old-requests/sbom", headers=admin_headers).body)
+        assert sbom["bomFormat"] == "CycloneDX"
+        assert "pkg:pypi/requests@2.19.0" in {c["purl"] for c in sbom["components"]}
+
+
+def test_current_requests_passes_the_scan(stack, admin_headers):
+    with Client(stack.app) as client:
+        _post_json(client, "/api/packages/approve", {"package_name": "requests", "min_maturity": "INTERN"}, admin_headers)
+        record, skill = _import(client, stack, admin_headers, _skill("new-requests", ["requests>=2.32"]))
+        assert record["status"] == "SUCCEEDED", record
+        assert skill["scan"]["status"] == "passed" and skill["scan"]["findings"] == []
+
+
+def test_preflight_scan_flags_a_typosquat(stack, admin_headers):
+    with Client(stack.app) as client:
+        status, report = _post_json(client, "/api/packages/scan", {"pins": [{"name": "reqeusts", "version": "1.0.0"}]}, admin_headers)
+    assert status == 200
+    assert [(t["name"], t["target"]) for t in report["typosquats"]] == [("reqeusts", "requests")]
+
+
+def test_dangerous_code_is_blocked_until_an_admin_approves_that_version(stack, admin_headers):
+    code = "import subprocess\n\ndef execute(cmd):\n    return subprocess.Popen(cmd, shell=True).wait()\n"
+    with Client(stack.app) as client:
+        record, skill = _import(client, stack, admin_headers, _skill("shell-out", [], code))
+        assert record["status"] == "FAILED" and record["failed_step"] == "scan"
+        assert skill["status"] == "blocked" and "approve" in record["reason"]
+        assert any(f["test_id"] == "B602" and f["severity"] == "HIGH" for f in skill["scan"]["code_findings"])
+        status, approval = _post_json(client, "/api/skills/shell-out/approve-code", {"reason": "reviewed: runs fixed commands"}, admin_headers)
+        assert status == 201 and approval["resumed_import"] == record["import_id"]
+        record = stack.wait_for_import(record["import_id"])
+        assert record["status"] == "SUCCEEDED", record
+        skill = json.loads(client.http.get("/api/skills/shell-out", headers=admin_headers).body)
+        assert skill["status"] == "ready" and skill["scan"]["code_approval"]["reason"] == "reviewed: runs fixed commands"
+
+
+def test_unreachable_online_service_fails_closed(stack, admin_headers, monkeypatch):
+    monkeypatch.setenv("SKILLHARBOR_VULNERABILITY_SERVICE", "osv")
+    monkeypatch.setenv("SKILLHARBOR_VULNERABILITY_SERVICE_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    from chalicelib.api import services
+
+    services.reset_services()
+    with Client(stack.app) as client:
+        _post_json(client, "/api/packages/approve", {"package_name": "six", "min_maturity": "INTERN"}, admin_headers)
+        record, skill = _import(client, stack, admin_headers, _skill("offline-six", ["six==1.16.0"]))
+    assert record["status"] == "FAILED" and record["failed_step"] == "scan"
+    assert skill["status"] == "failed" and skill["status_reason"] == "scan_unavailable"
+    assert [u["package"] for u in skill["scan"]["unaudited"]] == ["six"]
+    assert "could not be audited" in record["reason"]
+
+
+def test_an_expiring_ignore_lets_a_known_advisory_through(stack, admin_headers):
+    with Client(stack.app) as client:
+        _post_json(client, "/api/packages/approve", {"package_name": "requests", "min_maturity": "INTERN"}, admin_headers)
+        for advisory in ("PYSEC-2018-28", "PYSEC-2023-74", "GHSA-9wx4-h78v-vm56", "GHSA-9hjg-9r4m-mvj7", "GHSA-gc5v-m9x4-r6x2"):
+            status, _ = _post_json(client, "/api/packages/ignores",
+                                   {"advisory_id": advisory, "reason": "internal only", "expires_at": "2099-01-01T00:00:00Z"}, admin_headers)  # fmt: skip
+            assert status == 201
+        status, expired = _post_json(client, "/api/packages/ignores",
+                                     {"advisory_id": "PYSEC-2014-13", "reason": "old", "expires_at": "2001-01-01"}, admin_headers)  # fmt: skip
+        status, report = _post_json(client, "/api/packages/scan", {"pins": [{"name": "requests", "version": "2.19.0"}]}, admin_headers)
+        ignored = {f["id"] for f in report["findings"] if f["ignored"]}
+        assert {"PYSEC-2018-28", "PYSEC-2023-74"} <= ignored

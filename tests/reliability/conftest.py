@@ -1,0 +1,20 @@
+"""Reliability tests: faults injected at real boundaries of an in-moto stack, and hostile input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from stack_support import ADMIN_HEADERS, FakeEngine, Stack, running_stack
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    with running_stack(monkeypatch, FakeEngine()) as running:
+        yield running
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return dict(ADMIN_HEADERS)
