@@ -1,0 +1,97 @@
+"""`make bench`: every benchmark of issue 6, then docs/BENCHMARKS.md.
+
+    .venv/bin/python -m bench.run_all [--quick]
+
+Runs, one after the other (each in its own process, so their environments
+do not mix): B1 (bench_permission_check), the execution benchmarks on the
+real engine (B2 runner level, B3, B6, profile), the API benchmarks on the
+local stack (B2 API, B5, B7) and the image builds (B4). Writes
+``bench/results/<date>.json`` and regenerates the report with its plots.
+A failing step is recorded in the results (and the report) and the rest go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import report
+from bench.common import RESULTS, ROOT, environment, log
+
+
+def steps(quick: bool) -> list[tuple[str, list[str], int]]:
+    """(name, command without --out, timeout in seconds)."""
+    python = sys.executable
+    if quick:
+        return [
+            ("b1", [python, "bench/bench_permission_check.py", "--hits", "5000", "--misses", "100"], 300),
+            ("execution", [python, "-m", "bench.bench_execution", "--rounds", "4", "--b3-rounds", "2", "--b6-rounds", "1",
+                           "--profile-runs", "2"], 1200),  # fmt: skip
+            ("api", [python, "-m", "bench.bench_api", "--rounds", "4", "--imports", "2"], 1200),
+            ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "5"], 1800),
+        ]
+    return [
+        ("b1", [python, "bench/bench_permission_check.py", "--hits", "50000", "--misses", "500"], 300),
+        ("execution", [python, "-m", "bench.bench_execution", "--rounds", "15", "--b3-rounds", "5", "--b6-rounds", "2",
+                       "--profile-runs", "5"], 1500),  # fmt: skip
+        ("api", [python, "-m", "bench.bench_api", "--rounds", "15", "--imports", "5"], 1200),
+        ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "20"], 1800),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="run every benchmark and regenerate docs/BENCHMARKS.md")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    parser.add_argument("--only", default="", help="comma-separated steps: b1,execution,api,build")
+    args = parser.parse_args()
+    wanted = set(filter(None, args.only.split(",")))
+    started = time.monotonic()
+    results: dict = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "environment": environment(),
+                     "steps": {}, "errors": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="skillharbor-bench-") as work:
+        for name, command, timeout in steps(args.quick):
+            if wanted and name not in wanted:
+                continue
+            out = Path(work) / f"{name}.json"
+            log(f"step {name}: {' '.join(command[1:])}")
+            step_started = time.monotonic()
+            try:
+                done = subprocess.run([*command, "--out", str(out)], cwd=ROOT, timeout=timeout, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"exit {done.returncode}: {(done.stderr or done.stdout)[-1500:]}")
+                results[name] = json.loads(out.read_text())
+            except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as error:
+                log(f"step {name} failed: {str(error)[-500:]}")
+                results["errors"][name] = str(error)[-2000:]
+            results["steps"][name] = round(time.monotonic() - step_started, 1)
+            log(f"step {name} took {results['steps'][name]} s")
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{datetime.now(timezone.utc):%Y-%m-%d}.json"
+    if wanted and path.exists():  # a partial re-run keeps the other steps of today's file
+        earlier = json.loads(path.read_text())
+        for name in ("b1", "execution", "api", "build"):
+            if name not in wanted and name in earlier:
+                results[name] = earlier[name]
+                results["steps"].setdefault(name, earlier.get("steps", {}).get(name))
+                if name in earlier.get("errors", {}):
+                    results["errors"][name] = earlier["errors"][name]
+        results["duration_s"] = round(sum(v for v in results["steps"].values() if v), 1)
+        results["partial_rerun"] = sorted(wanted)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"wrote {path}")
+    doc = report.generate(results, path)
+    log(f"wrote {doc}")
+    for line in report.verdict(results)[2:]:
+        print(line)
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
