@@ -6,6 +6,12 @@ import os
 
 import pytest
 
+from chalicelib.local.moto_locks import serialise_dynamodb
+
+# Several tests drive moto from threads (the stack's worker, the API server,
+# concurrency tests); give its DynamoDB backend the atomicity real DynamoDB has.
+serialise_dynamodb()
+
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

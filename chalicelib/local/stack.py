@@ -88,11 +88,13 @@ class LocalStack:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         from chalicelib.local import lambda_seam
+        from chalicelib.local.moto_locks import serialise_dynamodb
         from chalicelib.local.provision import provision
         from chalicelib.settings import get_settings
         from chalicelib.store import blobs, dynamo
 
         lambda_seam.install()
+        serialise_dynamodb()
         self.moto = ThreadedMotoServer(ip_address=self.options.host, port=self.options.moto_port, verbose=False)
         self.moto.start()
         dynamo.reset_clients()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -76,24 +75,6 @@ def aws(monkeypatch):
     dynamo.reset_clients()
 
 
-@pytest.fixture
-def atomic_moto(monkeypatch):
-    """Real DynamoDB checks a condition and writes an item atomically; moto's
-    in-process backend does not lock, so threads could interleave between the
-    check and the write. Serialise its writes to get DynamoDB's guarantee."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(*args, _original=original, **kwargs):
-            with lock:
-                return _original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
-
-
 # --- rules -------------------------------------------------------------------------
 
 
@@ -152,7 +133,7 @@ def test_approval_requests(aws):
     assert len(store.list_requests()) == 2
 
 
-def test_concurrent_approve_ban_revoke_lose_nothing(aws, atomic_moto):
+def test_concurrent_approve_ban_revoke_lose_nothing(aws):
     store = RulesStore()
     seeded = [store.put_rule(Approval.new("numpy", f"=={i}.0", "INTERN", created_by="admin:seed")) for i in range(10)]
     created: list = []
@@ -224,7 +205,7 @@ def test_agents_and_conditional_maturity_updates(aws):
     assert [a.agent_id for a in store.list_agents()] == ["bot-0", "bot-1"]
 
 
-def test_concurrent_maturity_changes_are_all_applied_in_turn(aws, atomic_moto):
+def test_concurrent_maturity_changes_are_all_applied_in_turn(aws):
     store = PrincipalsStore()
     store.create_agent(Agent(agent_id="bot", maturity=Maturity.INTERN))
     levels = [Maturity.INTERN, Maturity.SUPERVISED, Maturity.AUTONOMOUS]
