@@ -75,6 +75,7 @@ class ParsedSkill(BaseModel):
     code: str | None = None
     code_path: str | None = None  # bundled script the code came from; None when from a ```python block
     entrypoint: str | None = None  # function the runner calls (python_code only)
+    preimport: bool = True  # False: warm containers must not import the packages before the job arrives
     template: str | None = None  # markdown body, for prompt_only skills
     requirements: list[str] = Field(default_factory=list)  # normalized PEP 508, merged, sorted
     requirement_sources: dict[str, list[str]] = Field(default_factory=dict)  # requirement -> sources

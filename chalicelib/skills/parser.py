@@ -55,6 +55,8 @@ With code the skill is ``python_code``; without, ``prompt_only`` and the body
 is its ``template``. The function to call is the one ``entrypoint`` names,
 else ``execute``, else the only public (non-underscore) top-level function.
 The code is parsed with ``ast``; syntax errors are problems with their line.
+``preimport: false`` (top-level or in ``metadata``) stops warm containers
+from importing the skill's packages before its job arrives.
 
 Zip and folder
 --------------
@@ -489,6 +491,7 @@ def _parse_skill(
     if code is not None:
         entrypoint = _entrypoint(code, code_first_line, code_label, function, problems)
 
+    preimport = _preimport(frontmatter, metadata, where, problems)
     files, skipped = _bundled_files(bundle, limits)
 
     if problems:
@@ -506,6 +509,7 @@ def _parse_skill(
         code=code,
         code_path=code_path,
         entrypoint=entrypoint,
+        preimport=preimport,
         template=None if code is not None else body,
         requirements=requirements,
         requirement_sources=requirement_sources,
@@ -881,6 +885,23 @@ def _string_list(value: Any, spot: str, problems: list[str]) -> list[str]:
 
 
 # --- code --------------------------------------------------------------------------------
+
+
+def _preimport(frontmatter: dict[str, Any], metadata: dict[str, Any], where: Any, problems: list[str]) -> bool:
+    """``preimport: false`` (top-level or in metadata) opts out of warm imports.
+
+    Packages whose import has side effects (opening files, reading the clock
+    or environment at import time) may need the job's context first."""
+    value = True
+    for spot, declared in ((where("preimport"), frontmatter.get("preimport")),
+                           (where("metadata", "preimport"), metadata.get("preimport"))):  # fmt: skip
+        if declared is None:
+            continue
+        if not isinstance(declared, bool):
+            problems.append(f"{spot}: preimport must be true or false, got {_type_name(declared)}")
+            continue
+        value = value and declared
+    return value
 
 
 def _choose_code(

@@ -112,7 +112,7 @@ class ExecutionService:
         job = RunJob(
             skill_id=skill_id, version=record["version"], image_tag=record.get("image_tag"), pins=pins,
             code=artifact.get("code") or "", entrypoint=record.get("entrypoint") or "execute", inputs=inputs,
-            files=artifact.get("files") or {}, limits=limits, agent_id=agent_id,
+            files=artifact.get("files") or {}, limits=limits, agent_id=agent_id, preimport=record.get("preimport", True),
         )  # fmt: skip
         result = self.run(job)
         return {**result.model_dump(mode="json"), "image_tag": job.image_tag or get_settings().base_image_tag, "packages": packages}

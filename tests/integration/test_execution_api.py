@@ -54,3 +54,24 @@ def test_limits_over_the_admin_maxima_are_refused(stack, admin_headers):
             raise AssertionError("limits over the maxima were accepted")
         status, body = _post(client, "/api/skills/ask-politely/execute", {"agent_id": "x", "inputs": "nope"}, admin_headers)
         assert status == 400 and "inputs" in body["message"]
+
+
+def test_a_skill_that_opts_out_of_preimport_sends_jobs_that_say_so(stack, admin_headers, monkeypatch):
+    from chalicelib.api.services import execution_service
+    from chalicelib.runner.spec import RunResult, RunStatus
+
+    skill = b"---\nname: Lazy Imports\ndescription: d\npreimport: false\n---\n```python\ndef execute():\n    return 1\n```\n"
+    sent = []
+
+    def run_and_capture(job):  # stands in for the queue hop to the runner (runs need the real engine)
+        sent.append(job)
+        return RunResult(status=RunStatus.OK, output=1)
+
+    monkeypatch.setattr(execution_service(), "run", run_and_capture)
+    with Client(stack.app) as client:
+        accepted = json.loads(client.http.post("/api/skills", body=skill, headers={**admin_headers, "Content-Type": "text/markdown"}).body)
+        assert stack.wait_for_import(accepted["import_id"])["status"] == "SUCCEEDED"
+        status, agent = _post(client, "/api/agents", {"agent_id": "lazy", "maturity": "INTERN"}, admin_headers)
+        status, result = _post(client, "/api/skills/lazy-imports/execute", {"inputs": {}}, {"Authorization": f"Bearer {agent['api_key']}"})
+    assert status == 200 and result["output"] == 1
+    assert [job.preimport for job in sent] == [False]

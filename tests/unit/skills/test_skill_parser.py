@@ -411,3 +411,18 @@ def test_unsafe_extra_file_paths_are_refused() -> None:
 def test_from_record_ignores_storage_keys() -> None:
     skill = parse_skill_md(skill_md(BASIC))
     assert ParsedSkill.from_record({**skill.to_record(), "pk": "skill#basic", "status": "ready"}) == skill
+
+
+# --- pre-import opt-out -------------------------------------------------------------
+
+
+def test_skills_are_preimported_unless_they_opt_out() -> None:
+    code = "```python\ndef execute():\n    return 1\n```\n"
+    assert parse_skill_md(skill_md(BASIC, code)).preimport is True
+    assert parse_skill_md(skill_md(BASIC + "\npreimport: false", code)).preimport is False
+    assert parse_skill_md(skill_md(BASIC + "\nmetadata:\n  preimport: false", code)).preimport is False
+
+
+def test_preimport_must_be_a_boolean() -> None:
+    (problem,) = problems_of(skill_md(BASIC + '\npreimport: "no"'))
+    assert problem == "SKILL.md line 4: preimport must be true or false, got a string"
