@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/advisory-db),)
 export SKILLHARBOR_ADVISORY_DB ?= $(abspath ../shared/advisory-db)
 endif
 
-.PHONY: run test test-unit test-integration test-docker install base-image doctor bench template lint clean
+.PHONY: run test test-unit test-integration test-docker install system-deps base-image doctor bench template lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,21 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)  ## the local stack: moto, the HTTP API, pollers, scheduler, runner worker
+# Without a registry the base image is built offline with debootstrap; a fresh
+# Debian host lacks it. Installed when we can (root with apt), else a hint.
+system-deps:
+	@command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing debootstrap (to build the sandbox base image offline)"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
+	  else \
+	    echo "note: debootstrap is not installed; without it the base image must be pullable ($${SKILLHARBOR_BASE_IMAGE:-python:3.11-slim})" >&2; \
+	  fi; }
+
+run: $(STAMP) system-deps  ## the local stack: moto, the HTTP API, pollers, scheduler, runner worker
 	$(PY) -m chalicelib.local.stack
 
-test: $(STAMP)  ## the whole suite (unit, moto integration, real Docker engine)
+test: $(STAMP) system-deps  ## the whole suite (unit, moto integration, real Docker engine)
 	$(PY) -m pytest
 
 test-unit: $(STAMP)
@@ -31,16 +42,16 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest tests/integration
 
-test-docker: $(STAMP)
+test-docker: $(STAMP) system-deps
 	SKILLHARBOR_REQUIRE_DOCKER=1 $(PY) -m pytest tests/docker
 
-base-image: $(STAMP)  ## the sandbox base image (pulls the configured one, or builds it offline)
+base-image: $(STAMP) system-deps  ## the sandbox base image (pulls the configured one, or builds it offline)
 	$(PY) -m chalicelib.runner.base_image
 
 doctor: $(STAMP)  ## does this Docker engine enforce each isolation property?
 	$(PY) -m chalicelib.runner.doctor
 
-bench: $(STAMP)  ## benchmarks → bench/results/*.json and docs/BENCHMARKS.md
+bench: $(STAMP) system-deps  ## benchmarks → bench/results/*.json and docs/BENCHMARKS.md
 	$(PY) -m bench.run_all
 
 template: $(STAMP)  ## the deployable SAM/CloudFormation template in build/

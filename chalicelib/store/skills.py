@@ -42,6 +42,10 @@ class SkillRegistry(Protocol):
     def list_latest(self) -> list[dict[str, Any]]: ...
 
 
+def _upload_order(record: dict[str, Any]) -> tuple[str, str]:
+    return (record.get("uploaded_at") or record.get("created_at", ""), record.get("created_at", ""))
+
+
 class DynamoSkillRegistry(TableStore):
     settings_field = "skills_table"
 
@@ -58,6 +62,8 @@ class DynamoSkillRegistry(TableStore):
         existing = self.get_version(record["skill_id"], record["version"])
         item = dict(existing or {}, **record)
         item["created_at"] = (existing or {}).get("created_at", now)
+        # a late event for an older upload of the same content must not make it look newer
+        item["uploaded_at"] = max(filter(None, [(existing or {}).get("uploaded_at"), record.get("uploaded_at")]), default=now)
         item["updated_at"] = now
         item.update(self._keys(record["skill_id"], record["version"]))
         item["gsi1pk"] = "skills"
@@ -88,10 +94,10 @@ class DynamoSkillRegistry(TableStore):
             lambda: self.table.query(KeyConditionExpression=Key("pk").eq(skill_id), ConsistentRead=True)
         )
         items = [_clean(i) for i in response.get("Items", [])]
-        return sorted((i for i in items if i), key=lambda r: r.get("created_at", ""), reverse=True)
+        return sorted((i for i in items if i), key=_upload_order, reverse=True)
 
     def latest(self, skill_id: str) -> dict[str, Any] | None:
-        """The most recently submitted version of the skill."""
+        """The most recently uploaded version of the skill (whatever order the imports ran in)."""
         versions = self.versions(skill_id)
         return versions[0] if versions else None
 
@@ -104,7 +110,7 @@ class DynamoSkillRegistry(TableStore):
             for raw in response.get("Items", []):
                 item = _clean(raw) or {}
                 current = seen.get(item["skill_id"])
-                if current is None or item.get("created_at", "") > current.get("created_at", ""):
+                if current is None or _upload_order(item) > _upload_order(current):
                     seen[item["skill_id"]] = item
             if "LastEvaluatedKey" not in response:
                 break

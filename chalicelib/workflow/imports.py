@@ -15,6 +15,7 @@ import secrets
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import BadRequest, Blocked, InvalidSkill, ScanUnavailable, SkillharborError
@@ -48,6 +49,25 @@ class SourceRef:
 
     def to_dict(self) -> dict[str, Any]:
         return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id}
+
+
+def upload_order(moment: datetime, sequencer: str | None = None) -> str:
+    """A string that sorts uploads in the order they happened.
+
+    Events can arrive out of order, so "latest" follows the upload, not the
+    import. S3's eventTime has millisecond precision; for two writes of the
+    same key S3's ``sequencer`` (hex, compared after right-padding with
+    zeros) breaks the tie."""
+    order = moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return f"{order}#{sequencer.upper().ljust(32, '0')}" if sequencer else order
+
+
+def _event_time(value: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC)  # no usable eventTime: the time we saw the event is the best we know
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def new_import_id() -> str:
@@ -103,7 +123,7 @@ class ImportService:
         version_id = self.blobs.put_bytes(settings.artifacts_bucket, key, data)
         source = SourceRef(settings.artifacts_bucket, key, version_id)
         import_id = new_import_id()
-        self._start(import_id, source, submitted_by, skill_id=parsed.skill_id, version=parsed.version)
+        self._start(import_id, source, submitted_by, upload_order(datetime.now(UTC)), skill_id=parsed.skill_id, version=parsed.version)
         return {"skill_id": parsed.skill_id, "version": parsed.version, "import_id": import_id, "status": "importing"}
 
     def submit_s3_event(self, record: dict[str, Any], *, submitted_by: str = "s3-inbox") -> str | None:
@@ -126,16 +146,19 @@ class ImportService:
             existing = self.imports.get(import_id)
             if existing is not None:
                 return import_id  # duplicate delivery: that import already started
-        self._start(import_id, SourceRef(bucket, key, version_id), submitted_by)
+        uploaded = upload_order(_event_time(record.get("eventTime")), obj.get("sequencer"))
+        self._start(import_id, SourceRef(bucket, key, version_id), submitted_by, uploaded)
         return import_id
 
-    def _start(self, import_id: str, source: SourceRef, submitted_by: str, **known: Any) -> None:
+    def _start(self, import_id: str, source: SourceRef, submitted_by: str, uploaded_at: str, **known: Any) -> None:
         self._audit(SKILL_IMPORT, actor=submitted_by, skill_id=known.get("skill_id"), outcome="started",
                     detail={"import_id": import_id, "source": f"s3://{source.bucket}/{source.key}", "version": known.get("version")})  # fmt: skip
         self.imports.create(
-            {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "status": "RUNNING", **known}
-        )
-        state = {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "resume_at": ""}
+            {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "status": "RUNNING",
+             "uploaded_at": uploaded_at, **known}
+        )  # fmt: skip
+        state = {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "resume_at": "",
+                 "uploaded_at": uploaded_at}  # fmt: skip
         arn = self.orchestrator.start(import_id, state)
         self.imports.update(import_id, execution_arn=arn)
 
@@ -165,6 +188,7 @@ class ImportService:
                 pins=[],
                 artifact_key=artifact_key,
                 import_id=state["import_id"],
+                uploaded_at=state.get("uploaded_at"),
                 submitted_by=state.get("submitted_by"),
                 source=source.to_dict(),
                 steps={"parse": _step_ok(requirements=len(parsed.requirements), skill_type=parsed.skill_type)},
@@ -192,6 +216,7 @@ class ImportService:
                 "error": {"step": "parse", "reason": str(error), "problems": error.problems},
                 "import_id": state["import_id"],
                 "submitted_by": state.get("submitted_by"),
+                "uploaded_at": state.get("uploaded_at"),
                 "source": state["source"],
                 "steps": {"parse": _step_failed(str(error))},
             }
