@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -193,10 +194,12 @@ def build_image(
             pins=pins_label(pins),
             base_id=base.image_id,
         )
-        try:
-            _, log = engine.build_image(client, engine.tar_context(files), tag)
-        finally:
-            _prune_wheel_stages(client)
+        with _BuildsInProgress(wheelhouse.root) as builds:
+            try:
+                _, log = engine.build_image(client, engine.tar_context(files), tag)
+            finally:
+                if builds.last_one():
+                    _prune_wheel_stages(client)
         return _image_info(client.images.get(tag), tag, log, built=True)
     except docker.errors.DockerException as exc:
         if engine.is_unreachable(exc):
@@ -204,6 +207,35 @@ def build_image(
         raise BuildFailed(f"image build failed: {exc}") from exc
     except engine.UNREACHABLE_ERRORS as exc:
         raise RunnerUnavailable(f"Docker engine unreachable during the image build: {exc}") from exc
+
+
+class _BuildsInProgress:
+    """Every build holds a shared lock on the wheelhouse; pruning the wheel
+    stages needs it alone. A prune while another build sits between its two
+    stages would delete the dangling stage that build is about to copy from.
+    flock works across the worker's threads (one open file each) and across
+    workers on one host; the build that cannot take it leaves the prune to
+    the last one."""
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / ".builds.lock"
+        self.fd = -1
+
+    def __enter__(self) -> _BuildsInProgress:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        return self
+
+    def last_one(self) -> bool:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # releases the lock
 
 
 def _prune_wheel_stages(client: docker.DockerClient) -> None:

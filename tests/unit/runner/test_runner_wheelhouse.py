@@ -66,3 +66,14 @@ def test_tag_depends_on_base_and_closure_only(tmp_path):
     assert env_tag("sha256:base", [a]) != env_tag("sha256:base", [a, b])
     assert env_tag("sha256:base", [a]).startswith("skillharbor/env:") and len(env_tag("x", [a]).split(":")[1]) == 32
     assert pins_label([b, a]) == '["alpha==1.0","beta==1.0"]'
+
+
+def test_only_the_last_of_concurrent_builds_prunes_the_wheel_stages(tmp_path):
+    from chalicelib.runner.builder import _BuildsInProgress
+
+    with _BuildsInProgress(tmp_path) as first:
+        with _BuildsInProgress(tmp_path) as second:
+            assert not second.last_one()  # the first is still building: its stage must survive
+        assert first.last_one()
+    with _BuildsInProgress(tmp_path) as alone:
+        assert alone.last_one()
