@@ -39,6 +39,7 @@ class Pin(BaseModel):
     filename: str = ""
     url: str = ""
     direct: bool = False  # named by the skill itself, not pulled in transitively
+    requires: tuple[str, ...] | None = None  # pinned packages this one depends on (normalized); None: not recorded
 
     @field_validator("name")
     @classmethod

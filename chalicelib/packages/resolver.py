@@ -158,7 +158,7 @@ class PipResolver:
                 raise TransientError(f"resolution timed out after {self.timeout_seconds}s") from error
             if completed.returncode != 0:
                 raise _classify_failure(completed.stderr)
-            return _pins_from_report(json.loads(report.read_text()), direct)
+            return _pins_from_report(json.loads(report.read_text()), direct, target_marker_environment(platform))
 
 
 def _classify_failure(stderr: str) -> Exception:
@@ -171,7 +171,41 @@ def _classify_failure(stderr: str) -> Exception:
     return ResolutionFailed(f"the requirements cannot be resolved for the target platform: {message}", resolver_output=message)
 
 
-def _pins_from_report(report: dict, direct: set[str]) -> list[Pin]:
+def dependency_edges(report: dict, environment: dict[str, str]) -> dict[str, set[str]]:
+    """Which installed package requires which, from each one's Requires-Dist.
+
+    A requirement counts when its marker holds on the target for the package
+    itself or one of the extras asked of it; extras propagate (pandas[excel]
+    asks openpyxl's own extras), so repeat until nothing changes."""
+    items = {canonicalize_name(i["metadata"]["name"]): i for i in report.get("install", [])}
+    extras: dict[str, set[str]] = {name: {""} | set(i.get("requested_extras", [])) for name, i in items.items()}
+    edges: dict[str, set[str]] = {name: set() for name in items}
+    changed = True
+    while changed:
+        changed = False
+        for name, item in items.items():
+            for line in item["metadata"].get("requires_dist") or []:
+                try:
+                    requirement = Requirement(line)
+                except Exception:
+                    continue  # a package's own bad metadata: pip installed it anyway; the edge is unknowable
+                needed = canonicalize_name(requirement.name)
+                if needed not in items or needed == name:
+                    continue
+                marker = requirement.marker
+                if marker is not None and not any(marker.evaluate(dict(environment, extra=e)) for e in sorted(extras[name])):
+                    continue
+                if needed not in edges[name]:
+                    edges[name].add(needed)
+                    changed = True
+                if not set(requirement.extras) <= extras[needed]:
+                    extras[needed] |= set(requirement.extras)
+                    changed = True
+    return edges
+
+
+def _pins_from_report(report: dict, direct: set[str], environment: dict[str, str]) -> list[Pin]:
+    edges = dependency_edges(report, environment)
     pins = []
     for item in report.get("install", []):
         metadata = item["metadata"]
@@ -188,6 +222,7 @@ def _pins_from_report(report: dict, direct: set[str]) -> list[Pin]:
                 url=download["url"],
                 filename=download["url"].rsplit("/", 1)[-1].split("#", 1)[0],
                 direct=name in direct,
+                requires=tuple(sorted(edges.get(name, ()))),
             )
         )
     return sorted(pins, key=lambda p: p.name)

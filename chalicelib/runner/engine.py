@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import tarfile
 from typing import Any, Iterable
 
@@ -19,6 +21,12 @@ from chalicelib.errors import BuildFailed, RunnerUnavailable
 #: label every image we create carries; cleanup only ever looks at these
 MANAGED_LABEL = "skillharbor.managed"
 ROLE_LABEL = "skillharbor.role"
+#: ``host:pid`` of the process that created a container, so one runner (or test run) can tell its own apart
+CREATOR_LABEL = "skillharbor.creator"
+
+
+def creator() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 #: errors that mean "the engine cannot be reached", not "the request was bad"
 UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (

@@ -395,7 +395,7 @@ class WarmPool:
                 continue
             orphan = container.get("State") != "running"
             if not orphan and owner_host == host and owner_pid.isdigit():
-                orphan = not _process_alive(int(owner_pid))
+                orphan = not sandbox.process_alive(int(owner_pid))
             if orphan:
                 try:
                     sandbox._remove(self.api, container["Id"])
@@ -442,16 +442,6 @@ class WarmPool:
     def container_ids(self) -> list[str]:
         with self._lock:
             return [w.container_id for containers in self._idle.values() for w in containers]
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _close_at_exit(ref: weakref.ref[WarmPool]) -> None:

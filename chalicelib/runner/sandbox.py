@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import os
 import secrets
 import socket
 import threading
@@ -44,6 +46,8 @@ from chalicelib.errors import NotFound
 from chalicelib.runner import engine
 from chalicelib.runner.harness import READY_PREFIX, RESULT_PREFIX, ready_line, sign
 from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
+
+log = logging.getLogger("skillharbor.runner")
 
 SKILL_USER = "10001:10001"
 IN_IMAGE_PYTHON = "/opt/skillharbor/venv/bin/python"
@@ -232,7 +236,7 @@ def create(
         detach=False,  # with stdin_open this sets StdinOnce: our EOF closes the harness stdin
         tty=False,
         network_disabled=False,  # network_mode="none" does the isolation (checked by the doctor)
-        labels={engine.MANAGED_LABEL: "true", engine.ROLE_LABEL: role, **(labels or {})},
+        labels={engine.MANAGED_LABEL: "true", engine.ROLE_LABEL: role, engine.CREATOR_LABEL: engine.creator(), **(labels or {})},
         host_config=host_config(api, request),
     )
     return str(container["Id"])
@@ -335,6 +339,34 @@ def _wait(api: docker.APIClient, container_id: str) -> int | None:
             return int(api.wait(container_id, timeout=30).get("StatusCode"))
         except Exception:
             return None
+
+
+def remove_orphaned_runs(api: docker.APIClient) -> list[str]:
+    """Remove run containers left by a runner process on this host that has
+    died (killed mid-job: nobody will collect or remove them)."""
+    host = socket.gethostname()
+    removed = []
+    try:
+        found = api.containers(all=True, filters={"label": f"{engine.ROLE_LABEL}=run"})
+    except Exception as exc:
+        log.warning("could not list run containers: %s", exc)
+        return removed
+    for container in found:
+        creator_host, _, pid = (container.get("Labels") or {}).get(engine.CREATOR_LABEL, "").rpartition(":")
+        if creator_host == host and pid.isdigit() and not process_alive(int(pid)):
+            _remove(api, container["Id"])
+            removed.append(container["Id"])
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove(api: docker.APIClient, container_id: str) -> None:

@@ -74,6 +74,10 @@ class DockerEngine:
 
                 self._client = engine.connect()
                 share_one_connection_pool(self._client)  # several threads share this client
+                from chalicelib.runner import sandbox
+
+                for container_id in sandbox.remove_orphaned_runs(self._client.api):
+                    log.info("removed run container %s left by a runner that died", container_id[:12])
             return self._client
 
     def _reset(self) -> None:

@@ -70,6 +70,13 @@ def _event_time(value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _dependency_graph(pins: list[Pin]) -> dict[str, tuple[str, ...]] | None:
+    """The pins' edges; None (unknown) for pins resolved before edges were recorded."""
+    if any(p.requires is None for p in pins):
+        return None
+    return {p.name: p.requires or () for p in pins}
+
+
 def new_import_id() -> str:
     return "imp-" + secrets.token_hex(10)
 
@@ -320,7 +327,7 @@ class ImportService:
         report = self.scanner.scan(pins, code=code or None, ignores=self.reviews.ignores())
         prefix = record["artifact_key"].rsplit("/", 1)[0]
         self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/scan.json", report.to_dict())
-        self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/sbom.json", build_sbom(state["skill_id"], state["version"], pins))
+        self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/sbom.json", build_sbom(state["skill_id"], state["version"], pins, dependencies=_dependency_graph(pins)))
         code_high = [f.describe() for f in report.needs_approval.code]
         code_approval = self.reviews.code_approval(state["skill_id"], state["version"]) if code_high else None
         summary = {

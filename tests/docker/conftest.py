@@ -91,7 +91,9 @@ def _no_leftover_containers(request: pytest.FixtureRequest) -> Any:
     if "docker_client" not in request.fixturenames:
         return
     client = request.getfixturevalue("docker_client")
-    leftovers = client.api.containers(all=True, filters={"label": f"{engine.ROLE_LABEL}=run"})
+    # only this test process's containers: a bench or a second test run may share the engine
+    mine = [f"{engine.ROLE_LABEL}=run", f"{engine.CREATOR_LABEL}={engine.creator()}"]
+    leftovers = client.api.containers(all=True, filters={"label": mine})
     assert leftovers == [], f"containers left behind: {[c['Id'][:12] for c in leftovers]}"
 
 

@@ -86,3 +86,28 @@ def test_image_used_by_a_running_container_is_kept(docker_client, fake_env_image
         assert tag not in removed and _exists(docker_client, tag)
     finally:
         container.remove(force=True)
+
+
+def test_run_containers_of_a_dead_runner_are_removed_when_a_runner_connects(docker_client, base_image):
+    import socket
+    import subprocess
+
+    from chalicelib.runner.worker import DockerEngine
+    from chalicelib.settings import get_settings
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    labels = {engine.MANAGED_LABEL: "true", engine.ROLE_LABEL: "run", engine.CREATOR_LABEL: f"{socket.gethostname()}:{dead.pid}"}
+    alive = dict(labels, **{engine.CREATOR_LABEL: f"{socket.gethostname()}:1"})  # pid 1 lives: not an orphan
+    orphan = docker_client.api.create_container(base_image.tag, command=["true"], labels=labels)["Id"]
+    kept = docker_client.api.create_container(base_image.tag, command=["true"], labels=alive)["Id"]
+    try:
+        DockerEngine(get_settings(), pool_enabled=False)._docker()
+        remaining = {c["Id"] for c in docker_client.api.containers(all=True, filters={"label": f"{engine.ROLE_LABEL}=run"})}
+        assert orphan not in remaining and kept in remaining
+    finally:
+        for container_id in (orphan, kept):
+            try:
+                docker_client.api.remove_container(container_id, force=True)
+            except Exception:
+                pass

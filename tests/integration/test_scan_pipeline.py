@@ -40,6 +40,11 @@ def test_vulnerable_pin_blocks_with_advisory_ids_and_fixed_versions(stack, admin
         sbom = json.loads(client.http.get("/api/skills/old-requests/sbom", headers=admin_headers).body)
         assert sbom["bomFormat"] == "CycloneDX"
         assert "pkg:pypi/requests@2.19.0" in {c["purl"] for c in sbom["components"]}
+        graph = {d["ref"].split("@")[0]: {r.split("@")[0] for r in d["dependsOn"]} for d in sbom["dependencies"]}
+        assert graph["pkg:pypi/requests"] == {"pkg:pypi/certifi", "pkg:pypi/chardet", "pkg:pypi/idna", "pkg:pypi/urllib3"}
+        assert graph["pkg:pypi/urllib3"] == set()  # a leaf: known to have no pinned dependencies
+        (skill_ref,) = [ref for ref in graph if not ref.startswith("pkg:pypi/")]
+        assert graph[skill_ref] == {"pkg:pypi/requests"}  # the skill depends on what it declared
 
 
 def test_current_requests_passes_the_scan(stack, admin_headers):
