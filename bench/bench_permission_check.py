@@ -37,33 +37,6 @@ TABLES = {
 }
 
 
-def _create_table(client, name: str) -> None:
-    attributes = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
-    indexes = []
-    for n in (1, 2, 3):
-        attributes += [
-            {"AttributeName": f"gsi{n}pk", "AttributeType": "S"},
-            {"AttributeName": f"gsi{n}sk", "AttributeType": "S"},
-        ]
-        indexes.append(
-            {
-                "IndexName": f"gsi{n}",
-                "KeySchema": [
-                    {"AttributeName": f"gsi{n}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"gsi{n}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        )
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=attributes,
-        GlobalSecondaryIndexes=indexes,
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 def _summary(samples_ns: list[int]) -> dict[str, float]:
     ordered = sorted(samples_ns)
 
@@ -88,6 +61,8 @@ def run(hits: int, misses: int, packages: int) -> dict:
     from chalicelib.governance.cache import DecisionCache, PermissionChecker
     from chalicelib.governance.identity import Agent
     from chalicelib.governance.rules import Approval, Ban
+    from chalicelib.local.provision import create_tables
+    from chalicelib.settings import get_settings
     from chalicelib.store import dynamo
     from chalicelib.store.principals import PrincipalsStore
     from chalicelib.store.rules import RulesStore
@@ -101,9 +76,7 @@ def run(hits: int, misses: int, packages: int) -> dict:
     dynamo.reset_clients()
 
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        for table_name in TABLES.values():
-            _create_table(client, table_name)
+        create_tables(boto3.client("dynamodb", region_name="us-east-1"), get_settings(), only=("rules_table", "principals_table"))
         rules, principals = RulesStore(), PrincipalsStore()
         agent_ids = [f"agent-{n}" for n in range(4)]
         for n, agent_id in enumerate(agent_ids):

@@ -8,6 +8,7 @@ them from settings. Idempotent: an existing resource is left as it is.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,15 +59,21 @@ def _resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, An
 def provision(settings: Settings, *, function_prefix: str) -> ProvisionedStack:
     template = load_resources()
     clients = _clients(settings)
-    _create_tables(clients["dynamodb"], template, settings)
+    create_tables(clients["dynamodb"], settings, template=template)
     queue_urls = _create_queues(clients["sqs"], template)
     _create_buckets(clients["s3"], clients["sqs"], template, settings, queue_urls)
     arn, functions = _create_state_machine(clients["stepfunctions"], template, settings, function_prefix, queue_urls)
     return ProvisionedStack(queue_urls=queue_urls, state_machine_arn=arn, function_names=functions)
 
 
-def _create_tables(dynamodb: Any, template: dict[str, Any], settings: Settings) -> None:
-    for logical_id, resource in _resources_of(template, "AWS::DynamoDB::Table").items():
+def create_tables(
+    dynamodb: Any, settings: Settings, *, only: Iterable[str] | None = None, template: dict[str, Any] | None = None
+) -> None:
+    """The tables of resources.json, named as ``settings`` says (``only``: just these settings fields)."""
+    wanted = set(only) if only is not None else set(TABLE_SETTINGS.values())
+    for logical_id, resource in _resources_of(template or load_resources(), "AWS::DynamoDB::Table").items():
+        if TABLE_SETTINGS[logical_id] not in wanted:
+            continue
         props = resource["Properties"]
         kwargs = {
             "TableName": getattr(settings, TABLE_SETTINGS[logical_id]),

@@ -17,6 +17,8 @@ from chalicelib.governance.identity import Agent, Principal, Role, authenticate
 from chalicelib.governance.keys import generate_api_key
 from chalicelib.governance.maturity import Maturity
 from chalicelib.governance.rules import Approval, ApprovalRequest, Ban, RequestStatus
+from chalicelib.local.provision import create_tables
+from chalicelib.settings import get_settings
 from chalicelib.store import dynamo
 from chalicelib.store.audit import AuditStore
 from chalicelib.store.principals import PrincipalsStore
@@ -27,33 +29,7 @@ TABLES = {
     "SKILLHARBOR_PRINCIPALS_TABLE": "test-principals",
     "SKILLHARBOR_AUDIT_TABLE": "test-audit",
 }
-
-
-def create_table(client, name: str) -> None:
-    attributes = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
-    indexes = []
-    for n in (1, 2, 3):
-        attributes += [
-            {"AttributeName": f"gsi{n}pk", "AttributeType": "S"},
-            {"AttributeName": f"gsi{n}sk", "AttributeType": "S"},
-        ]
-        indexes.append(
-            {
-                "IndexName": f"gsi{n}",
-                "KeySchema": [
-                    {"AttributeName": f"gsi{n}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"gsi{n}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        )
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=attributes,
-        GlobalSecondaryIndexes=indexes,
-        BillingMode="PAY_PER_REQUEST",
-    )
+TABLE_FIELDS = ("rules_table", "principals_table", "audit_table")
 
 
 @pytest.fixture
@@ -68,9 +44,7 @@ def aws(monkeypatch):
         monkeypatch.setenv(key, value)
     dynamo.reset_clients()
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        for name in TABLES.values():
-            create_table(client, name)
+        create_tables(boto3.client("dynamodb", region_name="us-east-1"), get_settings(), only=TABLE_FIELDS)
         yield
     dynamo.reset_clients()
 

@@ -15,8 +15,8 @@ import pytest
 from chalicelib.errors import InvalidSkill
 from chalicelib.skills import ParseLimits, parse_folder, parse_path, parse_zip
 
-FIXTURES = Path(__file__).parent / "fixtures"
-AGENT = FIXTURES / "agent-word-frequency"
+# the shipped Agent Skills example doubles as the fixture: the docs' example is the tested one
+AGENT = Path(__file__).resolve().parents[3] / "examples" / "agent-skills-wordfreq"
 SKILL = b"---\nname: Zipped\ndescription: A zipped skill\n---\nUse it.\n"
 
 
