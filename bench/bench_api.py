@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -78,6 +79,7 @@ class Phases:
         ("chalicelib.workflow.execution", "ExecutionService", "execute", "API execute(): checks, queue, wait"),
         ("chalicelib.workflow.execution", "SqsJobQueue", "send", "SQS send of the run job"),
         ("chalicelib.workflow.execution", "ExecutionService", "wait_for_result", "waiting for the result record (queue hop, worker, polling)"),
+        ("chalicelib.workflow.direct_run", "DirectRunClient", "run", "direct POST to the worker until its answer"),
         ("chalicelib.api.runs", None, "record_event", "audit record after the run"),
     )
 
@@ -172,7 +174,11 @@ class ApiBench:
 def run(rounds: int, imports: int) -> dict[str, Any]:
     bench = ApiBench()
     out: dict[str, Any] = {}
-    worker = Worker()
+    # the worker serves direct runs (as under `make run`); each variant turns the API's use of it on or off
+    secret = secrets.token_urlsafe(32)
+    direct_url = f"http://127.0.0.1:{free_port()}"
+    os.environ["SKILLHARBOR_RUNNER_SECRET"] = secret
+    worker = Worker({"SKILLHARBOR_RUNNER_LISTEN": direct_url.removeprefix("http://"), "SKILLHARBOR_RUNNER_SECRET": secret})
     try:
         # --- B5 first: the import pipeline (skills it creates serve B2) ---------------
         log("B5 import pipeline: no packages")
@@ -204,7 +210,9 @@ def run(rounds: int, imports: int) -> dict[str, Any]:
         # --- B2 through the API --------------------------------------------------------
         log("B2 hello world through the HTTP API")
         agent = bench.agent("bench-agent")
-        runner_ms: dict[str, list[float]] = {"warm_pool": [], "cold": []}
+        variants = {"warm_pool": ("pool", "direct"), "warm_pool_queue": ("pool", "queue"),
+                    "cold": ("cold", "direct"), "cold_queue": ("cold", "queue")}  # fmt: skip
+        runner_ms: dict[str, list[float]] = {name: [] for name in variants}
         phases = Phases()
 
         def execute(variant: str) -> Any:
@@ -218,7 +226,12 @@ def run(rounds: int, imports: int) -> dict[str, Any]:
             return go
 
         def before(variant: str) -> None:
-            if variant == "warm_pool":
+            containers, path = variants[variant]
+            if path == "direct":
+                os.environ["SKILLHARBOR_RUNNER_URL"] = direct_url
+            else:
+                os.environ.pop("SKILLHARBOR_RUNNER_URL", None)
+            if containers == "pool":
                 assert worker.ask(cmd="pool", enabled=True)["pool_enabled"]
                 assert worker.ask(cmd="ready", count=2)["ready"]
             else:
@@ -227,7 +240,8 @@ def run(rounds: int, imports: int) -> dict[str, Any]:
             time.sleep(0.3)
 
         with phases.installed():
-            times = interleave({"warm_pool": execute("warm_pool"), "cold": execute("cold")}, rounds, before=before)
+            times = interleave({name: execute(name) for name in variants}, rounds, before=before)
+        os.environ.pop("SKILLHARBOR_RUNNER_URL", None)
         worker.ask(cmd="pool", enabled=True)
         stats = {name: summary(values) for name, values in times.items()}
         # the first (warm-up) round is not in `times`
@@ -240,6 +254,9 @@ def run(rounds: int, imports: int) -> dict[str, Any]:
             "api_and_queue_overhead": overhead,
             "phases": phases.summaries(len(times["warm_pool"])),
             "ratio_cold_to_warm": ratio(stats["cold"], stats["warm_pool"]),
+            "ratio_queue_to_direct_warm": ratio(stats["warm_pool_queue"], stats["warm_pool"]),
+            "paths": {"direct": "POST to the worker's signed endpoint (make run's default)",
+                      "queue": "SQS runner queue, result record polled (the fallback)"},
         }
     finally:
         worker.stop()

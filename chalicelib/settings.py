@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.packages.pins import TargetPlatform
@@ -86,6 +86,17 @@ class Settings(BaseSettings):
     pool_size_per_image: int = 2  # warm containers kept per image (and limits / pre-import set)
     pool_max_total: int = 10  # warm containers across all images
     pool_idle_ttl_seconds: float = 300.0  # an image's pool shrinks to zero after this long unused
+    # direct run path (workflow/direct_run.py): the API posts run jobs to a worker, skipping the queue hop
+    runner_url: str = ""  # API side: the worker's direct endpoint, e.g. http://10.0.1.5:8001; empty: queue only
+    runner_listen: str = ""  # worker side: host:port to serve direct runs on (a private address); empty: off
+    runner_secret: str = Field("", repr=False)  # shared HMAC key signing direct runs; required by both settings above
+
+    @model_validator(mode="after")
+    def _direct_runs_need_a_secret(self) -> Settings:
+        if (self.runner_url or self.runner_listen) and len(self.runner_secret) < 16:
+            raise ValueError("SKILLHARBOR_RUNNER_SECRET (16 characters or more) is required with "
+                             "SKILLHARBOR_RUNNER_URL or SKILLHARBOR_RUNNER_LISTEN")  # fmt: skip
+        return self
 
     @property
     def target_platform(self) -> TargetPlatform:

@@ -33,6 +33,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     moto_port: int = 5000
     api_port: int = 8000
+    runner_port: int = 8001  # the worker's direct run endpoint (0: off, runs go through the queue only)
     stage: str = "dev"
     start_runner: bool = True
     admin_key: str | None = None
@@ -84,6 +85,11 @@ class LocalStack:
         os.environ.update(local_environment(self.options))
         self.admin_key = self.options.admin_key or os.environ.get("SKILLHARBOR_ADMIN_KEY") or "shk_admin_" + secrets.token_urlsafe(24)
         os.environ["SKILLHARBOR_ADMIN_KEY"] = self.admin_key
+        if self.options.start_runner and self.options.runner_port and not os.environ.get("SKILLHARBOR_RUNNER_URL"):
+            # the API posts runs straight to the worker it starts; the secret lives as long as this stack
+            os.environ.setdefault("SKILLHARBOR_RUNNER_SECRET", secrets.token_urlsafe(32))
+            os.environ["SKILLHARBOR_RUNNER_LISTEN"] = f"{self.options.host}:{self.options.runner_port}"
+            os.environ["SKILLHARBOR_RUNNER_URL"] = f"http://{self.options.host}:{self.options.runner_port}"
 
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -198,21 +204,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=os.environ.get("SKILLHARBOR_LOCAL_HOST", "127.0.0.1"))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("SKILLHARBOR_MOTO_PORT", "5000")))
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("SKILLHARBOR_API_PORT", "8000")))
+    parser.add_argument("--runner-port", type=int, default=int(os.environ.get("SKILLHARBOR_RUNNER_PORT", "8001")),
+                        help="the runner worker's direct run endpoint (0: runs go through the queue only)")
     parser.add_argument("--no-runner", action="store_true", help="do not start the container-runner worker")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    options = StackOptions(host=args.host, moto_port=args.moto_port, api_port=args.api_port, start_runner=not args.no_runner)
+    options = StackOptions(host=args.host, moto_port=args.moto_port, api_port=args.api_port, runner_port=args.runner_port,
+                           start_runner=not args.no_runner)  # fmt: skip
     stack = LocalStack(options)
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     generated = not os.environ.get("SKILLHARBOR_ADMIN_KEY")
     stack.start()
+    runner_url = os.environ.get("SKILLHARBOR_RUNNER_URL") if options.start_runner else None
     print(
         "\nskillharbor local stack is up\n"
         f"  API           {options.api_url}   (try: curl {options.api_url}/api/health)\n"
         f"  AWS (moto)    {options.endpoint_url}\n"
-        f"  inbox bucket  s3://{os.environ.get('SKILLHARBOR_INBOX_BUCKET', 'skillharbor-inbox')}\n"
+        + (f"  runner        {runner_url}   (direct runs; the runner queue is the fallback)\n" if runner_url else "")
+        + f"  inbox bucket  s3://{os.environ.get('SKILLHARBOR_INBOX_BUCKET', 'skillharbor-inbox')}\n"
         f"  admin key     {stack.admin_key}" + ("   (generated; set SKILLHARBOR_ADMIN_KEY to choose one)" if generated else "") + "\n"
         "Ctrl-C stops everything.\n",
         flush=True,

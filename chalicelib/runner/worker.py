@@ -64,6 +64,7 @@ class DockerEngine:
         self.pool_enabled = bool(getattr(settings, "pool_enabled", True)) if pool_enabled is None else pool_enabled
         self._pool: Any = None
         self._pool_lock = threading.Lock()
+        self._remover: Any = None  # sandbox.BackgroundRemover of the current connection
 
     def _docker(self) -> Any:
         from chalicelib.runner import engine
@@ -78,6 +79,7 @@ class DockerEngine:
 
                 for container_id in sandbox.remove_orphaned_runs(self._client.api):
                     log.info("removed run container %s left by a runner that died", container_id[:12])
+                self._remover = sandbox.BackgroundRemover(self._client.api)
             return self._client
 
     def _reset(self) -> None:
@@ -126,6 +128,14 @@ class DockerEngine:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+        if self._remover is not None:
+            self._remover.close()
+
+    def wait_removed(self, timeout: float = 30.0) -> bool:
+        """True once every used container (pooled or cold) is removed."""
+        pool = self._pool
+        done = pool.wait_removed(timeout) if pool is not None else True
+        return (self._remover.wait(timeout) if self._remover is not None else True) and done
 
     def ensure_base(self) -> Any:
         from chalicelib.runner.base_image import ensure_base_image
@@ -157,7 +167,7 @@ class DockerEngine:
             except Exception:  # a pool problem must never fail a run: go cold
                 log.exception("warm pool run failed; running cold")
         if result is None:
-            result = sandbox.run(client, request)
+            result = sandbox.run(client, request, remover=self._remover)
         if result.status == RunStatus.RUNNER_UNAVAILABLE:
             self._reset()
         return result
@@ -185,7 +195,7 @@ class DockerEngine:
             # starting when the pool forgot the image: forget, wait, and try again briefly
             for attempt in range(20):
                 self._forget_pooled(lambda image: image == tag)
-                self._wait_pool_removals()
+                self.wait_removed(timeout=10.0)
                 try:
                     self._docker().images.remove(tag, noprune=False)
                     return True
@@ -199,11 +209,6 @@ class DockerEngine:
 
         return self._guard(remove_now)
 
-    def _wait_pool_removals(self) -> None:
-        with self._pool_lock:
-            pool = self._pool
-        if pool is not None:
-            pool.wait_removed(timeout=10.0)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -225,6 +230,8 @@ class RunnerWorker:
         retry_delay_seconds: int = 5,
         wait_seconds: int = 5,
         heartbeat_seconds: float = 15.0,
+        direct_listen: str = "",
+        direct_secret: str = "",
     ):
         self.wait_seconds = wait_seconds
         self.heartbeat_seconds = heartbeat_seconds
@@ -236,6 +243,8 @@ class RunnerWorker:
         self.retry_delay_seconds = retry_delay_seconds
         self.stop_event = threading.Event()
         self.platform_published = False
+        self.direct_listen, self.direct_secret = direct_listen, direct_secret
+        self.direct_server: Any = None
 
     # --- the loop -------------------------------------------------------------
 
@@ -269,10 +278,31 @@ class RunnerWorker:
 
         workers = [threading.Thread(target=loop, name=f"runner-{i}", daemon=True) for i in range(threads)]
         workers.append(threading.Thread(target=beat, name="runner-heartbeat", daemon=True))
+        if self.direct_listen:
+            self.start_direct_server()
         for worker in workers:
             worker.start()
-        for worker in workers:
-            worker.join()
+        try:
+            for worker in workers:
+                worker.join()
+        finally:
+            self.stop_direct_server()
+
+    def start_direct_server(self) -> str:
+        """Serve signed run jobs over HTTP on ``direct_listen`` (host:port); the URL it listens on."""
+        from chalicelib.runner.direct import DirectRunServer
+
+        host, _, port = self.direct_listen.rpartition(":")
+        self.direct_server = DirectRunServer((host or "127.0.0.1", int(port)), self.execute_run, self.direct_secret)
+        self.direct_server.start()
+        log.info("direct runs served on %s", self.direct_server.url)
+        return str(self.direct_server.url)
+
+    def stop_direct_server(self) -> None:
+        if self.direct_server is not None:
+            self.direct_server.shutdown()
+            self.direct_server.server_close()
+            self.direct_server = None
 
     def handle(self, message: dict[str, Any]) -> None:
         attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -366,6 +396,14 @@ class RunnerWorker:
             log.warning("build job for %s: task token no longer open (%s); job done", job.skill_id, code)
 
     def _run(self, job: RunJob, attempt: int) -> None:
+        result = self.execute_run(job, last_attempt=attempt >= self.max_attempts)
+        self.images.put_result(job.job_id, result.model_dump(mode="json"))
+
+    def execute_run(self, job: RunJob, *, last_attempt: bool = False) -> RunResult:
+        """Run ``job`` (rebuilding its image first if the cleanup removed it).
+
+        An unreachable engine raises RunnerUnavailable so the job is retried,
+        unless this is its last attempt: then the result says so."""
         image = job.image_tag or self.engine.ensure_base().tag
         if job.image_tag and not self.engine.image_exists(job.image_tag):
             # cleaned up since the import: rebuild from the stored pins, never re-resolve
@@ -379,11 +417,11 @@ class RunnerWorker:
             result = self.engine.run(request)
         except NotFound as error:
             result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
-        if result.status == RunStatus.RUNNER_UNAVAILABLE and attempt < self.max_attempts:
+        if result.status == RunStatus.RUNNER_UNAVAILABLE and not last_attempt:
             raise RunnerUnavailable(result.error or "Docker engine unavailable")
         if job.image_tag:
             self.images.touch(image)
-        self.images.put_result(job.job_id, result.model_dump(mode="json"))
+        return result
 
     def _cleanup(self, job: CleanupJob) -> None:
         records = self.images.list_images()
@@ -425,6 +463,7 @@ def build_worker(settings: Any | None = None) -> RunnerWorker:
     return RunnerWorker(
         DockerEngine(settings), sqs=sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
         skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), audit=AuditStore(),
+        direct_listen=settings.runner_listen, direct_secret=settings.runner_secret,
     )  # fmt: skip
 
 

@@ -1,14 +1,17 @@
 """Executing a ready skill for an agent: permission per package, then one sandboxed run.
 
-The API never touches Docker: it queues a run job for the runner worker and
-waits for the result record the worker writes (the queue hop is measured in
-bench/). Prompt-only skills are rendered here, without a container.
+The API never touches Docker. It posts a run job straight to a runner
+worker when one is configured (``runner_url``, workflow/direct_run.py), and
+otherwise, or when that worker cannot be reached, queues the job and waits
+for the result record the worker writes. Prompt-only skills are rendered
+here, without a container.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import time
 from typing import Any, Protocol
@@ -18,6 +21,9 @@ from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
 from chalicelib.runner.spec import RunLimits, RunResult, RunStatus
 from chalicelib.settings import get_settings
+from chalicelib.workflow.direct_run import DirectRunClient, DirectRunLost, DirectRunUnreachable
+
+log = logging.getLogger("skillharbor.execution")
 
 
 class JobQueue(Protocol):
@@ -118,16 +124,31 @@ class ExecutionService:
         return {**result.model_dump(mode="json"), "image_tag": job.image_tag or get_settings().base_image_tag, "packages": packages}
 
     def run(self, job: RunJob) -> RunResult:
-        """Queue the job and wait for its result (the worker kills the container at its timeout)."""
-        self.queue.send(job)
+        """Run the job on a worker and wait for its result (the worker kills the container at its timeout)."""
+        settings = get_settings()
         margin = 30.0
         if job.image_tag and self.images.get_image(job.image_tag) is None:
             # removed by the cleanup: the worker rebuilds it from the stored pins first
-            margin = get_settings().runner_job_timeout_seconds
+            margin = settings.runner_job_timeout_seconds
+        if settings.runner_url:
+            try:
+                raw = self._direct(settings.runner_url, settings.runner_secret).run(
+                    job.model_dump_json().encode(), job.limits.timeout_seconds + margin)
+                return RunResult(**{k: v for k, v in raw.items() if k != "success"})
+            except DirectRunUnreachable as error:
+                log.warning("%s; sending job %s through the runner queue", error, job.job_id)
+            except DirectRunLost as error:
+                return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
+        self.queue.send(job)
         raw = self.wait_for_result(job.job_id, job.limits.timeout_seconds + margin)
         if raw is None:
             return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="no runner worker answered in time; is one running?")
         return RunResult(**{k: v for k, v in raw.items() if k != "success"})
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4)
+    def _direct(url: str, secret: str) -> DirectRunClient:
+        return DirectRunClient(url, secret)
 
     def wait_for_result(self, job_id: str, timeout: float) -> dict[str, Any] | None:
         deadline = time.monotonic() + timeout

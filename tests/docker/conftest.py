@@ -9,6 +9,7 @@ per session.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable
 
 import pytest
@@ -93,7 +94,9 @@ def _no_leftover_containers(request: pytest.FixtureRequest) -> Any:
     client = request.getfixturevalue("docker_client")
     # only this test process's containers: a bench or a second test run may share the engine
     mine = [f"{engine.ROLE_LABEL}=run", f"{engine.CREATOR_LABEL}={engine.creator()}"]
-    leftovers = client.api.containers(all=True, filters={"label": mine})
+    deadline = time.monotonic() + 15  # the runner removes cold containers just after answering
+    while (leftovers := client.api.containers(all=True, filters={"label": mine})) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert leftovers == [], f"containers left behind: {[c['Id'][:12] for c in leftovers]}"
 
 

@@ -89,3 +89,34 @@ def test_skill_without_packages_runs_in_the_base_image(docker_stack: Stack) -> N
         assert status == 200, result
         assert result["output"] == "hello ada" and result["stdout"] == "side note\n"
         assert result["image_tag"] == get_settings().base_image_tag
+
+
+def test_runs_go_straight_to_the_worker_when_a_runner_url_is_set(docker_stack: Stack, monkeypatch) -> None:
+    from chalicelib.api.services import execution_service
+
+    secret = "direct-run-secret-for-the-test-0123"
+    docker_stack.runner.direct_listen, docker_stack.runner.direct_secret = "127.0.0.1:0", secret
+    url = docker_stack.runner.start_direct_server()
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_URL", url)
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", secret)
+    queued: list = []
+    queue = execution_service().queue
+    monkeypatch.setattr(queue, "send", lambda job: queued.append(job))
+    hello = b"---\nname: direct hello\ndescription: Greets.\n---\n```python\ndef execute(name='world'):\n    return f'hello {name}'\n```\n"
+    try:
+        with Client(docker_stack.app) as client:
+            status, agent = _post(client, "/api/agents", {"agent_id": "direct-greeter", "maturity": "INTERN"}, ADMIN_HEADERS)
+            _import(client, docker_stack, hello)
+            status, result = _post(client, "/api/skills/direct-hello/execute", {"inputs": {"name": "bo"}},
+                                   {"Authorization": f"Bearer {agent['api_key']}"})  # fmt: skip
+            assert status == 200 and result["output"] == "hello bo", result
+            assert queued == []  # no queue hop
+            events = json.loads(client.http.get("/api/packages/audit?skill_id=direct-hello&action=skill.execute", headers=ADMIN_HEADERS).body)
+            assert [(e["actor"], e["outcome"]) for e in events["events"]] == [("agent:direct-greeter", "ok")]
+            docker_stack.runner.stop_direct_server()  # the worker's endpoint goes away: the queue takes over
+            monkeypatch.setattr(queue, "send", type(queue).send.__get__(queue))
+            status, result = _post(client, "/api/skills/direct-hello/execute", {"inputs": {"name": "cy"}},
+                                   {"Authorization": f"Bearer {agent['api_key']}"})  # fmt: skip
+            assert status == 200 and result["output"] == "hello cy", result
+    finally:
+        docker_stack.runner.stop_direct_server()

@@ -31,5 +31,6 @@ def test_env_example_names_no_unknown_setting():
     for field in Settings.model_fields.values():
         if field.validation_alias is not None:
             known |= set(field.validation_alias.choices)
-    local_stack = {"SKILLHARBOR_MOTO_PORT", "SKILLHARBOR_API_PORT", "SKILLHARBOR_LOCAL_HOST", "SKILLHARBOR_LOCAL_SCHEDULE_SECONDS"}
+    local_stack = {"SKILLHARBOR_MOTO_PORT", "SKILLHARBOR_API_PORT", "SKILLHARBOR_RUNNER_PORT", "SKILLHARBOR_LOCAL_HOST",
+                   "SKILLHARBOR_LOCAL_SCHEDULE_SECONDS"}
     assert _documented() - known - local_stack == set()

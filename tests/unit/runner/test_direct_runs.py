@@ -1,0 +1,189 @@
+"""The direct run path: signed requests, the worker's endpoint, and when the API may fall back to the queue."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import time
+
+import pytest
+
+from chalicelib.errors import RunnerUnavailable, Unauthorized
+from chalicelib.packages.pins import Pin
+from chalicelib.runner.direct import MAX_BODY_BYTES, DirectRunServer
+from chalicelib.runner.jobs import RunJob
+from chalicelib.runner.spec import RunResult, RunStatus
+from chalicelib.workflow.direct_run import (
+    SIGNATURE_HEADER,
+    DirectRunClient,
+    DirectRunLost,
+    DirectRunUnreachable,
+    signature,
+    verify,
+)
+
+SECRET = "s3cret-for-direct-runs-0123456789"
+
+
+def _job(**fields) -> RunJob:
+    return RunJob(**{"skill_id": "hello", "version": "v1", "image_tag": None, "pins": [], "entrypoint": "execute",
+                     "code": "def execute():\n    return 1\n", **fields})
+
+
+# --- signatures ----------------------------------------------------------------------
+
+
+def test_a_signature_verifies_only_for_its_body_secret_and_time() -> None:
+    body = b'{"type": "run"}'
+    header = signature(SECRET, body)
+    verify(SECRET, header, body)
+    with pytest.raises(Unauthorized, match="does not match"):
+        verify(SECRET, header, body + b" ")
+    with pytest.raises(Unauthorized, match="does not match"):
+        verify("another-secret-of-enough-length", header, body)
+    with pytest.raises(Unauthorized, match="more than 300s away"):
+        verify(SECRET, signature(SECRET, body, int(time.time()) - 301), body)
+    for bad in (None, "", "v1=abc", "t=soon,v1=abc"):
+        with pytest.raises(Unauthorized):
+            verify(SECRET, bad, body)
+
+
+# --- the endpoint and its client -------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self, outcome=None):
+        self.jobs: list[RunJob] = []
+        self.outcome = outcome
+
+    def __call__(self, job: RunJob) -> RunResult:
+        self.jobs.append(job)
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return RunResult(status=RunStatus.OK, output={"ran": job.job_id}, duration_ms=3)
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(execute) -> str:
+        server = DirectRunServer(("127.0.0.1", 0), execute, SECRET)
+        server.start()
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_signed_job_runs_once_and_its_result_comes_back(serve) -> None:
+    execute = Recorder()
+    client = DirectRunClient(serve(execute), SECRET)
+    job = _job()
+    body = job.model_dump_json().encode()
+    result = client.run(body, timeout=10)
+    assert result["status"] == "ok" and result["output"] == {"ran": job.job_id}
+    assert [j.job_id for j in execute.jobs] == [job.job_id]
+    with pytest.raises(DirectRunUnreachable, match="409.*already taken"):
+        client.run(body, timeout=10)  # a replay (or a resend) never runs twice
+    assert len(execute.jobs) == 1
+
+
+def test_refusals_run_nothing_and_say_why(serve) -> None:
+    execute = Recorder()
+    url = serve(execute)
+    with pytest.raises(DirectRunUnreachable, match="401.*SKILLHARBOR_RUNNER_SECRET"):
+        DirectRunClient(url, "a-different-secret-0123456789").run(_job().model_dump_json().encode(), timeout=10)
+    with pytest.raises(DirectRunUnreachable, match="400.*runner job message is invalid"):
+        DirectRunClient(url, SECRET).run(b'{"type": "run", "code": 5}', timeout=10)
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("POST", "/run", body=b"", headers={"Content-Length": str(MAX_BODY_BYTES + 1), SIGNATURE_HEADER: "t=0,v1=0"})
+    response = connection.getresponse()
+    assert response.status == 413 and "body over" in json.loads(response.read())["message"]
+    connection.close()
+    assert execute.jobs == []
+
+
+def test_an_engine_outage_lets_the_queue_take_the_job_but_a_crash_mid_run_does_not(serve) -> None:
+    job_json = _job().model_dump_json().encode()
+    down = DirectRunClient(serve(Recorder(RunnerUnavailable("Docker engine unreachable"))), SECRET)
+    with pytest.raises(DirectRunUnreachable, match="503.*Docker engine unreachable"):
+        down.run(job_json, timeout=10)
+    crashed = DirectRunClient(serve(Recorder(RuntimeError("disk full"))), SECRET)
+    with pytest.raises(DirectRunLost, match="500.*disk full"):
+        crashed.run(job_json, timeout=10)
+
+
+def test_nothing_listening_is_unreachable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(DirectRunUnreachable, match="unreachable"):
+        DirectRunClient(f"http://127.0.0.1:{port}", SECRET).run(b"{}", timeout=5)
+
+
+def test_the_server_needs_a_secret() -> None:
+    with pytest.raises(ValueError, match="SKILLHARBOR_RUNNER_SECRET"):
+        DirectRunServer(("127.0.0.1", 0), Recorder(), "")
+
+
+# --- the API side: direct first, the queue when the runner is out of reach ---------------
+
+
+class CapturingQueue:
+    def __init__(self):
+        self.sent: list[RunJob] = []
+
+    def send(self, job) -> None:
+        self.sent.append(job)
+
+
+class NoImages:
+    def get_image(self, tag):
+        return None
+
+
+def _service(queue):
+    from chalicelib.workflow.execution import ExecutionService
+
+    service = ExecutionService(skills=None, blobs=None, images=NoImages(), checker=None, queue=queue)
+    service.wait_for_result = lambda job_id, timeout: {"status": "ok", "output": "via the queue"}
+    return service
+
+
+def test_the_api_runs_directly_when_a_runner_url_is_set(serve, monkeypatch) -> None:
+    execute = Recorder()
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_URL", serve(execute))
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", SECRET)
+    queue = CapturingQueue()
+    job = _job(pins=[Pin(name="six", version="1.16.0", sha256="a" * 64, direct=True)])
+    result = _service(queue).run(job)
+    assert result.output == {"ran": job.job_id} and queue.sent == []
+
+
+def test_the_api_falls_back_to_the_queue_when_the_runner_is_unreachable(monkeypatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", SECRET)
+    queue = CapturingQueue()
+    job = _job()
+    result = _service(queue).run(job)
+    assert result.output == "via the queue" and [j.job_id for j in queue.sent] == [job.job_id]
+
+
+def test_a_runner_url_without_a_secret_is_a_configuration_error(monkeypatch) -> None:
+    from pydantic import ValidationError
+
+    from chalicelib.settings import get_settings
+
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_URL", "http://127.0.0.1:8001")
+    monkeypatch.delenv("SKILLHARBOR_RUNNER_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="SKILLHARBOR_RUNNER_SECRET"):
+        get_settings()
