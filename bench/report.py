@@ -342,17 +342,21 @@ def _mib(value: Any) -> float | None:
 PROFILE_NOTES = """\
 Reading the profile:
 
-* **cold**: most of a cold run is the engine: `start` (runc, namespaces, cgroup set-up, the init process;
-  fuse-overlayfs storage on this machine) and `remove`; then two interpreter starts inside the container
-  (the supervisor, `python -I -S`, and the skill's child, `python -I`) at the default 0.5 CPU limit, whose
-  CFS quota (50 ms per 100 ms) throttles any burst longer than 50 ms. The reference `python -c pass`
-  pays `start`, `remove` and one interpreter, which is why cold stays above it.
+* **cold**: most of a cold run is the engine's `start` (runc, namespaces, cgroup set-up, the init process;
+  fuse-overlayfs storage on this machine); then two interpreter starts inside the container (the
+  supervisor, `python -I -S`, and the skill's child, `python -I`) at the default 0.5 CPU limit, whose CFS
+  quota (50 ms per 100 ms) throttles any burst longer than 50 ms. The reference `python -c pass` pays
+  `start`, `remove` and one interpreter. The runner removes a cold container after it has answered (on its
+  remover thread), so `remove` is off the request path and shown apart.
 * **warm**: the request path is only the job's trip over the attach socket, the child (already started,
   modules imported, stopped) reading its job, running, writing its result, and the supervisor's signed
   line coming back; the container's removal and the start of its replacement happen afterwards, in the
   background, and are shown separately.
-* **API**: on top of the runner, the queue hop (SQS send, the worker's long poll) and the API's polling of
-  the result store (5 ms growing by 1.5x) make the difference between the runner and API figures."""
+* **API**: on the direct path the API's own work (authentication, the cached permission check per pin,
+  the audit record) and one signed HTTP round trip to the worker are all that is added to the runner's
+  time. On the queue path the SQS send, the worker's long-poll wake-up and the API's polling of the
+  result record (every 5 ms, growing by 1.5x) add about twice as much; it remains as the fallback
+  because queued jobs survive worker restarts and engine outages."""
 
 
 def main() -> int:
