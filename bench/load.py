@@ -70,7 +70,7 @@ class LocalStack:
     """The local stack in a subprocess on free loopback ports."""
 
     def __init__(self, with_runner: bool):
-        self.moto_port, self.api_port = free_port(), free_port()
+        self.moto_port, self.api_port, self.runner_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.api_port}"
         self.with_runner = with_runner
         self.process: subprocess.Popen[bytes] | None = None
@@ -83,7 +83,8 @@ class LocalStack:
         if advisory_db.exists():
             env["SKILLHARBOR_ADVISORY_DB"] = str(advisory_db)
         command = [sys.executable, "-m", "chalicelib.local.stack", "--host", "127.0.0.1",
-                   "--moto-port", str(self.moto_port), "--api-port", str(self.api_port)]  # fmt: skip
+                   "--moto-port", str(self.moto_port), "--api-port", str(self.api_port),
+                   "--runner-port", str(self.runner_port)]  # fmt: skip
         if not self.with_runner:
             command.append("--no-runner")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
