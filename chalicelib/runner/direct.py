@@ -4,8 +4,8 @@
 run is over; ``GET /health`` says the worker is up. It answers 401 for a
 bad signature, 409 for a job id it has already taken (a replay), 400 for a
 body that is not a run job, 413 for one over the size limit and 503 when
-the Docker engine is unreachable; none of these ran anything, so the API
-may hand the job to the queue instead. Bind it to a private address only.
+the Docker engine is unreachable or every run slot is busy; none of these
+ran anything, so the API may hand the job to the queue instead. Bind it to a private address only.
 """
 
 from __future__ import annotations
@@ -49,11 +49,16 @@ class DirectRunServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], execute: Any, secret: str):
-        """``execute(job) -> RunResult`` runs one job; it raises RunnerUnavailable when it cannot."""
+    def __init__(self, address: tuple[str, int], execute: Any, secret: str, *, max_running: int = 4):
+        """``execute(job) -> RunResult`` runs one job; it raises RunnerUnavailable when it cannot.
+
+        At most ``max_running`` jobs run here at once; past that the answer is
+        503 and the API queues the job, so a burst waits in SQS instead of
+        starting more containers than the host can run."""
         if not secret:
             raise ValueError("the direct run endpoint needs a secret (SKILLHARBOR_RUNNER_SECRET)")
         self.execute, self.secret, self.seen = execute, secret, SeenJobs()
+        self.slots = threading.BoundedSemaphore(max(1, max_running))
         super().__init__(address, _Handler)
 
     @property
@@ -70,6 +75,7 @@ class DirectRunServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: DirectRunServer
     protocol_version = "HTTP/1.1"
+    timeout = 60  # per socket read/write: a stalled client cannot hold a thread forever (the run itself is not bounded by it)
 
     def do_GET(self) -> None:
         if self.path == "/health":
@@ -102,19 +108,25 @@ class _Handler(BaseHTTPRequestHandler):
         except BadRequest as error:
             self._answer(400, {"message": str(error)})
             return
-        if not self.server.seen.first_time(job.job_id):
-            self._answer(409, {"message": f"job {job.job_id} was already taken"})
+        if not self.server.slots.acquire(blocking=False):
+            self._answer(503, {"message": "runner busy: every direct slot is running a job"})
             return
         try:
-            result = self.server.execute(job)
-        except RunnerUnavailable as error:
-            self._answer(503, {"message": str(error)})
-            return
-        except Exception as error:  # the run may have happened: the caller must not resend
-            log.exception("direct run of %s failed", job.job_id)
-            self._answer(500, {"message": f"runner error: {error}"})
-            return
-        self._answer(200, result.model_dump(mode="json"))
+            if not self.server.seen.first_time(job.job_id):
+                self._answer(409, {"message": f"job {job.job_id} was already taken"})
+                return
+            try:
+                result = self.server.execute(job)
+            except RunnerUnavailable as error:
+                self._answer(503, {"message": str(error)})
+                return
+            except Exception as error:  # the run may have happened: the caller must not resend
+                log.exception("direct run of %s failed", job.job_id)
+                self._answer(500, {"message": f"runner error: {error}"})
+                return
+            self._answer(200, result.model_dump(mode="json"))
+        finally:
+            self.server.slots.release()
 
     def _answer(self, status: int, document: dict[str, Any]) -> None:
         payload = json.dumps(document).encode()

@@ -279,7 +279,7 @@ class RunnerWorker:
         workers = [threading.Thread(target=loop, name=f"runner-{i}", daemon=True) for i in range(threads)]
         workers.append(threading.Thread(target=beat, name="runner-heartbeat", daemon=True))
         if self.direct_listen:
-            self.start_direct_server()
+            self.start_direct_server(max_running=threads)
         for worker in workers:
             worker.start()
         try:
@@ -288,12 +288,13 @@ class RunnerWorker:
         finally:
             self.stop_direct_server()
 
-    def start_direct_server(self) -> str:
+    def start_direct_server(self, max_running: int = 4) -> str:
         """Serve signed run jobs over HTTP on ``direct_listen`` (host:port); the URL it listens on."""
         from chalicelib.runner.direct import DirectRunServer
 
         host, _, port = self.direct_listen.rpartition(":")
-        self.direct_server = DirectRunServer((host or "127.0.0.1", int(port)), self.execute_run, self.direct_secret)
+        self.direct_server = DirectRunServer((host or "127.0.0.1", int(port)), self.execute_run, self.direct_secret,
+                                             max_running=max_running)  # fmt: skip
         self.direct_server.start()
         log.info("direct runs served on %s", self.direct_server.url)
         return str(self.direct_server.url)

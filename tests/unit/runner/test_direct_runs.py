@@ -187,3 +187,30 @@ def test_a_runner_url_without_a_secret_is_a_configuration_error(monkeypatch) -> 
     monkeypatch.delenv("SKILLHARBOR_RUNNER_SECRET", raising=False)
     with pytest.raises(ValidationError, match="SKILLHARBOR_RUNNER_SECRET"):
         get_settings()
+
+
+def test_a_busy_runner_turns_extra_jobs_away_to_the_queue() -> None:
+    import threading
+
+    release = threading.Event()
+
+    def slow(job: RunJob) -> RunResult:
+        release.wait(10)
+        return RunResult(status=RunStatus.OK, output=job.job_id)
+
+    server = DirectRunServer(("127.0.0.1", 0), slow, SECRET, max_running=1)
+    server.start()
+    try:
+        client = DirectRunClient(server.url, SECRET)
+        first = threading.Thread(target=client.run, args=(_job().model_dump_json().encode(), 10))
+        first.start()
+        deadline = time.monotonic() + 5
+        while server.slots._value and time.monotonic() < deadline:  # wait until the first job holds the slot
+            time.sleep(0.01)
+        with pytest.raises(DirectRunUnreachable, match="503.*runner busy"):
+            client.run(_job().model_dump_json().encode(), timeout=10)
+        release.set()
+        first.join(10)
+    finally:
+        server.shutdown()
+        server.server_close()
