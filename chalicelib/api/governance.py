@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from chalicelib.api.auth import require
@@ -94,6 +95,14 @@ def register(app: Any, authorizer: Any) -> None:
         requests = gov().list_requests(caller, query_params(app.current_request).get("status") or None)
         return json_response({"requests": [{**r.model_dump(mode="json"), "package_name": r.package} for r in requests]})
 
+    @route(app, "/api/packages/requests/{request_id}/reject", methods=["POST"], authorizer=authorizer)
+    def reject_request(request_id: str) -> Any:
+        caller = require(app.current_request)
+        body = json_body(app.current_request) if app.current_request.raw_body else {}
+        reason = string_field(body, "reason", max_length=2000, multiline=True) or ""
+        request = gov().reject_request(caller, valid_request_id(request_id), reason)
+        return json_response({**request.model_dump(mode="json"), "package_name": request.package})
+
     @route(app, "/api/packages/approve", methods=["POST"], authorizer=authorizer)
     def approve_package() -> Any:
         caller = require(app.current_request)
@@ -134,6 +143,12 @@ def register(app: Any, authorizer: Any) -> None:
             next_token=params.get("next_token") or None,
         )  # fmt: skip
         return json_response(page.to_json())
+
+
+def valid_request_id(request_id: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", request_id):
+        raise BadRequest(f"{request_id[:80]!r} is not an approval request id", field="request_id")
+    return request_id
 
 
 def resume_after_approval(actor: str, package: str) -> list[str]:

@@ -74,6 +74,10 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
                         agent_id=_SHORT, skill_id=_SHORT),  # fmt: skip
     },
     "GET /api/packages/requests": {"summary": "Approval requests", "query": {"status": (_SHORT, False)}},
+    "POST /api/packages/requests/{request_id}/reject": {
+        "summary": "Admin: reject a pending approval request, saying why",
+        "body": _object((), reason=_STRING),
+    },
     "POST /api/packages/approve": {
         "summary": "Admin: approve a package (all versions or a specifier) for a maturity and up",
         "body": _object(("package_name", "min_maturity"), package_name=_SHORT, version=_SHORT, min_maturity=_MATURITY),

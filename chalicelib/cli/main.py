@@ -852,7 +852,7 @@ def packages_requests(session: Session, status: str | None) -> None:
                 r.get("agent_id") or "",
                 r.get("skill_id") or "",
                 r.get("requested_by"),
-                r.get("reason"),
+                (r.get("reason") or "") + (f" (rejected: {r['decision_reason']})" if r.get("decision_reason") else ""),
             )
             for r in requests
         ]
@@ -864,6 +864,17 @@ def packages_requests(session: Session, status: str | None) -> None:
         )
 
     session.show(body, render)
+
+
+@packages.command("reject")
+@click.argument("request_id")
+@click.option("--reason", default="", help="Why (the requester sees it).")
+@json_option
+@pass_session
+def packages_reject(session: Session, request_id: str, reason: str) -> None:
+    """Turn down the pending approval request REQUEST_ID."""
+    rejected = session.call("POST", f"/api/packages/requests/{request_id}/reject", json_body={"reason": reason})
+    session.show(rejected, lambda r: _echo_ok(f"request [bold]{r.get('request_id')}[/] for {r.get('package')} is {r.get('status')}"))
 
 
 @packages.command("revoke")

@@ -87,6 +87,7 @@ class InMemoryRulesStore:
         *,
         decided_by: str,
         decided_at: str | None = None,
+        reason: str | None = None,
     ) -> ApprovalRequest:
         new_status = RequestStatus.parse(status)
         if new_status is RequestStatus.PENDING:
@@ -98,7 +99,8 @@ class InMemoryRulesStore:
             if request.status is not RequestStatus.PENDING:
                 raise Conflict(f"approval request {request_id} is already {request.status.value}")
             decided = request.model_copy(
-                update={"status": new_status, "decided_by": decided_by, "decided_at": decided_at or now_iso()}
+                update={"status": new_status, "decided_by": decided_by, "decided_at": decided_at or now_iso(),
+                        "decision_reason": reason}
             )
             self._requests[request_id] = decided
         return decided

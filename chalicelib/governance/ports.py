@@ -52,6 +52,7 @@ class RulesRepository(Protocol):
         *,
         decided_by: str,
         decided_at: str | None = None,
+        reason: str | None = None,
     ) -> ApprovalRequest:
         """pending → approved/rejected: NotFound if unknown, Conflict if no longer pending."""
         ...

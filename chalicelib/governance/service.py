@@ -196,8 +196,12 @@ class GovernanceService:
         return request
 
     def list_requests(self, caller: Principal, status: RequestStatus | str | None = None) -> list[ApprovalRequest]:
-        require_role(caller, Role.ADMIN, Role.PUBLISHER)
-        return self.rules.list_requests(status)
+        """Admins and publishers see every request; an agent sees the ones it filed or that name it."""
+        require_role(caller, Role.ADMIN, Role.PUBLISHER, Role.AGENT)
+        requests = self.rules.list_requests(status)
+        if caller.role is Role.AGENT:
+            requests = [r for r in requests if r.requested_by == caller.actor or r.agent_id == caller.agent_id]
+        return requests
 
     def approve(
         self, caller: Principal, package: str, specifier: str | None, min_maturity: Maturity | str
@@ -229,12 +233,13 @@ class GovernanceService:
                 continue
         return ApproveResult(approval=approval, fulfilled=fulfilled)
 
-    def reject_request(self, caller: Principal, request_id: str) -> ApprovalRequest:
+    def reject_request(self, caller: Principal, request_id: str, reason: str = "") -> ApprovalRequest:
+        """Admin: turn a pending request down, saying why (the requester sees the reason)."""
         require_role(caller, Role.ADMIN)
         request = self.rules.get_request(request_id)
         if request is None:
             raise NotFound(f"no approval request {request_id}")
-        return self._decide(caller, request, RequestStatus.REJECTED)
+        return self._decide(caller, request, RequestStatus.REJECTED, reason=reason or None)
 
     def ban(self, caller: Principal, package: str, specifier: str | None, reason: str) -> Ban:
         """Admin: deny ``package`` versions in ``specifier`` ('' = all) to every agent."""
@@ -285,12 +290,15 @@ class GovernanceService:
     # --- helpers ----------------------------------------------------------------------
 
     def _decide(
-        self, caller: Principal, request: ApprovalRequest, status: RequestStatus, *, rule_id: str | None = None
+        self, caller: Principal, request: ApprovalRequest, status: RequestStatus, *, rule_id: str | None = None,
+        reason: str | None = None,
     ) -> ApprovalRequest:
-        decided = self.rules.decide_request(request.request_id, status, decided_by=caller.actor)
+        decided = self.rules.decide_request(request.request_id, status, decided_by=caller.actor, reason=reason)
         detail = {"request_id": request.request_id, "status": status.value}
         if rule_id:
             detail["rule_id"] = rule_id
+        if reason:
+            detail["reason"] = reason
         self._append(
             events.REQUEST_DECIDE,
             caller,

@@ -198,6 +198,7 @@ class RulesStore(TableStore):
         *,
         decided_by: str,
         decided_at: str | None = None,
+        reason: str | None = None,
     ) -> ApprovalRequest:
         new_status = RequestStatus.parse(status)
         if new_status is RequestStatus.PENDING:
@@ -206,7 +207,7 @@ class RulesStore(TableStore):
             response = with_retries(
                 lambda: self.table.update_item(
                     Key={"pk": f"req#{request_id}", "sk": "request"},
-                    UpdateExpression="SET #status = :new, gsi1pk = :index, decided_by = :by, decided_at = :at",
+                    UpdateExpression="SET #status = :new, gsi1pk = :index, decided_by = :by, decided_at = :at, decision_reason = :why",
                     ConditionExpression="attribute_exists(pk) AND #status = :pending",
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues={
@@ -214,6 +215,7 @@ class RulesStore(TableStore):
                         ":index": f"reqstatus#{new_status.value}",
                         ":by": decided_by,
                         ":at": decided_at or now_iso(),
+                        ":why": reason,
                         ":pending": RequestStatus.PENDING.value,
                     },
                     ReturnValues="ALL_NEW",

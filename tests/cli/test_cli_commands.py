@@ -243,6 +243,17 @@ def test_request_is_listed_until_approved(run_cli, unique):
     assert any(r["request_id"] == created["request_id"] for r in approved)
 
 
+def test_reject_says_why_and_only_once(run_cli, unique):
+    package = unique("unwanted")
+    created = json.loads(run_cli("packages", "request", package, "1.0.0", "--reason", "pads strings", "--json").stdout)
+    rejected = run_cli("packages", "reject", created["request_id"], "--reason", "use str.rjust")
+    assert "rejected" in rejected.stdout
+    listed = run_cli("packages", "requests", "--status", "rejected").stdout
+    assert created["request_id"] in listed and "use str.rjust" in listed
+    again = run_cli("packages", "reject", created["request_id"], expect=1)
+    assert "already rejected" in again.stderr
+
+
 # --- keys ---------------------------------------------------------------------------
 
 

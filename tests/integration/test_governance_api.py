@@ -121,3 +121,26 @@ def test_every_step_is_in_the_audit_trail_with_its_actor(api):
     assert len(first["events"]) == 2 and first["next_token"]
     status, second = api.call("get", f"/api/packages/audit?limit=2&next_token={first['next_token']}")
     assert {e["event_id"] for e in first["events"]}.isdisjoint(e["event_id"] for e in second["events"])
+
+
+def test_an_admin_rejects_a_request_with_a_reason_the_requester_can_read(api):
+    key = api.agent("asker", "INTERN")
+    status, filed = api.call("post", "/api/packages/request", {"package_name": "leftpad", "version": "1.0.0", "reason": "padding"}, key=key)
+    assert status == 201 and filed["status"] == "pending"
+    path = f"/api/packages/requests/{filed['request_id']}/reject"
+    status, refused = api.call("post", path, {"reason": "use str.rjust"}, key=key)
+    assert status == 403  # agents cannot decide requests
+    status, rejected = api.call("post", path, {"reason": "use str.rjust"})
+    assert status == 200 and rejected["status"] == "rejected" and rejected["decision_reason"] == "use str.rjust"
+    status, listed = api.call("get", "/api/packages/requests?status=rejected", key=key)
+    assert [(r["package_name"], r["decision_reason"]) for r in listed["requests"]] == [("leftpad", "use str.rjust")]
+    other = api.agent("bystander", "INTERN")
+    assert api.call("get", "/api/packages/requests", key=other)[1]["requests"] == []  # agents see their own requests only
+    status, again = api.call("post", path, {"reason": "twice"})
+    assert status == 409 and "already rejected" in again["message"]
+    assert api.call("post", "/api/packages/requests/req_unknown/reject", {})[0] == 404
+    status, bad = api.call("post", "/api/packages/requests/..%2Fetc/reject", {})
+    assert status == 400 and "not an approval request id" in bad["message"]
+    status, trail = api.call("get", "/api/packages/audit?action=request.decide")
+    assert [(e["actor"], e["detail"]["status"], e["detail"].get("reason")) for e in trail["events"]] == [
+        ("admin:bootstrap admin", "rejected", "use str.rjust")]  # fmt: skip
