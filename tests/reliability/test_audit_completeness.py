@@ -121,6 +121,14 @@ def test_every_operation_leaves_exactly_its_audit_events(session):
     assert status == 200 and body["allowed"] is True, body
     audit.expect("check (allowed)", [("package.check", AGENT, "allowed")])
 
+    status, unwanted = call(stack, "POST", "/api/packages/request",
+                            {"package_name": "leftpad", "version": "1.0.0", "reason": "pads"}, headers=as_agent)  # fmt: skip
+    assert status == 201, unwanted
+    audit.expect("request approval (to be rejected)", [("package.request", AGENT, "pending")])
+    status, rejected = call(stack, "POST", f"/api/packages/requests/{unwanted['request_id']}/reject", {"reason": "use str.rjust"})
+    assert status == 200 and rejected["status"] == "rejected", rejected
+    audit.expect("reject the request", [("request.decide", ADMIN, "ok")])
+
     status, ban = call(stack, "POST", "/api/packages/ban", {"package_name": "leftpad", "reason": "incident 12"})
     assert status == 201, ban
     audit.expect("ban", [("package.ban", ADMIN, "ok")])
@@ -175,7 +183,7 @@ def test_every_operation_leaves_exactly_its_audit_events(session):
 
     # nothing else was written behind the session's back
     assert audit.new_events() == []
-    assert len(audit.operations) == 17  # and the import, checked step by step above
+    assert len(audit.operations) == 19  # and the import, checked step by step above
 
 
 def test_refused_and_failed_operations_are_audited_with_their_outcome(session):
