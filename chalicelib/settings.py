@@ -96,6 +96,14 @@ class Settings(BaseSettings):
         if (self.runner_url or self.runner_listen) and len(self.runner_secret) < 16:
             raise ValueError("SKILLHARBOR_RUNNER_SECRET (16 characters or more) is required with "
                              "SKILLHARBOR_RUNNER_URL or SKILLHARBOR_RUNNER_LISTEN")  # fmt: skip
+        if self.runner_url:
+            from chalicelib.workflow.direct_run import url_problem
+
+            problem = url_problem(self.runner_url)
+            if problem:
+                raise ValueError(problem)
+        if self.runner_listen and not self.runner_listen.rpartition(":")[2].isdigit():
+            raise ValueError(f"SKILLHARBOR_RUNNER_LISTEN must be host:port, got {self.runner_listen!r}")
         return self
 
     @property

@@ -88,8 +88,9 @@ class LocalStack:
         if self.options.start_runner and self.options.runner_port and not os.environ.get("SKILLHARBOR_RUNNER_URL"):
             # the API posts runs straight to the worker it starts; the secret lives as long as this stack
             os.environ.setdefault("SKILLHARBOR_RUNNER_SECRET", secrets.token_urlsafe(32))
-            os.environ["SKILLHARBOR_RUNNER_LISTEN"] = f"{self.options.host}:{self.options.runner_port}"
-            os.environ["SKILLHARBOR_RUNNER_URL"] = f"http://{self.options.host}:{self.options.runner_port}"
+            # loopback whatever --host says: the endpoint runs code for whoever holds the secret
+            os.environ["SKILLHARBOR_RUNNER_LISTEN"] = f"127.0.0.1:{self.options.runner_port}"
+            os.environ["SKILLHARBOR_RUNNER_URL"] = f"http://127.0.0.1:{self.options.runner_port}"
 
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 

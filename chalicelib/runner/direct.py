@@ -1,11 +1,16 @@
 """The runner worker's direct run endpoint (see workflow/direct_run.py).
 
 ``POST /run`` takes a signed RunJob and answers with its RunResult once the
-run is over; ``GET /health`` says the worker is up. It answers 401 for a
-bad signature, 409 for a job id it has already taken (a replay), 400 for a
-body that is not a run job, 413 for one over the size limit and 503 when
-the Docker engine is unreachable or every run slot is busy; none of these
-ran anything, so the API may hand the job to the queue instead. Bind it to a private address only.
+run is over; ``GET /health`` says the worker is up. Refusals (401 bad
+signature, 400 not a run job, 409 a job id already taken, 411/413 body
+length) answer before anything runs. 503 means the job did not start
+either: every run slot is busy, or the Docker engine was unreachable
+before the container started; the API then queues the job. A run that
+started and then lost its engine answers 200 with status
+``runner_unavailable``: sending it elsewhere could run it twice.
+
+Bind it to a private address only, and use TLS (or a private network)
+between the API and the worker: the replay check is per worker.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from chalicelib.workflow.direct_run import MAX_SKEW_SECONDS, RUN_PATH, SIGNATURE
 log = logging.getLogger("skillharbor.runner.direct")
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+BODY_DEADLINE_SECONDS = 30.0  # the whole body must arrive within this: a trickling client cannot hold a thread
+MAX_CONNECTIONS = 64  # open connections at once; more are closed at once
 
 
 class SeenJobs:
@@ -49,16 +56,20 @@ class DirectRunServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], execute: Any, secret: str, *, max_running: int = 4):
-        """``execute(job) -> RunResult`` runs one job; it raises RunnerUnavailable when it cannot.
+    def __init__(self, address: tuple[str, int], execute: Any, secret: str, *, slots: threading.Semaphore | None = None):
+        """``execute(job) -> RunResult`` runs one job; it raises RunnerUnavailable when it could not start it.
 
-        At most ``max_running`` jobs run here at once; past that the answer is
-        503 and the API queues the job, so a burst waits in SQS instead of
-        starting more containers than the host can run."""
+        A job runs only while it holds one of ``slots`` (the worker shares
+        them with its queue threads); with none free the answer is 503 and
+        the API queues the job, so a burst waits in SQS instead of starting
+        more containers than the host can run."""
         if not secret:
             raise ValueError("the direct run endpoint needs a secret (SKILLHARBOR_RUNNER_SECRET)")
         self.execute, self.secret, self.seen = execute, secret, SeenJobs()
-        self.slots = threading.BoundedSemaphore(max(1, max_running))
+        self.slots = slots if slots is not None else threading.BoundedSemaphore(4)
+        self.connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._in_flight = 0
+        self._in_flight_lock = threading.Condition()
         super().__init__(address, _Handler)
 
     @property
@@ -71,31 +82,47 @@ class DirectRunServer(ThreadingHTTPServer):
         thread.start()
         return thread
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.connections.acquire(blocking=False):
+            self.shutdown_request(request)  # too many open connections: drop this one
+            return
+        with self._in_flight_lock:
+            self._in_flight += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
+            with self._in_flight_lock:
+                self._in_flight -= 1
+                self._in_flight_lock.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the requests being served have answered (after ``shutdown``)."""
+        with self._in_flight_lock:
+            return self._in_flight_lock.wait_for(lambda: self._in_flight == 0, timeout)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: DirectRunServer
     protocol_version = "HTTP/1.1"
-    timeout = 60  # per socket read/write: a stalled client cannot hold a thread forever (the run itself is not bounded by it)
+    timeout = 10  # per socket read/write (the run itself is not bounded by it)
 
     def do_GET(self) -> None:
         if self.path == "/health":
             self._answer(200, {"ok": True})
         else:
-            self._answer(404, {"message": f"no route {self.path}"})
+            self._answer(404, {"message": f"no route {self.path[:200]}"})
 
     def do_POST(self) -> None:
         if self.path != RUN_PATH:
-            self._answer(404, {"message": f"no route {self.path}"})
+            self._answer(404, {"message": f"no route {self.path[:200]}"})
             return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self._answer(411, {"message": "Content-Length is required"})
+        body = self._body()
+        if body is None:
             return
-        if length > MAX_BODY_BYTES:
-            self._answer(413, {"message": f"body over {MAX_BODY_BYTES} bytes"})
-            return
-        body = self.rfile.read(length)
         try:
             verify(self.server.secret, self.headers.get(SIGNATURE_HEADER), body)
             job = parse_job(body.decode("utf-8", "replace"))
@@ -108,33 +135,71 @@ class _Handler(BaseHTTPRequestHandler):
         except BadRequest as error:
             self._answer(400, {"message": str(error)})
             return
+        # marked before anything else: a replay is refused even if this attempt ends busy (then it is queued)
+        if not self.server.seen.first_time(job.job_id):
+            self._answer(409, {"message": f"job {job.job_id} was already taken"})
+            return
         if not self.server.slots.acquire(blocking=False):
-            self._answer(503, {"message": "runner busy: every direct slot is running a job"})
+            self._answer(503, {"message": "runner busy: every run slot is taken"})
             return
         try:
-            if not self.server.seen.first_time(job.job_id):
-                self._answer(409, {"message": f"job {job.job_id} was already taken"})
-                return
-            try:
-                result = self.server.execute(job)
-            except RunnerUnavailable as error:
-                self._answer(503, {"message": str(error)})
-                return
-            except Exception as error:  # the run may have happened: the caller must not resend
-                log.exception("direct run of %s failed", job.job_id)
-                self._answer(500, {"message": f"runner error: {error}"})
-                return
-            self._answer(200, result.model_dump(mode="json"))
+            result = self.server.execute(job)
+        except RunnerUnavailable as error:
+            self._answer(503, {"message": str(error)})
+            return
+        except Exception:  # the run may have happened: the caller must not resend; details stay in this log
+            log.exception("direct run of %s failed", job.job_id)
+            self._answer(500, {"message": "the runner failed during the job; see the runner's log"})
+            return
         finally:
             self.server.slots.release()
+        self._answer(200, result.model_dump(mode="json"))
+
+    def _body(self) -> bytes | None:
+        """The request body, or None once an error has been answered."""
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._answer(411, {"message": "Content-Length is required"})
+            return None
+        if length < 0:
+            self._answer(400, {"message": "Content-Length must not be negative"})
+            return None
+        if length > MAX_BODY_BYTES:
+            self._answer(413, {"message": f"body over {MAX_BODY_BYTES} bytes"})
+            return None
+        deadline = time.monotonic() + BODY_DEADLINE_SECONDS
+        chunks, remaining = [], length
+        while remaining:
+            if time.monotonic() > deadline:
+                self._answer(408, {"message": f"the body did not arrive within {BODY_DEADLINE_SECONDS:g}s"})
+                return None
+            try:
+                chunk = self.rfile.read1(min(remaining, 1 << 16))
+            except OSError:  # a read timed out, or the client went away
+                self._answer(408, {"message": "the body did not arrive in time"})
+                return None
+            if not chunk:
+                self._answer(400, {"message": "the body ended before Content-Length"})
+                return None
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
 
     def _answer(self, status: int, document: dict[str, Any]) -> None:
         payload = json.dumps(document).encode()
+        if status != 200:
+            self.close_connection = True  # whatever the client sent after an error is not read as a request
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        if status != 200:
+            self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.wfile.write(payload)
+        except OSError:
+            pass  # the client went away
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.client_address[0], format % args)

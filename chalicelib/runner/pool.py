@@ -175,7 +175,7 @@ class WarmPool:
             return sandbox.execute(self.api, request, warm.attachment, nonce, started, framed=True)
         except Exception as exc:  # the job may have run: never hand it back for a cold retry here
             log.warning("warm run in %s failed: %s", warm.container_id[:12], exc)
-            return sandbox.unavailable(request, exc, started)
+            return sandbox.unavailable(request, exc, started, may_have_run=True)
         finally:
             self._discard(warm, delay=BACKGROUND_DELAY_SECONDS)
             self._wake_later(BACKGROUND_DELAY_SECONDS)

@@ -272,13 +272,16 @@ def run(client: docker.DockerClient, request: RunRequest, *, remover: Background
         return unavailable(request, exc, started)
 
 
-def unavailable(request: RunRequest, exc: BaseException, started: float) -> RunResult:
-    return RunResult(
+def unavailable(request: RunRequest, exc: BaseException, started: float, *, may_have_run: bool = False) -> RunResult:
+    """``may_have_run``: the engine failed after the container started (the job may have run)."""
+    result = RunResult(
         status=RunStatus.RUNNER_UNAVAILABLE,
         error=f"Docker engine unavailable: {exc}",
         duration_ms=int((time.monotonic() - started) * 1000),
         image=request.image,
     )
+    result._may_have_run = may_have_run
+    return result
 
 
 def _run(client: docker.DockerClient, request: RunRequest, started: float, remover: BackgroundRemover | None) -> RunResult:
@@ -288,10 +291,16 @@ def _run(client: docker.DockerClient, request: RunRequest, started: float, remov
     host_deadline = limits.timeout_seconds + STARTUP_GRACE_SECONDS
     container_id = create(api, request, command=list(HARNESS_COMMAND))
     attachment = None
+    running = False
     try:
         attachment = attach(api, container_id, stdout_cap(limits.max_output_bytes), timeout=host_deadline + 30, nonce=nonce)
         api.start(container_id)
+        running = True
         return execute(api, request, attachment, nonce, started)
+    except (docker.errors.DockerException, *engine.UNREACHABLE_ERRORS) as exc:
+        if not running:
+            raise
+        return unavailable(request, exc, started, may_have_run=True)
     finally:
         if attachment is not None:
             attachment.close()
@@ -351,9 +360,11 @@ class BackgroundRemover:
     """Removes finished run containers on its own thread, so a cold run's
     answer does not wait for the kill and removal (about 100 ms here)."""
 
+    RETRIES = 5  # a container that cannot be removed keeps running skill code: keep trying, then say so loudly
+
     def __init__(self, api: docker.APIClient):
         self.api = api
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -362,17 +373,27 @@ class BackgroundRemover:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="run-remover", daemon=True)
                 self._thread.start()
-        self._queue.put(container_id)
+        self._queue.put((container_id, 0))
 
     def _loop(self) -> None:
         while True:
-            container_id = self._queue.get()
+            item = self._queue.get()
             try:
-                if container_id is None:
+                if item is None:
                     return
-                _remove(self.api, container_id)
-            except Exception as exc:  # engine gone: remove_orphaned_runs or the next cleanup gets it
-                log.warning("could not remove run container %s: %s", container_id[:12], exc)
+                container_id, attempt = item
+                try:
+                    if not _remove(self.api, container_id):
+                        raise RuntimeError("the engine refused the removal three times")
+                except Exception as exc:
+                    if attempt + 1 < self.RETRIES:
+                        log.warning("could not remove run container %s (%s); retrying", container_id[:12], exc)
+                        timer = threading.Timer(2.0**attempt, self._queue.put, args=((container_id, attempt + 1),))
+                        timer.daemon = True
+                        timer.start()
+                    else:
+                        log.error("gave up removing run container %s after %d attempts: %s; it is swept when a "
+                                  "runner next connects, or remove it by hand", container_id[:12], self.RETRIES, exc)  # fmt: skip
             finally:
                 self._queue.task_done()
 
@@ -418,15 +439,17 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def _remove(api: docker.APIClient, container_id: str) -> None:
+def _remove(api: docker.APIClient, container_id: str) -> bool:
+    """Kill and remove; False when the engine kept refusing (connection errors raise)."""
     for _ in range(3):
         try:
             api.remove_container(container_id, force=True)
-            return
+            return True
         except docker.errors.NotFound:
-            return
+            return True
         except docker.errors.APIError:
             time.sleep(0.2)  # "removal already in progress" and similar
+    return False
 
 
 def _interpret(

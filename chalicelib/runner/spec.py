@@ -10,7 +10,7 @@ import math
 from enum import Enum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field, field_validator
 
 from chalicelib.errors import BadRequest
 
@@ -154,11 +154,18 @@ class RunResult(BaseModel):
     stderr_truncated: bool = False
     result_truncated: bool = False
     image: str | None = None
+    # runner-internal, not serialised: the engine failed after the container started, so the
+    # skill may have run; a retry elsewhere could run it twice
+    _may_have_run: bool = PrivateAttr(default=False)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def success(self) -> bool:
         return self.status == RunStatus.OK
+
+    @property
+    def may_have_run(self) -> bool:
+        return self._may_have_run
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

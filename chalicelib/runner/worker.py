@@ -89,6 +89,9 @@ class DockerEngine:
             pool, self._pool = self._pool, None
         if pool is not None:  # its containers may be fine if the engine only hiccuped
             threading.Thread(target=pool.close, name="pool-close", daemon=True).start()
+        remover, self._remover = self._remover, None
+        if remover is not None:  # finish (or give up on) the removals it still holds
+            threading.Thread(target=remover.close, name="remover-close", daemon=True).start()
 
     def _guard(self, call: Any) -> Any:
         try:
@@ -245,6 +248,8 @@ class RunnerWorker:
         self.platform_published = False
         self.direct_listen, self.direct_secret = direct_listen, direct_secret
         self.direct_server: Any = None
+        # containers this worker runs at once, queued and direct jobs together (run_forever sizes it)
+        self.run_slots = threading.BoundedSemaphore(4)
 
     # --- the loop -------------------------------------------------------------
 
@@ -276,10 +281,14 @@ class RunnerWorker:
                     log.warning("heartbeat failed", exc_info=True)
                 self.stop_event.wait(self.heartbeat_seconds)
 
+        self.run_slots = threading.BoundedSemaphore(max(1, threads))
         workers = [threading.Thread(target=loop, name=f"runner-{i}", daemon=True) for i in range(threads)]
         workers.append(threading.Thread(target=beat, name="runner-heartbeat", daemon=True))
         if self.direct_listen:
-            self.start_direct_server(max_running=threads)
+            try:
+                self.start_direct_server()
+            except OSError as error:  # e.g. the port is taken: keep serving the queue
+                log.error("cannot serve direct runs on %s (%s); runs go through the queue only", self.direct_listen, error)
         for worker in workers:
             worker.start()
         try:
@@ -288,22 +297,31 @@ class RunnerWorker:
         finally:
             self.stop_direct_server()
 
-    def start_direct_server(self, max_running: int = 4) -> str:
-        """Serve signed run jobs over HTTP on ``direct_listen`` (host:port); the URL it listens on."""
+    def start_direct_server(self) -> str:
+        """Serve signed run jobs over HTTP on ``direct_listen`` (host:port); the URL it listens on.
+
+        Direct runs share ``run_slots`` with queued ones; a direct job that
+        finds none free is answered 503 and the API queues it."""
         from chalicelib.runner.direct import DirectRunServer
 
         host, _, port = self.direct_listen.rpartition(":")
-        self.direct_server = DirectRunServer((host or "127.0.0.1", int(port)), self.execute_run, self.direct_secret,
-                                             max_running=max_running)  # fmt: skip
+        self.direct_server = DirectRunServer((host or "127.0.0.1", int(port)), self._direct_run, self.direct_secret,
+                                             slots=self.run_slots)  # fmt: skip
         self.direct_server.start()
         log.info("direct runs served on %s", self.direct_server.url)
         return str(self.direct_server.url)
 
-    def stop_direct_server(self) -> None:
-        if self.direct_server is not None:
-            self.direct_server.shutdown()
-            self.direct_server.server_close()
-            self.direct_server = None
+    def _direct_run(self, job: RunJob) -> RunResult:
+        # not retried here if the engine failed after the container started: the queue would run it twice
+        return self.execute_run(job, retry_started=False)
+
+    def stop_direct_server(self, drain_seconds: float = 60.0) -> None:
+        """Stop taking direct runs and let the ones in flight answer."""
+        server, self.direct_server = self.direct_server, None
+        if server is not None:
+            server.shutdown()
+            server.drain(drain_seconds)
+            server.server_close()
 
     def handle(self, message: dict[str, Any]) -> None:
         attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -397,18 +415,24 @@ class RunnerWorker:
             log.warning("build job for %s: task token no longer open (%s); job done", job.skill_id, code)
 
     def _run(self, job: RunJob, attempt: int) -> None:
-        result = self.execute_run(job, last_attempt=attempt >= self.max_attempts)
+        with self.run_slots:
+            result = self.execute_run(job, last_attempt=attempt >= self.max_attempts)
         self.images.put_result(job.job_id, result.model_dump(mode="json"))
 
-    def execute_run(self, job: RunJob, *, last_attempt: bool = False) -> RunResult:
+    def execute_run(self, job: RunJob, *, last_attempt: bool = False, retry_started: bool = True) -> RunResult:
         """Run ``job`` (rebuilding its image first if the cleanup removed it).
 
         An unreachable engine raises RunnerUnavailable so the job is retried,
-        unless this is its last attempt: then the result says so."""
+        unless this is its last attempt, or the failure came after the
+        container started and ``retry_started`` is off: then the result
+        says so. Rebuilding a missing image that fails ends the run too."""
         image = job.image_tag or self.engine.ensure_base().tag
         if job.image_tag and not self.engine.image_exists(job.image_tag):
             # cleaned up since the import: rebuild from the stored pins, never re-resolve
-            rebuilt = self.engine.build(job.pins)
+            try:
+                rebuilt = self.engine.build(job.pins)
+            except BuildFailed as error:
+                return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=f"the skill's image was removed and rebuilding it failed: {error}")
             self.images.record_image(rebuilt.tag, image_id=rebuilt.image_id, size=rebuilt.size,
                                      pins=[p.model_dump() for p in job.pins], skill_ids=[job.skill_id])  # fmt: skip
             image = rebuilt.tag
@@ -418,7 +442,7 @@ class RunnerWorker:
             result = self.engine.run(request)
         except NotFound as error:
             result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
-        if result.status == RunStatus.RUNNER_UNAVAILABLE and not last_attempt:
+        if result.status == RunStatus.RUNNER_UNAVAILABLE and not last_attempt and (retry_started or not result.may_have_run):
             raise RunnerUnavailable(result.error or "Docker engine unavailable")
         if job.image_tag:
             self.images.touch(image)

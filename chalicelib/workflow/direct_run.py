@@ -8,9 +8,12 @@ response. Requests are signed with ``runner_secret`` (HMAC-SHA256 over a
 timestamp and the body), so only holders of the secret can make a runner
 execute code, and a captured request cannot be replayed later.
 
-If the runner cannot be reached before the job is handed over, the caller
-falls back to the queue, which retries until a worker takes the job. Once
-the job is handed over it is never sent again: a run must not happen twice.
+If the job does not start (no connection, every run slot busy, the engine
+down before the container started), the caller falls back to the queue,
+which holds the job until a worker can take it. A refusal (bad signature,
+wrong URL) is a configuration problem and fails the run loudly instead of
+quietly using the slow path. Once the job is handed over it is never sent
+again, even if its answer is lost: a run must not happen twice.
 """
 
 from __future__ import annotations
@@ -55,20 +58,25 @@ def verify(secret: str, header: str | None, body: bytes, *, now: float | None = 
 
 
 class DirectRunUnreachable(Exception):
-    """The job was not handed over: the queue path may take it."""
+    """The job did not start (no connection, runner busy, engine down before the start): the queue may take it."""
+
+
+class DirectRunRefused(Exception):
+    """The runner turned the job down (bad signature, wrong URL, ...): a configuration problem, not for the queue
+    to hide."""
 
 
 class DirectRunLost(Exception):
-    """The job was handed over but no answer came back: it must not be sent again."""
+    """The job was handed over but no usable answer came back: it must not be sent again."""
 
 
 class DirectRunClient:
     def __init__(self, url: str, secret: str, *, connect_timeout: float = 2.0):
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError(f"runner_url must be an http(s) URL, got {url!r}")
+        problem = url_problem(url)
+        if problem:
+            raise ValueError(problem)
         self.url, self.secret, self.connect_timeout = url, secret, connect_timeout
-        self._parsed = parsed
+        self._parsed = urllib.parse.urlsplit(url)
 
     def run(self, job_json: bytes, timeout: float) -> dict[str, Any]:
         """POST a serialised RunJob; the runner's result document."""
@@ -80,21 +88,41 @@ class DirectRunClient:
                 connection.sock.settimeout(timeout)
                 connection.request("POST", self._parsed.path.rstrip("/") + RUN_PATH, body=job_json, headers={
                     "Content-Type": "application/json", SIGNATURE_HEADER: signature(self.secret, job_json)})  # fmt: skip
-            except OSError as error:
+            except (OSError, http.client.HTTPException) as error:
                 raise DirectRunUnreachable(f"runner at {self.url} unreachable: {error}") from error
             try:
                 response = connection.getresponse()
                 payload = response.read()
-            except OSError as error:
-                raise DirectRunLost(f"the runner at {self.url} took the job but did not answer: {error}") from error
+            except (OSError, http.client.HTTPException) as error:
+                raise DirectRunLost(f"the runner at {self.url} took the job but did not answer: {error!r}") from error
         finally:
             connection.close()
         if response.status == 200:
-            return json.loads(payload)
-        if response.status >= 500 and response.status != 503:
-            raise DirectRunLost(f"the runner at {self.url} failed during the job ({response.status}): {_message(payload)}")
-        # 503 (engine down) and refusals (401, 400, 409) answer before anything runs
-        raise DirectRunUnreachable(f"runner at {self.url} did not take the job ({response.status}): {_message(payload)}")
+            try:
+                document = json.loads(payload)
+            except ValueError as error:
+                raise DirectRunLost(f"the runner at {self.url} answered with something that is not JSON") from error
+            if not isinstance(document, dict):
+                raise DirectRunLost(f"the runner at {self.url} answered with something that is not a result")
+            return document
+        message = f"runner at {self.url} answered {response.status}: {_message(payload)}"
+        if response.status == 503:
+            raise DirectRunUnreachable(message)
+        if response.status in (500, 409) or response.status > 503:
+            raise DirectRunLost(message)  # it failed mid-job, or already took this job id: never resend
+        raise DirectRunRefused(message)
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a runner URL, or None."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return f"SKILLHARBOR_RUNNER_URL must be an http(s) URL with a host, got {url!r}"
+    try:
+        parsed.port
+    except ValueError:
+        return f"SKILLHARBOR_RUNNER_URL has an invalid port: {url!r}"
+    return None
 
 
 def _message(payload: bytes) -> str:

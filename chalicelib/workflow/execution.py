@@ -21,7 +21,7 @@ from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
 from chalicelib.runner.spec import RunLimits, RunResult, RunStatus
 from chalicelib.settings import get_settings
-from chalicelib.workflow.direct_run import DirectRunClient, DirectRunLost, DirectRunUnreachable
+from chalicelib.workflow.direct_run import DirectRunClient, DirectRunLost, DirectRunRefused, DirectRunUnreachable
 
 log = logging.getLogger("skillharbor.execution")
 
@@ -137,8 +137,14 @@ class ExecutionService:
                 return RunResult(**{k: v for k, v in raw.items() if k != "success"})
             except DirectRunUnreachable as error:
                 log.warning("%s; sending job %s through the runner queue", error, job.job_id)
-            except DirectRunLost as error:
-                return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
+            except DirectRunRefused as error:  # agents see a plain message; operators the details in this log
+                log.error("direct run of job %s refused, check SKILLHARBOR_RUNNER_URL and _SECRET: %s", job.job_id, error)
+                return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="the runner refused the job (a configuration "
+                                 "problem on the platform's side); the operators have the details")  # fmt: skip
+            except (DirectRunLost, ValueError) as error:  # ValueError: a result document that is not a RunResult
+                log.error("direct run of job %s lost: %s", job.job_id, error)
+                return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="the runner took the job but its answer "
+                                 "was lost; it is not retried, so that it cannot run twice")  # fmt: skip
         self.queue.send(job)
         raw = self.wait_for_result(job.job_id, job.limits.timeout_seconds + margin)
         if raw is None:

@@ -101,7 +101,8 @@ def test_runs_go_straight_to_the_worker_when_a_runner_url_is_set(docker_stack: S
     monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", secret)
     queued: list = []
     queue = execution_service().queue
-    monkeypatch.setattr(queue, "send", lambda job: queued.append(job))
+    send = queue.send
+    monkeypatch.setattr(queue, "send", lambda job: queued.append(job))  # first: nothing may be queued
     hello = b"---\nname: direct hello\ndescription: Greets.\n---\n```python\ndef execute(name='world'):\n    return f'hello {name}'\n```\n"
     try:
         with Client(docker_stack.app) as client:
@@ -114,9 +115,10 @@ def test_runs_go_straight_to_the_worker_when_a_runner_url_is_set(docker_stack: S
             events = json.loads(client.http.get("/api/packages/audit?skill_id=direct-hello&action=skill.execute", headers=ADMIN_HEADERS).body)
             assert [(e["actor"], e["outcome"]) for e in events["events"]] == [("agent:direct-greeter", "ok")]
             docker_stack.runner.stop_direct_server()  # the worker's endpoint goes away: the queue takes over
-            monkeypatch.setattr(queue, "send", type(queue).send.__get__(queue))
+            monkeypatch.setattr(queue, "send", lambda job: (queued.append(job), send(job)))
             status, result = _post(client, "/api/skills/direct-hello/execute", {"inputs": {"name": "cy"}},
                                    {"Authorization": f"Bearer {agent['api_key']}"})  # fmt: skip
             assert status == 200 and result["output"] == "hello cy", result
+            assert len(queued) == 1  # ... through the queue
     finally:
         docker_stack.runner.stop_direct_server()

@@ -18,6 +18,7 @@ from chalicelib.workflow.direct_run import (
     SIGNATURE_HEADER,
     DirectRunClient,
     DirectRunLost,
+    DirectRunRefused,
     DirectRunUnreachable,
     signature,
     verify,
@@ -68,8 +69,8 @@ class Recorder:
 def serve():
     servers = []
 
-    def start(execute) -> str:
-        server = DirectRunServer(("127.0.0.1", 0), execute, SECRET)
+    def start(execute, **kwargs) -> str:
+        server = DirectRunServer(("127.0.0.1", 0), execute, SECRET, **kwargs)
         server.start()
         servers.append(server)
         return server.url
@@ -80,6 +81,19 @@ def serve():
         server.server_close()
 
 
+def _raw(url: str, headers: dict, body: bytes = b"") -> tuple[int, str]:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.putrequest("POST", "/run")
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders(body)
+    response = connection.getresponse()
+    answer = (response.status, json.loads(response.read())["message"])
+    connection.close()
+    return answer
+
+
 def test_a_signed_job_runs_once_and_its_result_comes_back(serve) -> None:
     execute = Recorder()
     client = DirectRunClient(serve(execute), SECRET)
@@ -88,24 +102,24 @@ def test_a_signed_job_runs_once_and_its_result_comes_back(serve) -> None:
     result = client.run(body, timeout=10)
     assert result["status"] == "ok" and result["output"] == {"ran": job.job_id}
     assert [j.job_id for j in execute.jobs] == [job.job_id]
-    with pytest.raises(DirectRunUnreachable, match="409.*already taken"):
-        client.run(body, timeout=10)  # a replay (or a resend) never runs twice
+    with pytest.raises(DirectRunLost, match="409.*already taken"):
+        client.run(body, timeout=10)  # a replay (or a resend) never runs twice, and is never queued either
     assert len(execute.jobs) == 1
 
 
 def test_refusals_run_nothing_and_say_why(serve) -> None:
     execute = Recorder()
     url = serve(execute)
-    with pytest.raises(DirectRunUnreachable, match="401.*SKILLHARBOR_RUNNER_SECRET"):
+    with pytest.raises(DirectRunRefused, match="401.*SKILLHARBOR_RUNNER_SECRET"):
         DirectRunClient(url, "a-different-secret-0123456789").run(_job().model_dump_json().encode(), timeout=10)
-    with pytest.raises(DirectRunUnreachable, match="400.*runner job message is invalid"):
+    with pytest.raises(DirectRunRefused, match="400.*runner job message is invalid"):
         DirectRunClient(url, SECRET).run(b'{"type": "run", "code": 5}', timeout=10)
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    connection.request("POST", "/run", body=b"", headers={"Content-Length": str(MAX_BODY_BYTES + 1), SIGNATURE_HEADER: "t=0,v1=0"})
-    response = connection.getresponse()
-    assert response.status == 413 and "body over" in json.loads(response.read())["message"]
-    connection.close()
+    with pytest.raises(DirectRunRefused, match="404"):
+        DirectRunClient(url + "/prefix", SECRET).run(_job().model_dump_json().encode(), timeout=10)
+    signed = {SIGNATURE_HEADER: signature(SECRET, b"x")}
+    assert _raw(url, {**signed, "Content-Length": str(MAX_BODY_BYTES + 1)}, b"x" * 1024)[0] == 413
+    assert _raw(url, {**signed, "Content-Length": "-1"}, b"x" * 1024) == (400, "Content-Length must not be negative")
+    assert _raw(url, signed, b"") == (411, "Content-Length is required")
     assert execute.jobs == []
 
 
@@ -114,9 +128,27 @@ def test_an_engine_outage_lets_the_queue_take_the_job_but_a_crash_mid_run_does_n
     down = DirectRunClient(serve(Recorder(RunnerUnavailable("Docker engine unreachable"))), SECRET)
     with pytest.raises(DirectRunUnreachable, match="503.*Docker engine unreachable"):
         down.run(job_json, timeout=10)
-    crashed = DirectRunClient(serve(Recorder(RuntimeError("disk full"))), SECRET)
-    with pytest.raises(DirectRunLost, match="500.*disk full"):
+    crashed = DirectRunClient(serve(Recorder(RuntimeError("disk full at /var/lib/secret-path"))), SECRET)
+    with pytest.raises(DirectRunLost, match="500") as lost:
         crashed.run(job_json, timeout=10)
+    assert "secret-path" not in str(lost.value)  # internals stay in the runner's log
+
+
+def test_an_answer_that_never_comes_is_lost_not_resent(serve) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def hangs(job: RunJob) -> RunResult:
+        release.wait(10)
+        return RunResult(status=RunStatus.OK)
+
+    client = DirectRunClient(serve(hangs), SECRET)
+    try:
+        with pytest.raises(DirectRunLost, match="did not answer"):
+            client.run(_job().model_dump_json().encode(), timeout=0.5)
+    finally:
+        release.set()
 
 
 def test_nothing_listening_is_unreachable() -> None:
@@ -132,7 +164,31 @@ def test_the_server_needs_a_secret() -> None:
         DirectRunServer(("127.0.0.1", 0), Recorder(), "")
 
 
-# --- the API side: direct first, the queue when the runner is out of reach ---------------
+def test_a_busy_runner_turns_extra_jobs_away_to_the_queue(serve) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def slow(job: RunJob) -> RunResult:
+        release.wait(10)
+        return RunResult(status=RunStatus.OK, output=job.job_id)
+
+    slots = threading.BoundedSemaphore(1)
+    client = DirectRunClient(serve(slow, slots=slots), SECRET)
+    first = threading.Thread(target=client.run, args=(_job().model_dump_json().encode(), 10))
+    first.start()
+    deadline = time.monotonic() + 5
+    while slots._value and time.monotonic() < deadline:  # wait until the first job holds the slot
+        time.sleep(0.01)
+    try:
+        with pytest.raises(DirectRunUnreachable, match="503.*runner busy"):
+            client.run(_job().model_dump_json().encode(), timeout=10)
+    finally:
+        release.set()
+        first.join(10)
+
+
+# --- the API side: direct first, the queue only when the job did not start ---------------
 
 
 class CapturingQueue:
@@ -156,29 +212,52 @@ def _service(queue):
     return service
 
 
-def test_the_api_runs_directly_when_a_runner_url_is_set(serve, monkeypatch) -> None:
+@pytest.fixture
+def runner_at(monkeypatch):
+    def point(url: str, secret: str = SECRET) -> None:
+        monkeypatch.setenv("SKILLHARBOR_RUNNER_URL", url)
+        monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", secret)
+
+    return point
+
+
+def test_the_api_runs_directly_when_a_runner_url_is_set(serve, runner_at) -> None:
     execute = Recorder()
-    monkeypatch.setenv("SKILLHARBOR_RUNNER_URL", serve(execute))
-    monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", SECRET)
+    runner_at(serve(execute))
     queue = CapturingQueue()
     job = _job(pins=[Pin(name="six", version="1.16.0", sha256="a" * 64, direct=True)])
     result = _service(queue).run(job)
     assert result.output == {"ran": job.job_id} and queue.sent == []
 
 
-def test_the_api_falls_back_to_the_queue_when_the_runner_is_unreachable(monkeypatch) -> None:
+def test_the_api_queues_a_job_that_did_not_start(serve, runner_at) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    monkeypatch.setenv("SKILLHARBOR_RUNNER_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", SECRET)
-    queue = CapturingQueue()
-    job = _job()
-    result = _service(queue).run(job)
-    assert result.output == "via the queue" and [j.job_id for j in queue.sent] == [job.job_id]
+    for url in (f"http://127.0.0.1:{port}", serve(Recorder(RunnerUnavailable("engine down")))):
+        runner_at(url)
+        queue = CapturingQueue()
+        job = _job()
+        result = _service(queue).run(job)
+        assert result.output == "via the queue" and [j.job_id for j in queue.sent] == [job.job_id]
 
 
-def test_a_runner_url_without_a_secret_is_a_configuration_error(monkeypatch) -> None:
+def test_the_api_never_queues_a_job_the_runner_took_or_refused(serve, runner_at, caplog) -> None:
+    cases = {
+        "crashed mid-run": (serve(Recorder(RuntimeError("boom"))), SECRET, "its answer was lost"),
+        "wrong secret": (serve(Recorder()), "not-the-runner-secret-0123456", "refused the job"),
+        "wrong path": (serve(Recorder()) + "/api", SECRET, "refused the job"),
+    }
+    for name, (url, secret, says) in cases.items():
+        runner_at(url, secret)
+        queue = CapturingQueue()
+        result = _service(queue).run(_job())
+        assert result.status == RunStatus.RUNNER_UNAVAILABLE and says in result.error, name
+        assert queue.sent == [], name
+    assert "check SKILLHARBOR_RUNNER_URL" in caplog.text  # operators get the details
+
+
+def test_runner_settings_are_checked_up_front(monkeypatch) -> None:
     from pydantic import ValidationError
 
     from chalicelib.settings import get_settings
@@ -187,30 +266,12 @@ def test_a_runner_url_without_a_secret_is_a_configuration_error(monkeypatch) -> 
     monkeypatch.delenv("SKILLHARBOR_RUNNER_SECRET", raising=False)
     with pytest.raises(ValidationError, match="SKILLHARBOR_RUNNER_SECRET"):
         get_settings()
-
-
-def test_a_busy_runner_turns_extra_jobs_away_to_the_queue() -> None:
-    import threading
-
-    release = threading.Event()
-
-    def slow(job: RunJob) -> RunResult:
-        release.wait(10)
-        return RunResult(status=RunStatus.OK, output=job.job_id)
-
-    server = DirectRunServer(("127.0.0.1", 0), slow, SECRET, max_running=1)
-    server.start()
-    try:
-        client = DirectRunClient(server.url, SECRET)
-        first = threading.Thread(target=client.run, args=(_job().model_dump_json().encode(), 10))
-        first.start()
-        deadline = time.monotonic() + 5
-        while server.slots._value and time.monotonic() < deadline:  # wait until the first job holds the slot
-            time.sleep(0.01)
-        with pytest.raises(DirectRunUnreachable, match="503.*runner busy"):
-            client.run(_job().model_dump_json().encode(), timeout=10)
-        release.set()
-        first.join(10)
-    finally:
-        server.shutdown()
-        server.server_close()
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", SECRET)
+    for bad in ("127.0.0.1:8001", "ftp://runner:8001", "http://:8001"):
+        monkeypatch.setenv("SKILLHARBOR_RUNNER_URL", bad)
+        with pytest.raises(ValidationError, match="must be an http"):
+            get_settings()
+    monkeypatch.delenv("SKILLHARBOR_RUNNER_URL")
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_LISTEN", "0.0.0.0")
+    with pytest.raises(ValidationError, match="host:port"):
+        get_settings()
