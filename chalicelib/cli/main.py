@@ -64,18 +64,23 @@ def _detail_lines(details: dict[str, Any]) -> list[str]:
                     reason = item.get("reason") or item.get("message") or output.compact(item)
                     label = " ".join(part for part in (name, version) if part)
                     lines.append(f"{label}: {reason}" if label else str(reason))
-                elif key != "field":
+                elif key not in ("field", "requirements"):  # an invalid skill's details list its (valid) requirements
                     lines.append(str(item))
         elif key == "reason" and isinstance(value, str):
             lines.append(value)
     return lines
 
 
+def _without_repeated_problems(message: str, problems: list[str]) -> str:
+    """The message may repeat the problems listed under it: keep its first line of its own."""
+    if problems and message.find(problems[0]) > 0:
+        message = message[: message.find(problems[0])].rstrip(" :;-\n")
+    return message
+
+
 def error_from_api(error: ApiError, *, hint: str | None = None) -> CliError:
     problems = list(error.problems) + [line for line in _detail_lines(error.details) if line not in error.problems]
-    message = error.message
-    if problems and message.find(problems[0]) > 0:  # the API's message may repeat the problems: keep one line
-        message = message[: message.find(problems[0])].rstrip(" :;-\n")
+    message = _without_repeated_problems(error.message, problems)
     if error.status == 401 and hint:
         message = f"{message} ({hint})"
     return CliError(message, problems, body=error.body)
@@ -228,7 +233,13 @@ def import_skill(session: Session, path: str, via_s3: bool, bucket: str, wait: b
     if via_s3:
         accepted = _submit_via_s3(session, upload, bucket, wait_timeout)
     else:
-        accepted = session.call("POST", "/api/skills", data=upload.data, content_type=upload.content_type)
+        try:
+            accepted = session.call("POST", "/api/skills", data=upload.data, content_type=upload.content_type)
+        except CliError as error:
+            # the API saw the zip the folder was packed into: name what the user gave
+            if upload.is_zip and error.message.startswith("zip is not a valid skill"):
+                error.message = upload.label + error.message[len("zip"):]
+            raise
     if not wait:
         session.show(
             accepted,
@@ -247,7 +258,7 @@ def _submit_via_s3(session: Session, upload: Upload, bucket: str, wait_timeout: 
     try:
         parsed = upload.parse()
     except InvalidSkill as error:
-        raise CliError(error.message, error.problems) from None
+        raise CliError(_without_repeated_problems(error.message, error.problems), error.problems) from None
     previous_import = _import_of(
         session, parsed.skill_id, parsed.version
     )  # the same content may have been imported before

@@ -142,7 +142,7 @@ def authenticate(api_key: str | None, keys: KeyLookup, *, bootstrap_admin_key: s
     is accepted as an admin so that a fresh deployment can create its first keys.
     """
     if not api_key or not isinstance(api_key, str):
-        raise Unauthorized("an API key is required (Authorization: Bearer <key> or X-API-Key)")
+        raise Unauthorized("an API key is required (Authorization: Bearer <key>)")
     api_key = api_key.strip()
     if bootstrap_admin_key and hmac.compare_digest(hash_api_key(api_key), hash_api_key(bootstrap_admin_key)):
         return Principal(key_id=BOOTSTRAP_ADMIN_KEY_ID, role=Role.ADMIN, name="bootstrap admin")

@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-runner", action="store_true", help="do not start the container-runner worker")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # moto's server logs every AWS call (pollers and heartbeats make several a second): keep its errors only
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     options = StackOptions(host=args.host, moto_port=args.moto_port, api_port=args.api_port, runner_port=args.runner_port,
                            start_runner=not args.no_runner)  # fmt: skip
     stack = LocalStack(options)
