@@ -193,7 +193,27 @@ class GovernanceService:
             outcome=events.PENDING,
             detail={"request_id": request.request_id, "version": request.version, "reason": request.reason},
         )
+        covering = self._covering_approval(request) if request.status is RequestStatus.PENDING else None
+        if covering is not None:  # nothing for an admin to decide: answer it now, saying which rule does
+            request = self._decide(
+                None, request, RequestStatus.APPROVED, rule_id=covering.rule_id,
+                reason=f"already approved by rule {covering.rule_id} ({covering.specifier or 'all versions'}, "
+                       f"{covering.min_maturity.value} and up)",
+            )  # fmt: skip
         return request
+
+    def _covering_approval(self, request: ApprovalRequest) -> Approval | None:
+        """An active approval that already answers ``request`` (for its agent, when it names one), if any."""
+        maturity = None
+        if request.agent_id:
+            agent = self.principals.get_agent(request.agent_id)
+            if agent is None:
+                return None
+            maturity = agent.maturity
+        for approval in self.rules.rules_for(request.package).approvals:
+            if _covers(approval, request.version) and (maturity is None or maturity >= approval.min_maturity):
+                return approval
+        return None
 
     def list_requests(self, caller: Principal, status: RequestStatus | str | None = None) -> list[ApprovalRequest]:
         """Admins and publishers see every request; an agent sees the ones it filed or that name it."""
@@ -290,23 +310,19 @@ class GovernanceService:
     # --- helpers ----------------------------------------------------------------------
 
     def _decide(
-        self, caller: Principal, request: ApprovalRequest, status: RequestStatus, *, rule_id: str | None = None,
+        self, caller: Principal | None, request: ApprovalRequest, status: RequestStatus, *, rule_id: str | None = None,
         reason: str | None = None,
     ) -> ApprovalRequest:
-        decided = self.rules.decide_request(request.request_id, status, decided_by=caller.actor, reason=reason)
+        """``caller`` None: the system decides (a rule already answers the request)."""
+        actor = caller.actor if caller is not None else events.SYSTEM_ACTOR
+        decided = self.rules.decide_request(request.request_id, status, decided_by=actor, reason=reason)
         detail = {"request_id": request.request_id, "status": status.value}
         if rule_id:
             detail["rule_id"] = rule_id
         if reason:
             detail["reason"] = reason
-        self._append(
-            events.REQUEST_DECIDE,
-            caller,
-            agent_id=request.agent_id,
-            skill_id=request.skill_id,
-            package=request.package,
-            detail=detail,
-        )
+        self.audit_log.append(audit_event(events.REQUEST_DECIDE, actor=actor, agent_id=request.agent_id,
+                                          skill_id=request.skill_id, package=request.package, detail=detail))  # fmt: skip
         return decided
 
     def _append(self, action: str, caller: Principal, **fields: object) -> None:

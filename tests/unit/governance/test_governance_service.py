@@ -176,3 +176,19 @@ def test_audit_pages_newest_first_in_memory(svc, admin):
 
 def test_principal_actor_names():
     assert Principal(key_id="k", role=Role.PUBLISHER, name="ci").actor == "publisher:ci"
+
+
+def test_a_request_an_approval_already_answers_is_approved_at_once_by_the_system(svc, admin):
+    intern = agent_principal(svc, admin, "intern-9", "INTERN")
+    rule = svc.approve(admin, "numpy", ">=2", "INTERN").approval
+    svc.approve(admin, "pandas", "", "SUPERVISED")
+    answered = svc.request(intern, "numpy", "2.2.6", "summaries")
+    assert answered.status is RequestStatus.APPROVED and answered.decided_by == actions.SYSTEM_ACTOR
+    assert answered.decision_reason == f"already approved by rule {rule.rule_id} (>=2, INTERN and up)"
+    again = svc.request(intern, "numpy", "2.2.6", "summaries", request_id=answered.request_id)
+    assert again.status is RequestStatus.APPROVED  # idempotent: no second decision
+    # an approval this agent's maturity does not reach leaves the request for an admin
+    assert svc.request(intern, "pandas", "2.1.0", "frames").status is RequestStatus.PENDING
+    assert svc.request(intern, "numpy", "1.26.4", "old").status is RequestStatus.PENDING  # outside the specifier
+    decided = [e for e in svc.audit(admin, action=actions.REQUEST_DECIDE).events]
+    assert [(e.actor, e.detail["rule_id"]) for e in decided] == [(actions.SYSTEM_ACTOR, rule.rule_id)]
