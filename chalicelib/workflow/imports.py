@@ -371,9 +371,10 @@ class ImportService:
     def finalize_step(self, state: dict[str, Any]) -> dict[str, Any]:
         record = self._record(state)
         image = state.get("image") or {}
-        steps = dict(record.get("steps", {}), finalize=_step_ok())
-        if image:
+        steps = dict(record.get("steps", {}))
+        if image:  # the build's answer arrives with this step: record it first, so the steps read in order
             steps["install"] = _step_ok(image_tag=image.get("image_tag"), built=image.get("built"))
+        steps["finalize"] = _step_ok()
         self.skills.update_version(
             state["skill_id"], state["version"], status="ready", status_reason=None, steps=steps,
             image_tag=image.get("image_tag"),
