@@ -413,7 +413,12 @@ class BackgroundRemover:
 
 def remove_orphaned_runs(api: docker.APIClient) -> list[str]:
     """Remove run containers left by a runner process on this host that has
-    died (killed mid-job: nobody will collect or remove them)."""
+    died (killed mid-job: nobody will collect or remove them).
+
+    Only stopped ones: a running container is left alone even if its
+    creator looks dead (a runner in another PID namespace with the same
+    host name would look so); an orphan's harness ends at the job's
+    timeout, and the next sweep removes it."""
     host = socket.gethostname()
     removed = []
     try:
@@ -423,6 +428,8 @@ def remove_orphaned_runs(api: docker.APIClient) -> list[str]:
         return removed
     for container in found:
         creator_host, _, pid = (container.get("Labels") or {}).get(engine.CREATOR_LABEL, "").rpartition(":")
+        if container.get("State") == "running":
+            continue
         if creator_host == host and pid.isdigit() and not process_alive(int(pid)):
             _remove(api, container["Id"])
             removed.append(container["Id"])

@@ -101,12 +101,16 @@ def test_run_containers_of_a_dead_runner_are_removed_when_a_runner_connects(dock
     alive = dict(labels, **{engine.CREATOR_LABEL: f"{socket.gethostname()}:1"})  # pid 1 lives: not an orphan
     orphan = docker_client.api.create_container(base_image.tag, command=["true"], labels=labels)["Id"]
     kept = docker_client.api.create_container(base_image.tag, command=["true"], labels=alive)["Id"]
+    # still running: left alone (its harness ends at the job's timeout; a later sweep removes it)
+    running = docker_client.api.create_container(base_image.tag, command=["python3", "-c", "import time; time.sleep(60)"],
+                                                 labels=labels)["Id"]  # fmt: skip
+    docker_client.api.start(running)
     try:
         DockerEngine(get_settings(), pool_enabled=False)._docker()
         remaining = {c["Id"] for c in docker_client.api.containers(all=True, filters={"label": f"{engine.ROLE_LABEL}=run"})}
-        assert orphan not in remaining and kept in remaining
+        assert orphan not in remaining and kept in remaining and running in remaining
     finally:
-        for container_id in (orphan, kept):
+        for container_id in (orphan, kept, running):
             try:
                 docker_client.api.remove_container(container_id, force=True)
             except Exception:
