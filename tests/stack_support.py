@@ -136,7 +136,24 @@ class Stack:
                 if record.get("status") != "PENDING_APPROVAL" or self.execution_finished(import_id):
                     return record
             time.sleep(0.05)
-        raise AssertionError(f"import {import_id} did not finish in {timeout}s: {store.get(import_id)}")
+        raise AssertionError(f"import {import_id} did not finish in {timeout}s: {store.get(import_id)}\n{self.diagnosis(import_id)}")
+
+    def diagnosis(self, import_id: str) -> str:
+        """What the state machine and the runner queue look like, for a stuck import's failure message."""
+        lines = []
+        try:
+            arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{import_id}"
+            lines.append(f"execution: {self.sfn.describe_execution(executionArn=arn)['status']}")
+            events = self.sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=6)["events"]
+            lines.append("last events: " + ", ".join(e["type"] for e in events))
+            attributes = self.sqs.get_queue_attributes(QueueUrl=self.settings.runner_queue_url, AttributeNames=["All"])["Attributes"]
+            counts = {k: attributes.get(k) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                                                     "VisibilityTimeout")}  # fmt: skip
+            lines.append(f"runner queue: {counts}")
+            lines.append("threads: " + ", ".join(sorted(t.name for t in threading.enumerate())))
+        except Exception as error:  # a diagnosis must not hide the failure
+            lines.append(f"(diagnosis failed: {error})")
+        return "\n".join(lines)
 
     def execution_finished(self, import_id: str) -> bool:
         executions = self.sfn.list_executions(stateMachineArn=self.settings.state_machine_arn)["executions"]

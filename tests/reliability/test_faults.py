@@ -372,13 +372,31 @@ class DiesDuringFirstBuild(FakeEngine):
         return super().build(pins)
 
 
+@pytest.fixture
+def thread_crashes(monkeypatch):
+    """Thread deaths other than the simulated kill (a crash in moto's execution thread would otherwise hide)."""
+    crashes: list[str] = []
+
+    def hook(args: Any) -> None:
+        if not isinstance(args.exc_value, WorkerKilled):
+            crashes.append(f"{args.thread.name if args.thread else '?'}: {args.exc_type.__name__}: {args.exc_value}")
+
+    monkeypatch.setattr(threading, "excepthook", hook)
+    return crashes
+
+
 def _short_visibility(stack, seconds: int = 2) -> None:
-    """Compress time: the runner queue's 960 s visibility timeout becomes ``seconds``."""
+    """Compress time: the runner queue's 960 s visibility timeout becomes ``seconds``.
+
+    A receive takes the queue's timeout when it starts: the worker's long poll
+    already waiting would still hand a message out for 960 s (seen in CI when a
+    cached resolution brought the build job within that second). Wait it out."""
     stack.sqs.set_queue_attributes(QueueUrl=stack.settings.runner_queue_url, Attributes={"VisibilityTimeout": str(seconds)})
+    time.sleep(stack.runner.wait_seconds + 0.5)
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the kill is the point
-def test_worker_killed_mid_build_the_job_is_redelivered_and_completes_once(monkeypatch):
+def test_worker_killed_mid_build_the_job_is_redelivered_and_completes_once(monkeypatch, thread_crashes):
     engine = DiesDuringFirstBuild()
     with running_stack(monkeypatch, engine) as stack:
         _short_visibility(stack)
@@ -387,7 +405,10 @@ def test_worker_killed_mid_build_the_job_is_redelivered_and_completes_once(monke
         wait_until(lambda: engine.attempts >= 1, timeout=120, what="the first build attempt")
         replacement, thread = start_worker(stack, engine)
         try:
-            record = stack.wait_for_import(accepted["import_id"])
+            try:
+                record = stack.wait_for_import(accepted["import_id"])
+            except AssertionError as error:
+                raise AssertionError(f"{error}\nbuild attempts: {engine.attempts}; thread crashes: {thread_crashes}") from None
         finally:
             replacement.stop_event.set()
             thread.join(timeout=10)
