@@ -200,7 +200,8 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
         "",
         f"Machine: {env.get('cpu_count', '?')} CPUs, {env.get('platform', '?')}, Docker {env.get('docker', '?')} "
         f"({env.get('docker_storage', '?')}), Python {env.get('python', '?')}; load average at start "
-        f"{env.get('load_average', '?')} (other work shared the machine). Run started {results.get('started', '?')}, "
+        f"{env.get('load_average', '?')}{_load_note(env.get('load_average'), env.get('cpu_count'))}. "
+        f"Run started {results.get('started', '?')}, "
         f"took {results.get('duration_s', '?')} s (per step: {results.get('steps', {})})."
         + (f" Steps re-run separately: {', '.join(results['partial_rerun'])}." if results.get("partial_rerun") else ""),
         "",
@@ -333,6 +334,15 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip() + "\n")
     return out
+
+
+def _load_note(load: Any, cpus: Any) -> str:
+    """Say when the machine was busy before the run (its figures then carry that load)."""
+    try:
+        busy = float(load[0]) > 0.5 * float(cpus)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    return " (other work shared the machine)" if busy else " (the machine was otherwise idle)"
 
 
 def _mib(value: Any) -> float | None:
