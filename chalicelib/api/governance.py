@@ -101,7 +101,10 @@ def register(app: Any, authorizer: Any) -> None:
         body = json_body(app.current_request) if app.current_request.raw_body else {}
         reason = string_field(body, "reason", max_length=2000, multiline=True) or ""
         request = gov().reject_request(caller, valid_request_id(request_id), reason)
-        return json_response({**request.model_dump(mode="json"), "package_name": request.package})
+        from chalicelib.api.services import import_service
+
+        blocked = import_service().block_rejected(request, actor=caller.actor)
+        return json_response({**request.model_dump(mode="json"), "package_name": request.package, "blocked_imports": blocked})
 
     @route(app, "/api/packages/approve", methods=["POST"], authorizer=authorizer)
     def approve_package() -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.api.auth import require
@@ -17,6 +18,7 @@ from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
 from chalicelib.settings import get_settings
 from chalicelib.skills.requirements import parse_requirement_list
+from chalicelib.workflow.imports import upload_order
 
 
 def _inputs(body: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +123,7 @@ def register(app: Any, authorizer: Any) -> None:
             "skill_id": _package_set_id(skill_id), "version": version, "name": skill_id, "status": "ready",
             "skill_type": "package_set", "pins": [p.model_dump() for p in pins], "image_tag": outcome["image_tag"],
             "requirements": [str(d.requirement) for d in declared], "submitted_by": caller.actor,
+            "uploaded_at": upload_order(datetime.now(UTC)),  # an install of an earlier set makes it the latest again
         })  # fmt: skip
         record_event("package.install", actor=caller.actor, agent_id=agent_id, skill_id=skill_id, outcome=OK,
                      detail={"image_tag": outcome["image_tag"], "packages": len(pins)})  # fmt: skip

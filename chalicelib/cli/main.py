@@ -863,7 +863,7 @@ def packages_requests(session: Session, status: str | None) -> None:
                 r.get("agent_id") or "",
                 r.get("skill_id") or "",
                 r.get("requested_by"),
-                (r.get("reason") or "") + (f" (rejected: {r['decision_reason']})" if r.get("decision_reason") else ""),
+                (r.get("reason") or "") + (f" ({r.get('status')}: {r['decision_reason']})" if r.get("decision_reason") else ""),
             )
             for r in requests
         ]

@@ -277,7 +277,7 @@ class ApprovalRequest(_PackageModel):
     created_at: str = Field(default_factory=now_iso)
     decided_at: str | None = None
     decided_by: str | None = None
-    decision_reason: str | None = None  # why an admin rejected it (shown to the requester)
+    decision_reason: str | None = None  # why it was decided so (an admin's rejection, or the rule that already covers it)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -195,25 +195,32 @@ class GovernanceService:
         )
         covering = self._covering_approval(request) if request.status is RequestStatus.PENDING else None
         if covering is not None:  # nothing for an admin to decide: answer it now, saying which rule does
-            request = self._decide(
-                None, request, RequestStatus.APPROVED, rule_id=covering.rule_id,
-                reason=f"already approved by rule {covering.rule_id} ({covering.specifier or 'all versions'}, "
-                       f"{covering.min_maturity.value} and up)",
-            )  # fmt: skip
+            try:
+                request = self._decide(
+                    None, request, RequestStatus.APPROVED, rule_id=covering.rule_id,
+                    reason=f"already approved by rule {covering.rule_id} ({covering.specifier or 'all versions'}, "
+                           f"{covering.min_maturity.value} and up)",
+                )  # fmt: skip
+            except Conflict:  # an admin decided it in the meantime
+                request = self.rules.get_request(request.request_id) or request
         return request
 
     def _covering_approval(self, request: ApprovalRequest) -> Approval | None:
-        """An active approval that already answers ``request`` (for its agent, when it names one), if any."""
-        maturity = None
-        if request.agent_id:
-            agent = self.principals.get_agent(request.agent_id)
-            if agent is None:
-                return None
-            maturity = agent.maturity
-        for approval in self.rules.rules_for(request.package).approvals:
-            if _covers(approval, request.version) and (maturity is None or maturity >= approval.min_maturity):
-                return approval
-        return None
+        """The approval that already lets the request's agent use that exact version, if any.
+
+        Only then is there nothing left to decide: the same decision as a
+        permission check (bans, STUDENT, typosquat rules included). Requests
+        without an agent, or for a range, stay with the admins."""
+        if not request.agent_id:
+            return None
+        try:
+            version = parse_exact_version(request.version)
+        except BadRequest:
+            return None
+        if not self.checker.check(request.agent_id, request.package, version).allowed:
+            return None
+        covering = [a for a in self.rules.rules_for(request.package).approvals if _covers(a, version)]
+        return min(covering, key=lambda a: a.min_maturity.rank, default=None)  # the one that grants it
 
     def list_requests(self, caller: Principal, status: RequestStatus | str | None = None) -> list[ApprovalRequest]:
         """Admins and publishers see every request; an agent sees the ones it filed or that name it."""

@@ -897,6 +897,8 @@ def _preimport(frontmatter: dict[str, Any], metadata: dict[str, Any], where: Any
                            (where("metadata", "preimport"), metadata.get("preimport"))):  # fmt: skip
         if declared is None:
             continue
+        if isinstance(declared, str) and declared.strip().lower() in ("true", "false"):
+            declared = declared.strip().lower() == "true"  # Agent Skills metadata values are strings
         if not isinstance(declared, bool):
             problems.append(f"{spot}: preimport must be true or false, got {_type_name(declared)}")
             continue

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import BadRequest, Blocked, InvalidSkill, ScanUnavailable, SkillharborError
-from chalicelib.governance.audit import IMPORT_STEP, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event
+from chalicelib.governance.audit import BLOCKED, IMPORT_STEP, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event
 from chalicelib.governance.closure import check_closure
 from chalicelib.governance.ports import AuditLog, RulesRepository
-from chalicelib.governance.rules import ApprovalRequest, request_id_for
+from chalicelib.governance.rules import ApprovalRequest, RequestStatus, request_id_for
 from chalicelib.packages.pins import Pin, TargetPlatform
 from chalicelib.packages.resolver import PipResolver
 from chalicelib.settings import get_settings
@@ -258,15 +258,23 @@ class ImportService:
             lines = [f"{b['package']} {b['version']} is banned: {b['reason']}" for b in outcome.banned]
             raise Blocked("the closure contains banned packages", problems=lines, banned=outcome.banned)
         if outcome.unapproved:
+            rejected = []
             for item in outcome.unapproved:
                 request = ApprovalRequest(
                     request_id=request_id_for(state["skill_id"], state["version"], item["package"]),
                     package=item["package"], version=item["version"], skill_id=state["skill_id"],
                     reason=f"skill {state['skill_id']} needs it: {item['why']}", requested_by=SYSTEM_ACTOR,
                 )  # fmt: skip
-                self.rules.create_request(request)
+                filed = self.rules.create_request(request)  # the one already filed for this version, if any
+                if filed.status is RequestStatus.REJECTED:
+                    rejected.append(_rejection_line(filed))
+                    continue
                 self._audit(PACKAGE_REQUEST, skill_id=state["skill_id"], package=item["package"], outcome=PENDING,
                             detail={"request_id": request.request_id, "version": item["version"]})  # fmt: skip
+            if rejected:  # an admin already said no for this skill version: waiting would be for ever
+                steps["check"]["status"] = "failed"
+                self.skills.update_version(state["skill_id"], state["version"], steps=steps)
+                raise Blocked("an approval this skill needs was rejected", problems=rejected)
             steps["check"]["status"] = "waiting"
             waiting = sorted(i["package"] for i in outcome.unapproved)
             self.skills.update_version(
@@ -297,6 +305,28 @@ class ImportService:
                 continue
             resumed.append(self._resume(record, "check", detail={"after_approval_of": package, "by": actor}))
         return resumed
+
+    def block_rejected(self, request: ApprovalRequest, *, actor: str) -> list[str]:
+        """After a rejection: the import waiting for that request ends blocked, saying why."""
+        blocked = []
+        if not request.skill_id:
+            return blocked
+        for record in self.skills.versions(request.skill_id):
+            if record.get("status") != "pending_approval" or request.package not in (record.get("waiting_for") or []):
+                continue
+            if request_id_for(record["skill_id"], record["version"], request.package) != request.request_id:
+                continue
+            reason = f"an approval this skill needs was rejected: {_rejection_line(request)}"
+            steps = dict(record.get("steps", {}), check=_step_failed(reason))
+            self.skills.update_version(record["skill_id"], record["version"], status="blocked", status_reason="blocked",
+                                       steps=steps, error={"step": "check", "type": "Blocked", "reason": reason})  # fmt: skip
+            if record.get("import_id"):
+                self.imports.update(record["import_id"], status="FAILED", current_step=None, failed_step="check",
+                                    error_type="Blocked", reason=reason, finished_at=utc_now())  # fmt: skip
+            self._audit(IMPORT_STEP, skill_id=record["skill_id"], outcome=BLOCKED,
+                        detail={"import_id": record.get("import_id"), "step": "check", "reason": reason, "by": actor})  # fmt: skip
+            blocked.append(record.get("import_id") or record["version"])
+        return blocked
 
     def _resume(self, record: dict[str, Any], step: str, *, detail: dict[str, Any]) -> str:
         """Start a new execution of the same import at ``step`` (the ASL's Start choice)."""
@@ -427,6 +457,11 @@ def _code_of(artifact: dict[str, Any]) -> dict[str, str]:
     if artifact.get("code"):
         sources[artifact.get("code_path") or "SKILL.md"] = artifact["code"]
     return sources
+
+
+def _rejection_line(request: ApprovalRequest) -> str:
+    why = f": {request.decision_reason}" if request.decision_reason else ""
+    return f"{request.package} {request.version} was rejected by {request.decided_by or 'an admin'}{why}"
 
 
 def _step_ok(**detail: Any) -> dict[str, Any]:

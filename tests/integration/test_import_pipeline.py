@@ -183,6 +183,26 @@ def test_unapproved_package_waits_and_resumes_after_approval(stack, admin_header
         assert stack.engine.builds and {p.name for p in stack.engine.builds[0]} >= {"requests", "urllib3"}
 
 
+def test_a_rejected_request_blocks_the_waiting_import_and_its_reimport(stack, admin_headers):
+    def post(path, body):
+        return client.http.post(path, body=json.dumps(body), headers={**admin_headers, "Content-Type": "application/json"})
+
+    with Client(stack.app) as client:
+        upload = {"body": REQUESTS_SKILL, "headers": {**admin_headers, "Content-Type": "text/markdown"}}
+        accepted = json.loads(client.http.post("/api/skills", **upload).body)
+        assert stack.wait_for_import(accepted["import_id"])["status"] == "PENDING_APPROVAL"
+        (request,) = json.loads(client.http.get("/api/packages/requests?status=pending", headers=admin_headers).body)["requests"]
+        rejected = json.loads(post(f"/api/packages/requests/{request['request_id']}/reject", {"reason": "use urllib"}).body)
+        assert rejected["blocked_imports"] == [accepted["import_id"]]
+        record = stack.wait_for_import(accepted["import_id"])
+        assert record["status"] == "FAILED" and record["failed_step"] == "check" and "use urllib" in record["reason"]
+        skill = json.loads(client.http.get("/api/skills/fetch-page", headers=admin_headers).body)
+        assert skill["status"] == "blocked" and "was rejected by admin:bootstrap admin: use urllib" in skill["error"]["reason"]
+        again = json.loads(client.http.post("/api/skills", **upload).body)  # the same version: no waiting for ever
+        record = stack.wait_for_import(again["import_id"])
+        assert record["status"] == "FAILED" and record["failed_step"] == "check" and "use urllib" in record["reason"]
+
+
 def test_banned_transitive_package_blocks_the_skill(stack, admin_headers):
     with Client(stack.app) as client:
         _approve(client, admin_headers, "requests")

@@ -190,5 +190,10 @@ def test_a_request_an_approval_already_answers_is_approved_at_once_by_the_system
     # an approval this agent's maturity does not reach leaves the request for an admin
     assert svc.request(intern, "pandas", "2.1.0", "frames").status is RequestStatus.PENDING
     assert svc.request(intern, "numpy", "1.26.4", "old").status is RequestStatus.PENDING  # outside the specifier
+    svc.ban(admin, "numpy", "==2.2.7", "broken wheel")
+    assert svc.request(intern, "numpy", "2.2.7", "newer").status is RequestStatus.PENDING  # banned: the check says no
+    assert svc.request(intern, "numpy", ">=2.2", "a range").status is RequestStatus.PENDING  # not one exact version
+    publisher = svc.authenticate(svc.create_key(admin, "publisher", "ci").api_key)
+    assert svc.request(publisher, "numpy", "2.2.6", "no agent named").status is RequestStatus.PENDING
     decided = [e for e in svc.audit(admin, action=actions.REQUEST_DECIDE).events]
     assert [(e.actor, e.detail["rule_id"]) for e in decided] == [(actions.SYSTEM_ACTOR, rule.rule_id)]
