@@ -421,6 +421,8 @@ def test_skills_are_preimported_unless_they_opt_out() -> None:
     assert parse_skill_md(skill_md(BASIC, code)).preimport is True
     assert parse_skill_md(skill_md(BASIC + "\npreimport: false", code)).preimport is False
     assert parse_skill_md(skill_md(BASIC + "\nmetadata:\n  preimport: false", code)).preimport is False
+    # Agent Skills metadata values are strings
+    assert parse_skill_md(skill_md(BASIC + '\nmetadata:\n  preimport: "False"', code)).preimport is False
 
 
 def test_preimport_must_be_a_boolean() -> None:
