@@ -63,7 +63,10 @@ def main() -> int:
         else:
             reply = {"error": f"unknown command {name!r}"}
         print(json.dumps(reply), flush=True)
+    # as the real worker stops: let each queue thread finish its long poll (a poll cut short by the
+    # process exiting would still take a message off the queue for its 960 s visibility) and its job
     worker.stop_event.set()
+    thread.join(timeout=60)
     engine.close()
     return 0
 
