@@ -45,6 +45,9 @@ class RunJob(BaseModel):
     limits: RunLimits = Field(default_factory=RunLimits)
     agent_id: str | None = None
     preimport: bool = True  # False: a warm container must not import the skill's packages ahead
+    # epoch seconds: a queued job not started by then is dropped: the API has stopped waiting for it, and
+    # a late run would be a surprise (an agent told "runner_unavailable" may have asked again)
+    start_by: float | None = None
 
 
 class CleanupJob(BaseModel):

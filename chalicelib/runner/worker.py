@@ -415,6 +415,12 @@ class RunnerWorker:
             log.warning("build job for %s: task token no longer open (%s); job done", job.skill_id, code)
 
     def _run(self, job: RunJob, attempt: int) -> None:
+        if job.start_by is not None and time.time() > job.start_by:
+            # redelivered late (a worker died holding it) or the queue was backed up: nobody waits any more
+            log.warning("run job %s for %s expired %.0fs ago; dropped, not run", job.job_id, job.skill_id, time.time() - job.start_by)
+            expired = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="the run job expired in the queue before a worker could start it")
+            self.images.put_result(job.job_id, expired.model_dump(mode="json"))
+            return
         with self.run_slots:
             result = self.execute_run(job, last_attempt=attempt >= self.max_attempts)
         self.images.put_result(job.job_id, result.model_dump(mode="json"))

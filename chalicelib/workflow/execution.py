@@ -145,8 +145,10 @@ class ExecutionService:
                 log.error("direct run of job %s lost: %s", job.job_id, error)
                 return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="the runner took the job but its answer "
                                  "was lost; it is not retried, so that it cannot run twice")  # fmt: skip
+        wait = job.limits.timeout_seconds + margin
+        job = job.model_copy(update={"start_by": time.time() + wait})  # after that nobody waits for it
         self.queue.send(job)
-        raw = self.wait_for_result(job.job_id, job.limits.timeout_seconds + margin)
+        raw = self.wait_for_result(job.job_id, wait)
         if raw is None:
             return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="no runner worker answered in time; is one running?")
         return RunResult(**{k: v for k, v in raw.items() if k != "success"})
