@@ -365,7 +365,7 @@ Reading the profile:
 * **API**: on the direct path the API's own work (authentication, the cached permission check per pin,
   the audit record) and one signed HTTP round trip to the worker are all that is added to the runner's
   time. On the queue path the SQS send, the worker's long-poll wake-up and the API's polling of the
-  result record (every 5 ms for the first 150 ms, then backing off to 100 ms) add about twice as much; it remains as the fallback
+  result record (from 5 ms apart, growing by 1.5x to 100 ms) add about twice as much; it remains as the fallback
   because queued jobs survive worker restarts and engine outages."""
 
 
