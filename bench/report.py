@@ -147,7 +147,7 @@ def profile_plot(path: Path, profile: dict[str, Any]) -> bool:
     for row, kind in enumerate(kinds):
         left = 0.0
         phases = [(n, s["p50_ms"]) for n, s in profile[kind].items()
-                  if n not in ("total", "request path total") and not n.startswith(("  ", "background"))]  # fmt: skip
+                  if n != "total" and not n.startswith(("request path total", "  ", "background"))]  # fmt: skip
         for name, value in phases:
             category = _phase(name)
             ax.barh(row, value, left=left, color=PHASE_COLOURS[category], edgecolor="white",
