@@ -42,6 +42,18 @@ def docker_client() -> Any:
 
 
 @pytest.fixture(scope="session")
+def offline_pypi() -> Callable[[str], None]:
+    """What a test does when PyPI cannot be reached: fail in CI (it must be reachable there), else skip."""
+
+    def handle(message: str) -> None:
+        if docker_required():
+            pytest.fail(f"PyPI unreachable while SKILLHARBOR_REQUIRE_DOCKER is set: {message}")
+        pytest.skip(f"PyPI unreachable: {message}")
+
+    return handle
+
+
+@pytest.fixture(scope="session")
 def base_image(docker_client: Any) -> BaseImageInfo:
     return ensure_base_image(docker_client, get_settings())
 

@@ -28,13 +28,13 @@ SIX = Pin(
 
 
 @pytest.fixture(scope="session")
-def wheelhouse() -> builder.Wheelhouse:
+def wheelhouse(offline_pypi) -> builder.Wheelhouse:
     house = builder.Wheelhouse(Path(get_settings().cache_dir) / "wheelhouse")
     try:
         house.fetch(SIX)
     except BuildFailed as exc:
         if "download" in exc.message:
-            pytest.skip(f"PyPI unreachable: {exc.message}")
+            offline_pypi(exc.message)
         raise
     return house
 

@@ -289,12 +289,12 @@ def test_docker_engine_uses_the_pool_and_falls_back_to_cold(docker_client, base_
 
 
 @pytest.fixture(scope="module")
-def six_image(docker_client, base_image) -> builder.ImageInfo:
+def six_image(docker_client, base_image, offline_pypi) -> builder.ImageInfo:
     house = builder.Wheelhouse(Path(get_settings().cache_dir) / "wheelhouse")
     try:
         house.fetch(SIX)
     except BuildFailed as exc:
-        pytest.skip(f"PyPI unreachable: {exc.message}")
+        offline_pypi(exc.message)
     return builder.build_image(docker_client, base_image, [SIX], wheelhouse=house)
 
 
