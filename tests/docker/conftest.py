@@ -48,7 +48,7 @@ def offline_pypi() -> Callable[[str], None]:
     def handle(message: str) -> None:
         if docker_required():
             pytest.fail(f"PyPI unreachable while SKILLHARBOR_REQUIRE_DOCKER is set: {message}")
-        pytest.skip(f"PyPI unreachable: {message}")
+        pytest.skip(f"PyPI unreachable: {message} (set SKILLHARBOR_REQUIRE_DOCKER=1 to make this fail)")
 
     return handle
 
