@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_body, json_response, query_params, route, string_field
-from chalicelib.api.services import governance_service
+from chalicelib.api.services import governance_service, import_service
 from chalicelib.errors import BadRequest
 
 
@@ -101,8 +101,6 @@ def register(app: Any, authorizer: Any) -> None:
         body = json_body(app.current_request) if app.current_request.raw_body else {}
         reason = string_field(body, "reason", max_length=2000, multiline=True) or ""
         request = gov().reject_request(caller, valid_request_id(request_id), reason)
-        from chalicelib.api.services import import_service
-
         blocked = import_service().block_rejected(request, actor=caller.actor)
         return json_response({**request.model_dump(mode="json"), "package_name": request.package, "blocked_imports": blocked})
 
@@ -156,6 +154,4 @@ def valid_request_id(request_id: str) -> str:
 
 def resume_after_approval(actor: str, package: str) -> list[str]:
     """Restart, at the Check step, every import that was waiting for ``package``."""
-    from chalicelib.api.services import import_service
-
     return import_service().resume_waiting_for(package, actor=actor)

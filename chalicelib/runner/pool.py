@@ -363,10 +363,7 @@ class WarmPool:
 
     def wait_removed(self, timeout: float = 30.0) -> bool:
         """True once every handed-out container has been removed."""
-        deadline = time.monotonic() + timeout
-        while self._removals.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return not self._removals.unfinished_tasks
+        return sandbox.drained(self._removals, timeout)
 
     def forget(self, images: Callable[[str], bool]) -> list[str]:
         """Stop warming the images ``images`` selects and remove their idle

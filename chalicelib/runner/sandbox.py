@@ -399,16 +399,21 @@ class BackgroundRemover:
 
     def wait(self, timeout: float = 30.0) -> bool:
         """True once every container handed over so far is removed."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return not self._queue.unfinished_tasks
+        return drained(self._queue, timeout)
 
     def close(self, timeout: float = 30.0) -> None:
         self.wait(timeout)
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
+
+
+def drained(work: queue.Queue[Any], timeout: float) -> bool:
+    """Wait until every item put on ``work`` is done (task_done); False at the timeout."""
+    deadline = time.monotonic() + timeout
+    while work.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not work.unfinished_tasks
 
 
 def remove_orphaned_runs(api: docker.APIClient) -> list[str]:
