@@ -1,0 +1,8 @@
+import sys
+
+import sqlparse
+
+
+def main() -> None:
+    text = open(sys.argv[1]).read()
+    print(sqlparse.format(text, reindent=True, keyword_case="upper"))
