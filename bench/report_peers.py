@@ -51,8 +51,8 @@ def throughput_plot(path: Path, bursts: dict[str, Any]) -> bool:
     return True
 
 
-def memory_plot(path: Path, memory: dict[str, tuple[float | None, float | None]]) -> bool:
-    rows = [(name, values) for name, values in memory.items() if values[0]]
+def memory_plot(path: Path, memory: list[tuple[str, str, float | None, float | None]]) -> bool:
+    rows = [(f"{name} ({workload})", (working, usage)) for name, workload, working, usage in memory if working]
     if not rows:
         return False
     plt = report._plt()
@@ -63,26 +63,36 @@ def memory_plot(path: Path, memory: dict[str, tuple[float | None, float | None]]
     for y, (_, v) in enumerate(rows):
         ax.text(max(v[0], v[1] or 0), y, f"  {v[0]:.1f} MiB", va="center", fontsize=8)
     ax.set_xlabel("MiB per idle warm container")
-    ax.set_title("Memory of one idle warm container", fontsize=10, pad=22)
+    ax.set_title("Memory of one idle warm container", fontsize=10)
     ax.invert_yaxis()
     ax.margins(x=0.2)
-    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=2, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
 
 
-def _memory_rows(*sections: tuple[str, dict[str, Any]]) -> dict[str, tuple[float | None, float | None]]:
-    rows: dict[str, tuple[float | None, float | None]] = {}
+def _memory_rows(*sections: tuple[str, dict[str, Any]]) -> list[tuple[str, str, float | None, float | None]]:
+    """(variant, workload, working set MiB, engine usage MiB), averaged over the variant's idle containers."""
+    rows = []
     for workload, data in sections:
         for name, containers in (data.get("idle_container_memory") or {}).items():
-            if containers:
-                working = [c["working_set_bytes"] for c in containers if c.get("working_set_bytes") is not None]
-                usage = [c["usage_bytes"] for c in containers if c.get("usage_bytes") is not None]
-                rows[f"{name} ({workload})"] = (report._mib(sum(working) / len(working)) if working else None,
-                                                report._mib(sum(usage) / len(usage)) if usage else None)  # fmt: skip
+            working = [c["working_set_bytes"] for c in containers if c.get("working_set_bytes") is not None]
+            usage = [c["usage_bytes"] for c in containers if c.get("usage_bytes") is not None]
+            if working:
+                rows.append((name, workload, report._mib(sum(working) / len(working)),
+                             report._mib(sum(usage) / len(usage)) if usage else None))  # fmt: skip
     return rows
+
+
+def memory_table(rows: list[tuple[str, str, float | None, float | None]]) -> list[str]:
+    own = {workload: working for name, workload, working, _ in rows if name == SKILLHARBOR_WARM}
+    lines = ["| container | workload | working set | ratio to skillharbor's | engine usage |", "|---|---|---|---|---|"]
+    for name, workload, working, usage in rows:
+        versus = f"{working / own[workload]:.2f}x" if working and own.get(workload) else "n/a"
+        lines.append(f"| {name} | {workload} | {report.fmt(working, 'MiB')} | {versus} | {report.fmt(usage, 'MiB')} |")
+    return lines
 
 
 def section(peers: dict[str, Any], images: Path) -> list[str]:
@@ -156,10 +166,11 @@ def section(peers: dict[str, Any], images: Path) -> list[str]:
                   "From the engine's stats after the warm runs (`memory_stats`: working set = usage minus inactive file "
                   "pages, as `docker stats` shows it). skillharbor's idle container holds a started supervisor and a "
                   "child interpreter (with the packages imported); the peers' hold `sleep` and whatever page cache "
-                  "their earlier runs left.", "", "| container | working set | engine usage |", "|---|---|---|"]  # fmt: skip
-        lines += [f"| {name} | {report.fmt(w, 'MiB')} | {report.fmt(u, 'MiB')} |" for name, (w, u) in memory.items()] + [""]
+                  "their earlier runs left.", ""]  # fmt: skip
+        lines += memory_table(memory) + [""]
         lines += report.image("bench-peers-memory.png", memory_plot(images / "bench-peers-memory.png", memory), "peers memory")
 
+    lines += [READING, ""]
     lines += hardening_section(peers.get("hardening") or {})
     lines += configuration_section(peers)
     errors = {f"{part}: {name}": text for part in ("hello_cold", "hello_warm", "numpy_pandas_warm", "bursts")
@@ -167,6 +178,22 @@ def section(peers: dict[str, Any], images: Path) -> list[str]:
     if errors:
         lines += ["Variants that failed in this run:", ""] + [f"* {k}: {v[:300]}" for k, v in errors.items()] + [""]
     return lines
+
+
+READING = """\
+Reading the peers' figures:
+
+* epicbox has no CPU quota setting: its runs may use a whole core, while every other sandbox here is held to
+  skillharbor's default of 0.5 CPU. That favours it wherever interpreter start-up dominates (cold runs,
+  importing numpy and pandas).
+* llm-sandbox's warm modes start a new python process per run (an `exec`), after copying the code in (an
+  `exec` of `mkdir -p`, then the archive API), so a numpy+pandas skill imports its packages on every run; its
+  kept session and its pool
+  reuse one container across runs, where skillharbor gives every run a fresh container.
+* `docker run --rm` includes the removal (the CLI waits for it); the SDK floor, llm-sandbox's session close,
+  `epicbox.destroy` and skillharbor's cold removal are left for after the answer.
+* The floors are the engine's own cost with no sandbox library on top; `docker exec` into a kept container is
+  the floor of exec-based warm modes such as llm-sandbox's."""
 
 
 def hardening_section(found: dict[str, Any]) -> list[str]:
