@@ -31,6 +31,10 @@ TARGETS = [
     ("B6", "errors in 20 concurrent executions, pool on", ("execution", "b6", "pool_on", "errors"), "==", 0, ""),
     ("B6", "errors in 20 concurrent executions, pool off", ("execution", "b6", "pool_off", "errors"), "==", 0, ""),
     ("B1", "permission check cache hit p99", ("b1", "hit", "p99_us"), "<=", 10.0, "µs"),
+    ("Peers", "fastest peer mode p50 / skillharbor warm p50 (the closest of llm-sandbox, epicbox)",
+     ("peers", "headline", "min_peer_fastest_ratio_to_skillharbor_warm"), ">=", 10.0, "x"),
+    ("Peers", "skillharbor cold p50 / `docker run` p50 (same script)", ("peers", "headline", "skillharbor_cold_ratio_to_docker_run"),
+     "<=", 1.1, "x"),
 ]
 
 
@@ -78,10 +82,12 @@ def verdict(results: dict[str, Any]) -> list[str]:
             met = "not measured"
         elif op == "<=":
             met = "yes" if value <= limit else "**no**"
+        elif op == ">=":
+            met = "yes" if value >= limit else "**no**"
         else:
             met = "yes" if value == limit else "**no**"
         shown = fmt(value, unit) if unit != "x" else (f"{value:.2f}x" if value is not None else "n/a")
-        lim = f"{op} {limit:g} {unit}".replace("<=", "≤").strip() if unit != "x" else f"≤ {limit:g}x"
+        lim = f"{op} {limit:g}{' ' + unit if unit != 'x' else 'x'}".replace("<=", "≤").replace(">=", "≥").strip()
         lines.append(f"| {ident} {text} | {lim} | {shown} | {met} |")
     return lines
 
@@ -330,6 +336,10 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
             if data:
                 lines.append(f"| {case} | {data['count']} | {data['p50_us']} µs | {data['p99_us']} µs | {data['p999_us']} µs |")
         lines += ["", str(b1.get("notes", "")), ""]
+
+    from bench import report_peers
+
+    lines += report_peers.section(results.get("peers") or {}, IMAGES)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip() + "\n")

@@ -5,7 +5,8 @@
 Runs, one after the other (each in its own process, so their environments
 do not mix): B1 (bench_permission_check), the execution benchmarks on the
 real engine (B2 runner level, B3, B6, profile), the API benchmarks on the
-local stack (B2 API, B5, B7) and the image builds (B4). Writes
+local stack (B2 API, B5, B7), the image builds (B4) and the peer sandboxes
+beside skillharbor (bench_peers: llm-sandbox, epicbox, plain Docker). Writes
 ``bench/results/<date>.json`` and regenerates the report with its plots.
 A failing step is recorded in the results (and the report) and the rest go on.
 """
@@ -35,6 +36,7 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
                            "--profile-runs", "2"], 1200),  # fmt: skip
             ("api", [python, "-m", "bench.bench_api", "--rounds", "4", "--imports", "2"], 1200),
             ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "5"], 1800),
+            ("peers", [python, "-m", "bench.bench_peers", "--rounds", "3", "--numpy-rounds", "2", "--burst-rounds", "1"], 1200),
         ]
     return [
         ("b1", [python, "bench/bench_permission_check.py", "--hits", "50000", "--misses", "500"], 300),
@@ -42,13 +44,14 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
                        "--profile-runs", "5"], 1500),  # fmt: skip
         ("api", [python, "-m", "bench.bench_api", "--rounds", "15", "--imports", "5"], 1200),
         ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "20"], 1800),
+        ("peers", [python, "-m", "bench.bench_peers", "--rounds", "10", "--numpy-rounds", "5", "--burst-rounds", "2"], 1800),
     ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="run every benchmark and regenerate docs/BENCHMARKS.md")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
-    parser.add_argument("--only", default="", help="comma-separated steps: b1,execution,api,build")
+    parser.add_argument("--only", default="", help="comma-separated steps: b1,execution,api,build,peers")
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(",")))
     started = time.monotonic()
@@ -76,7 +79,7 @@ def main() -> int:
     path = RESULTS / f"{datetime.now(timezone.utc):%Y-%m-%d}.json"
     if wanted and path.exists():  # a partial re-run keeps the other steps of today's file
         earlier = json.loads(path.read_text())
-        for name in ("b1", "execution", "api", "build"):
+        for name, _, _ in steps(args.quick):
             if name not in wanted and name in earlier:
                 results[name] = earlier[name]
                 results["steps"].setdefault(name, earlier.get("steps", {}).get(name))
