@@ -8,9 +8,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import auth, governance, openapi, queues, runs, scanning, skills
-from chalicelib.api.health import stack_health
-from chalicelib.api.http import json_response, route
+from chalicelib.api import auth, governance, openapi, ownership, queues, runs, scanning, skills, status
 from chalicelib.api.services import import_service
 from chalicelib.errors import BadRequest
 
@@ -27,13 +25,9 @@ def api_key(auth_request: Any) -> Any:
     return auth.authorize(auth_request.token)
 
 
-@route(app, "/api/health", methods=["GET"])
-def health() -> Any:
-    report = stack_health()
-    return json_response(report, 200 if report["status"] == "ok" else 503)
-
-
+status.register(app)  # GET /api/health: the status word for anyone, the details for admins
 skills.register(app, api_key)
+ownership.register(app, api_key)
 governance.register(app, api_key)
 runs.register(app, api_key)
 scanning.register(app, api_key)

@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     state_machine_arn: str = ""
 
     # --- identity ------------------------------------------------------------
-    admin_key: str | None = None  # bootstrap admin key (make run generates one when unset)
+    # bootstrap admin key (make run generates one when unset): 32+ characters; an admin may retire it
+    admin_key: str | None = Field(None, repr=False)
 
     # --- skills --------------------------------------------------------------
     max_skill_md_bytes: int = 1024 * 1024
@@ -90,6 +91,18 @@ class Settings(BaseSettings):
     runner_url: str = ""  # API side: the worker's direct endpoint, e.g. http://10.0.1.5:8001; empty: queue only
     runner_listen: str = ""  # worker side: host:port to serve direct runs on (a private address); empty: off
     runner_secret: str = Field("", repr=False)  # shared HMAC key signing direct runs; required by both settings above
+
+    @model_validator(mode="after")
+    def _admin_key_is_long_enough(self) -> Settings:
+        from chalicelib.governance.identity import BOOTSTRAP_KEY_MIN_LENGTH
+
+        key = (self.admin_key or "").strip()
+        if key and len(key) < BOOTSTRAP_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"SKILLHARBOR_ADMIN_KEY must be {BOOTSTRAP_KEY_MIN_LENGTH} characters or more (it has {len(key)}); "
+                "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _direct_runs_need_a_secret(self) -> Settings:

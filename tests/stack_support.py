@@ -94,6 +94,17 @@ class Stack:
         )  # fmt: skip
 
 
+    def map_inbox(self, prefix: str, owner: str = "team:inbox") -> None:
+        """Let uploads under ``prefix`` publish as ``owner`` (an admin's PUT /api/inbox/prefixes)."""
+        import json
+
+        from chalice.test import Client
+
+        with Client(self.app) as client:
+            response = client.http.put("/api/inbox/prefixes", body=json.dumps({"prefix": prefix, "owner": owner}),
+                                       headers={**ADMIN_HEADERS, "Content-Type": "application/json"})  # fmt: skip
+        assert response.status_code == 200, response.body
+
     def deliver_inbox_events(self, *, max_messages: int = 10) -> int:
         """Play the SQS event source mapping once: hand queued upload events to the app."""
         from chalicelib.local.pollers import SqsPoller

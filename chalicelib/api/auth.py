@@ -49,6 +49,11 @@ def authorize(token_header: str | None) -> AuthResponse:
     return AuthResponse(routes=["*"], principal_id=principal.key_id, context=context)
 
 
+def principal_from_header(token_header: str | None) -> Principal:
+    """The caller named by an Authorization header, on a route without the authorizer; 401 for a bad key."""
+    return authenticate(bearer_token(token_header), _key_store(), bootstrap_admin_key=get_settings().admin_key)
+
+
 def principal_of(request: Request) -> Principal:
     """The authenticated caller of this request, or 401."""
     context = (request.context or {}).get("authorizer") or {}

@@ -16,6 +16,15 @@ def _agent_json(agent: Any) -> dict[str, Any]:
             "updated_at": agent.updated_at, "version": agent.version}  # fmt: skip
 
 
+def _key_json(principal: Any) -> dict[str, Any]:
+    """A key as the API shows it (never its secret or hash)."""
+    body = {"key_id": principal.key_id, "role": principal.role.value, "name": principal.name, "agent_id": principal.agent_id,
+            "created_at": principal.created_at, "revoked_at": principal.revoked_at}  # fmt: skip
+    if principal.role.value != "agent":
+        body["owner"] = principal.publisher_id  # what the skills this key publishes belong to
+    return body
+
+
 def _rule_json(rule: Any) -> dict[str, Any]:
     data = rule.model_dump(mode="json")
     data["package_name"] = data.get("package")
@@ -52,11 +61,24 @@ def register(app: Any, authorizer: Any) -> None:
     def create_key() -> Any:
         caller = require(app.current_request)
         body = json_body(app.current_request, required=("role", "name"))
-        issued = gov().create_key(caller, body["role"], string_field(body, "name", required=True, max_length=200))
-        principal = issued.principal
-        return json_response(
-            {"key_id": principal.key_id, "api_key": issued.api_key, "role": principal.role.value, "name": principal.name}, 201
-        )
+        issued = gov().create_key(
+            caller, body["role"], string_field(body, "name", required=True, max_length=200) or "",
+            team=string_field(body, "team", max_length=64), agent_id=string_field(body, "agent_id"),
+        )  # fmt: skip
+        return json_response({**_key_json(issued.principal), "api_key": issued.api_key}, 201)
+
+    @route(app, "/api/keys", methods=["GET"], authorizer=authorizer)
+    def list_keys() -> Any:
+        caller = require(app.current_request)
+        params = query_params(app.current_request)
+        keys = gov().list_keys(caller, agent_id=params.get("agent_id") or None, include_revoked=params.get("include_revoked") != "false")
+        return json_response({"keys": [_key_json(k) for k in keys]})
+
+    @route(app, "/api/keys/{key_id}/rotate", methods=["POST"], authorizer=authorizer)
+    def rotate_key(key_id: str) -> Any:
+        issued, revoked = gov().rotate_key(require(app.current_request), key_id)
+        return json_response({**_key_json(issued.principal), "api_key": issued.api_key, "replaces": revoked.key_id,
+                              "replaced_revoked_at": revoked.revoked_at}, 201)  # fmt: skip
 
     @route(app, "/api/keys/{key_id}", methods=["DELETE"], authorizer=authorizer)
     def revoke_key(key_id: str) -> Any:

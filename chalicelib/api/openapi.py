@@ -35,11 +35,30 @@ def _object(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]
 
 #: "METHOD /path" → summary, query parameters ({name: (schema, required)}) and the JSON body's schema
 ROUTE_DOCS: dict[str, dict[str, Any]] = {
-    "GET /api/health": {"summary": "Stack health (no key)"},
+    "GET /api/health": {"summary": "Stack health: `ok` or `degraded` for anyone (reused for a few seconds); with an "
+                       "admin key, each part's state (no key needed)"},
     "GET /api/openapi.json": {"summary": "This document (no key)"},
-    "POST /api/skills": {"summary": "Import a SKILL.md (text) or a skill zip; 202 with the import id"},
-    "GET /api/skills": {"summary": "The latest version of every skill"},
-    "GET /api/skills/{skill_id}": {"summary": "One skill (latest, or ?version=)", "query": {"version": (_SHORT, False)}},
+    "POST /api/skills": {"summary": "Import a SKILL.md (text) or a skill zip; 202 with the import id. A new skill id "
+                        "becomes the publisher's; a skill owned by someone else is 403 (only its owner or an admin may "
+                        "publish versions)"},
+    "GET /api/skills": {"summary": "The latest version of every skill, with `active_version` (the one runs use)"},
+    "GET /api/skills/{skill_id}": {
+        "summary": "One skill: the newest upload (or ?version=) with its status, `active_version` (the newest ready "
+                   "version, the one runs use) and, for admins and the owner, `owner`",
+        "query": {"version": (_SHORT, False)},
+    },
+    "GET /api/skills/{skill_id}/owner": {"summary": "Admin: who owns a skill (may publish its versions)"},
+    "PUT /api/skills/{skill_id}/owner": {
+        "summary": "Admin: assign or transfer a skill (also one not published yet) to team:<name> or key:<key id>",
+        "body": _object(("owner",), owner=_SHORT, expected_owner=_SHORT),
+    },
+    "GET /api/inbox/prefixes": {"summary": "Admin: the inbox folders and the owner each one publishes as"},
+    "PUT /api/inbox/prefixes": {
+        "summary": "Admin: map an inbox folder (ending in '/', or '/' for the whole bucket) to an owner; uploads "
+                   "under no mapped folder are refused",
+        "body": _object(("prefix", "owner"), prefix=_SHORT, owner=_SHORT),
+    },
+    "DELETE /api/inbox/prefixes": {"summary": "Admin: unmap an inbox folder", "query": {"prefix": (_SHORT, True)}},
     "GET /api/imports/{import_id}": {"summary": "Follow an import"},
     "GET /api/skills/{skill_id}/sbom": {"summary": "The CycloneDX SBOM of a skill's closure"},
     "POST /api/skills/{skill_id}/approve-code": {
@@ -60,10 +79,21 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "body": _object(("maturity",), maturity=_MATURITY, expected_version={"type": "integer"}),
     },
     "POST /api/keys": {
-        "summary": "Admin: issue an admin or publisher key",
-        "body": _object(("role", "name"), role={"type": "string", "enum": ["admin", "publisher"]}, name=_SHORT),
+        "summary": "Admin: issue an admin or publisher key (publishing for `team`), or another key for an existing agent",
+        "body": _object(("role", "name"), role={"type": "string", "enum": ["admin", "publisher", "agent"]}, name=_SHORT,
+                        team=_SHORT, agent_id=_SHORT),  # fmt: skip
     },
-    "DELETE /api/keys/{key_id}": {"summary": "Admin: revoke a key"},
+    "GET /api/keys": {
+        "summary": "Keys (never their secrets): admins all, an agent key its agent's, a publisher key itself",
+        "query": {"agent_id": (_SHORT, False), "include_revoked": ({"type": "string", "enum": ["true", "false"]}, False)},
+    },
+    "POST /api/keys/{key_id}/rotate": {
+        "summary": "Replace a key: a new secret for the same role, agent and owner, the old key revoked at once; "
+                   "a key may rotate itself, an admin any key"
+    },
+    "DELETE /api/keys/{key_id}": {
+        "summary": "Admin: revoke a key; `bootstrap-admin` retires SKILLHARBOR_ADMIN_KEY (once another admin key exists)"
+    },
     "GET /api/packages/check": {
         "summary": "May this agent use this package version?",
         "query": {"package_name": (_SHORT, True), "version": (_SHORT, True), "agent_id": (_SHORT, False)},

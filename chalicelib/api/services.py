@@ -58,7 +58,10 @@ def governance_service() -> GovernanceService:
         # the popular-names index is built on first use (about a second), then cached
         is_flagged_typosquat=lambda name: load_popular_names().check(name) is not None,
     )
-    return GovernanceService(rules, principals, AuditStore(), checker)
+    from chalicelib.settings import get_settings
+
+    # read per call: the bootstrap key may be retired, and tests change the environment
+    return GovernanceService(rules, principals, AuditStore(), checker, bootstrap_admin_key=lambda: get_settings().admin_key)
 
 
 def record_event(action: str, *, actor: str, **fields: object) -> None:

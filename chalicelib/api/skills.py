@@ -10,6 +10,7 @@ from chalicelib.api.http import json_response, route
 from chalicelib.api.services import import_service, valid_import_id, valid_skill_id
 from chalicelib.errors import BadRequest, NotFound, UnsupportedMediaType
 from chalicelib.governance.identity import Role
+from chalicelib.governance.ownership import Publisher
 
 
 SKILL_CONTENT_TYPES = ["text/markdown", "text/plain", "application/zip", "application/octet-stream", "text/x-markdown"]
@@ -36,26 +37,33 @@ def register(app: Any, authorizer: Any) -> None:
             raise BadRequest("Content-Type is application/zip but the body is not a zip archive")
         if content_type not in SKILL_CONTENT_TYPES:
             raise UnsupportedMediaType(f"unsupported Content-Type {content_type!r}")
-        result = import_service().submit_upload(body, is_zip=is_zip, submitted_by=principal.actor)
+        result = import_service().submit_upload(body, is_zip=is_zip, publisher=Publisher.of(principal))
         return json_response(result, 202, headers={"Location": f"/api/imports/{result['import_id']}"})
 
     @route(app, "/api/skills", methods=["GET"], authorizer=authorizer)
     def list_skills() -> Any:
         require(app.current_request)
         skills = [_public(r) for r in import_service().skills.list_latest()]
-        summary_fields = ("skill_id", "name", "description", "version", "status", "status_reason", "skill_type", "updated_at")
+        summary_fields = ("skill_id", "name", "description", "version", "status", "status_reason", "skill_type", "updated_at",
+                          "active_version")  # fmt: skip
         return json_response({"skills": [{k: s.get(k) for k in summary_fields} for s in skills]})
 
     @route(app, "/api/skills/{skill_id}", methods=["GET"], authorizer=authorizer)
     def get_skill(skill_id: str) -> Any:
-        require(app.current_request)
+        caller = require(app.current_request)
         valid_skill_id(skill_id)
         version = (app.current_request.query_params or {}).get("version")
         service = import_service()
         record = service.skills.get_version(skill_id, version) if version else service.skills.latest(skill_id)
         if record is None:
             raise NotFound(f"no skill {skill_id!r}" + (f" at version {version}" if version else ""))
-        return json_response(_public(record))
+        newest_is_ready = not version and record.get("status") == "ready"
+        active = record if newest_is_ready else service.skills.latest_ready(skill_id)
+        shown = dict(_public(record), active_version=active["version"] if active else None)  # the version runs use
+        owner = service.ownership.visible_owner(caller, skill_id)
+        if owner:
+            shown["owner"] = owner
+        return json_response(shown)
 
     @route(app, "/api/imports/{import_id}", methods=["GET"], authorizer=authorizer)
     def get_import(import_id: str) -> Any:

@@ -27,6 +27,9 @@ RULE_REVOKE = "rule.revoke"
 REQUEST_DECIDE = "request.decide"
 KEY_CREATE = "key.create"
 KEY_REVOKE = "key.revoke"
+KEY_ROTATE = "key.rotate"
+SKILL_OWNER = "skill.owner"  # a skill's owner claimed by a first publish, or assigned by an admin
+INBOX_MAP = "inbox.map"  # an inbox prefix mapped to an owner, or unmapped
 AGENT_CREATE = "agent.create"
 AGENT_UPDATE = "agent.update"
 SKILL_EXECUTE = "skill.execute"
@@ -45,6 +48,9 @@ ACTIONS = frozenset(
         REQUEST_DECIDE,
         KEY_CREATE,
         KEY_REVOKE,
+        KEY_ROTATE,
+        SKILL_OWNER,
+        INBOX_MAP,
         AGENT_CREATE,
         AGENT_UPDATE,
         SKILL_EXECUTE,

@@ -18,6 +18,21 @@ from chalicelib.governance.timeutil import now_iso
 
 _AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 BOOTSTRAP_ADMIN_KEY_ID = "bootstrap-admin"
+#: a shorter bootstrap key could be guessed; Settings refuses it at start-up and authenticate never accepts it
+BOOTSTRAP_KEY_MIN_LENGTH = 32
+# who owns skills: a team several keys publish for, or one key (and the keys that replaced it by rotation)
+_OWNER_ID_RE = re.compile(r"^(team:[a-z0-9][a-z0-9._-]{0,63}|key:(?:[0-9a-f]{16}|bootstrap-admin))$")
+
+
+def validate_owner_id(owner_id: object) -> str:
+    """``owner_id`` unchanged when it is ``team:<name>`` or ``key:<key id>``; BadRequest otherwise."""
+    if not isinstance(owner_id, str) or not _OWNER_ID_RE.match(owner_id):
+        raise BadRequest(
+            "an owner is team:<name> (1-64 lower-case letters, digits, '.', '_' or '-') or key:<key id>; "
+            f"got {str(owner_id)[:80]!r}",
+            field="owner",
+        )
+    return owner_id
 
 
 def validate_agent_id(agent_id: object) -> str:
@@ -65,6 +80,9 @@ class Principal(BaseModel):
     role: Role
     name: str
     agent_id: str | None = None  # set exactly for agent keys
+    #: the identity the skills this key publishes belong to (``team:<name>``, or ``key:<id>`` of the key it
+    #: replaced); None: the key itself
+    owner_id: str | None = None
     created_at: str = Field(default_factory=now_iso)
     revoked_at: str | None = None
 
@@ -81,6 +99,11 @@ class Principal(BaseModel):
             raise BadRequest("name must be 1-200 characters", field="name")
         return text
 
+    @field_validator("owner_id")
+    @classmethod
+    def _owner_id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_owner_id(value)
+
     @model_validator(mode="after")
     def _agent_keys_name_their_agent(self) -> Principal:
         if self.role is Role.AGENT:
@@ -92,6 +115,11 @@ class Principal(BaseModel):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def publisher_id(self) -> str:
+        """The owner identity of what this key publishes: its team, or the key (kept across rotations)."""
+        return self.owner_id or f"key:{self.key_id}"
 
     @property
     def actor(self) -> str:
@@ -133,19 +161,34 @@ class StoredKey(BaseModel):
 class KeyLookup(Protocol):
     def get_key(self, key_id: str) -> StoredKey | None: ...
 
+    def is_retired_bootstrap_key(self, key_hash: str) -> bool:
+        """Whether an admin retired the bootstrap key with this hash."""
+        ...
+
+
+def usable_bootstrap_key(bootstrap_admin_key: str | None) -> str | None:
+    """The configured bootstrap key when it is long enough to be one; None otherwise."""
+    if bootstrap_admin_key and len(bootstrap_admin_key.strip()) >= BOOTSTRAP_KEY_MIN_LENGTH:
+        return bootstrap_admin_key.strip()
+    return None
+
 
 def authenticate(api_key: str | None, keys: KeyLookup, *, bootstrap_admin_key: str | None = None) -> Principal:
     """The active principal owning ``api_key``; Unauthorized (401) otherwise.
 
     The key id is read from the key itself, the stored hash fetched by id and
     compared in constant time. ``bootstrap_admin_key`` (settings.admin_key)
-    is accepted as an admin so that a fresh deployment can create its first keys.
+    is accepted as an admin so that a fresh deployment can create its first keys,
+    until an admin retires it (then it is refused although still configured).
     """
     if not api_key or not isinstance(api_key, str):
         raise Unauthorized("an API key is required (Authorization: Bearer <key>)")
     api_key = api_key.strip()
-    if bootstrap_admin_key and hmac.compare_digest(hash_api_key(api_key), hash_api_key(bootstrap_admin_key)):
-        return Principal(key_id=BOOTSTRAP_ADMIN_KEY_ID, role=Role.ADMIN, name="bootstrap admin")
+    bootstrap = usable_bootstrap_key(bootstrap_admin_key)
+    if bootstrap and hmac.compare_digest(hash_api_key(api_key), hash_api_key(bootstrap)):
+        if keys.is_retired_bootstrap_key(hash_api_key(bootstrap)):
+            raise Unauthorized("this bootstrap admin key has been retired; use an admin key")
+        return bootstrap_principal()
     key_id = key_id_of(api_key)
     stored = keys.get_key(key_id) if key_id else None
     if stored is None or not verify_api_key(api_key, stored.key_hash):
@@ -153,6 +196,10 @@ def authenticate(api_key: str | None, keys: KeyLookup, *, bootstrap_admin_key: s
     if not stored.principal.active:
         raise Unauthorized("this API key has been revoked")
     return stored.principal
+
+
+def bootstrap_principal() -> Principal:
+    return Principal(key_id=BOOTSTRAP_ADMIN_KEY_ID, role=Role.ADMIN, name="bootstrap admin")
 
 
 def require_role(principal: Principal, *roles: Role) -> Principal:

@@ -68,7 +68,12 @@ class InMemoryRulesStore:
         return self._requests.get(request_id)
 
     def list_requests(
-        self, status: RequestStatus | str | None = None, *, package: str | None = None, limit: int = 500
+        self,
+        status: RequestStatus | str | None = None,
+        *,
+        package: str | None = None,
+        agent_id: str | None = None,
+        limit: int | None = 500,
     ) -> list[ApprovalRequest]:
         wanted = RequestStatus.parse(status) if status else None
         name = normalize_package_name(package) if package else None
@@ -76,9 +81,10 @@ class InMemoryRulesStore:
             r
             for r in list(self._requests.values())
             if (wanted is None or r.status is wanted) and (name is None or r.package == name)
+            and (agent_id is None or r.agent_id == agent_id)
         ]
         found.sort(key=lambda r: (r.created_at, r.request_id), reverse=True)
-        return found[:limit]
+        return found if limit is None else found[:limit]
 
     def decide_request(
         self,
@@ -110,6 +116,7 @@ class InMemoryPrincipalsStore:
     def __init__(self) -> None:
         self._agents: dict[str, Agent] = {}
         self._keys: dict[str, StoredKey] = {}
+        self._retired_bootstrap: set[str] = set()
         self._lock = threading.Lock()
 
     # --- agents ---
@@ -167,6 +174,30 @@ class InMemoryPrincipalsStore:
             principal = stored.principal.model_copy(update={"revoked_at": revoked_at or now_iso()})
             self._keys[key_id] = StoredKey(principal=principal, key_hash=stored.key_hash)
         return principal
+
+    def rotate_key(self, old_key_id: str, new: Principal, new_key_hash: str) -> Principal:
+        with self._lock:
+            stored = self._keys.get(old_key_id)
+            if stored is None:
+                raise NotFound(f"no key {old_key_id}")
+            if not stored.principal.active:
+                raise Conflict(f"key {old_key_id} is already revoked")
+            if new.key_id in self._keys:
+                raise Conflict(f"key {new.key_id} already exists")
+            old = stored.principal.model_copy(update={"revoked_at": new.created_at})
+            self._keys[old_key_id] = StoredKey(principal=old, key_hash=stored.key_hash)
+            self._keys[new.key_id] = StoredKey(principal=new, key_hash=new_key_hash)
+        return old
+
+    def retire_bootstrap_key(self, key_hash: str, *, retired_by: str) -> bool:
+        with self._lock:
+            if key_hash in self._retired_bootstrap:
+                return False
+            self._retired_bootstrap.add(key_hash)
+        return True
+
+    def is_retired_bootstrap_key(self, key_hash: str) -> bool:
+        return key_hash in self._retired_bootstrap
 
     def list_keys(
         self, *, role: Role | str | None = None, agent_id: str | None = None, include_revoked: bool = True

@@ -40,9 +40,15 @@ class RulesRepository(Protocol):
     def get_request(self, request_id: str) -> ApprovalRequest | None: ...
 
     def list_requests(
-        self, status: RequestStatus | str | None = None, *, package: str | None = None, limit: int = 500
+        self,
+        status: RequestStatus | str | None = None,
+        *,
+        package: str | None = None,
+        agent_id: str | None = None,
+        limit: int | None = 500,
     ) -> list[ApprovalRequest]:
-        """Requests, newest first, by status and/or package (indexes, not scans)."""
+        """Requests, newest first, by status and/or package or agent (indexes, not scans);
+        ``limit`` None reads to the end."""
         ...
 
     def decide_request(
@@ -87,6 +93,17 @@ class KeyRepository(Protocol):
     def revoke_key(self, key_id: str, *, revoked_at: str | None = None) -> Principal:
         """NotFound if unknown, Conflict if already revoked."""
         ...
+
+    def rotate_key(self, old_key_id: str, new: Principal, new_key_hash: str) -> Principal:
+        """Store ``new`` and revoke ``old_key_id`` at once (both or neither): the revoked old principal.
+        NotFound if the old key is unknown, Conflict if it is already revoked."""
+        ...
+
+    def retire_bootstrap_key(self, key_hash: str, *, retired_by: str) -> bool:
+        """Refuse the bootstrap key with this hash from now on; False if it already was."""
+        ...
+
+    def is_retired_bootstrap_key(self, key_hash: str) -> bool: ...
 
     def list_keys(
         self, *, role: Role | str | None = None, agent_id: str | None = None, include_revoked: bool = True

@@ -7,6 +7,7 @@ event naming the caller. The API layer only parses requests and maps errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -23,7 +24,7 @@ from chalicelib.governance.identity import (
     require_role,
     validate_agent_id,
 )
-from chalicelib.governance.keys import generate_api_key
+from chalicelib.governance.key_admin import IssuedKey, KeyAdministration
 from chalicelib.governance.maturity import Maturity
 from chalicelib.governance.ports import AuditLog, PrincipalsRepository, RulesRepository
 from chalicelib.governance.rules import (
@@ -44,12 +45,7 @@ class ApproveResult(NamedTuple):
     fulfilled: list[ApprovalRequest]  # pending requests this approval answered (now "approved")
 
 
-class IssuedKey(NamedTuple):
-    principal: Principal
-    api_key: str  # shown once
-
-
-class GovernanceService:
+class GovernanceService(KeyAdministration):
     def __init__(
         self,
         rules: RulesRepository,
@@ -57,7 +53,7 @@ class GovernanceService:
         audit_log: AuditLog,
         checker: PermissionChecker | None = None,
         *,
-        bootstrap_admin_key: str | None = None,
+        bootstrap_admin_key: str | Callable[[], str | None] | None = None,
     ) -> None:
         self.rules = rules
         self.principals = principals
@@ -69,7 +65,7 @@ class GovernanceService:
 
     def authenticate(self, api_key: str | None) -> Principal:
         """Unauthorized (401) for a missing, unknown or revoked key."""
-        return authenticate(api_key, self.principals, bootstrap_admin_key=self.bootstrap_admin_key)
+        return authenticate(api_key, self.principals, bootstrap_admin_key=self._bootstrap_key())
 
     def create_agent(self, caller: Principal, agent_id: str, maturity: Maturity | str) -> tuple[Agent, IssuedKey]:
         """Admin: register an agent and issue its key (Conflict if it exists)."""
@@ -108,32 +104,6 @@ class GovernanceService:
             detail={"maturity": agent.maturity.value, "previous": before.maturity.value if before else None},
         )
         return agent
-
-    def create_key(self, caller: Principal, role: Role | str, name: str) -> IssuedKey:
-        """Admin: an admin or publisher key (agent keys come with their agent)."""
-        require_role(caller, Role.ADMIN)
-        wanted = Role.parse(role)
-        if wanted is Role.AGENT:
-            raise BadRequest("agent keys are issued by POST /api/agents", field="role")
-        return self._issue_key(caller, wanted, name=name)
-
-    def revoke_key(self, caller: Principal, key_id: str) -> Principal:
-        """Admin: revoke any key. NotFound/Conflict from the store."""
-        require_role(caller, Role.ADMIN)
-        principal = self.principals.revoke_key(key_id)
-        self._append(
-            events.KEY_REVOKE, caller, agent_id=principal.agent_id, detail={"key_id": key_id, "role": principal.role.value}
-        )
-        return principal
-
-    def _issue_key(self, caller: Principal, role: Role, *, name: str, agent_id: str | None = None) -> IssuedKey:
-        material = generate_api_key()
-        principal = Principal(key_id=material.key_id, role=role, name=name, agent_id=agent_id)
-        self.principals.put_key(principal, material.key_hash)
-        self._append(
-            events.KEY_CREATE, caller, agent_id=agent_id, detail={"key_id": principal.key_id, "role": role.value, "name": name}
-        )
-        return IssuedKey(principal=principal, api_key=material.api_key)
 
     # --- decisions --------------------------------------------------------------------
 
@@ -223,12 +193,12 @@ class GovernanceService:
         return min(covering, key=lambda a: a.min_maturity.rank, default=None)  # the one that grants it
 
     def list_requests(self, caller: Principal, status: RequestStatus | str | None = None) -> list[ApprovalRequest]:
-        """Admins and publishers see every request; an agent sees the ones it filed or that name it."""
+        """Admins and publishers see every request; an agent sees the ones that name it (an agent's own
+        requests always do), read from the agent's index so that nobody else's requests crowd them out."""
         require_role(caller, Role.ADMIN, Role.PUBLISHER, Role.AGENT)
-        requests = self.rules.list_requests(status)
         if caller.role is Role.AGENT:
-            requests = [r for r in requests if r.requested_by == caller.actor or r.agent_id == caller.agent_id]
-        return requests
+            return self.rules.list_requests(status, agent_id=caller.agent_id)
+        return self.rules.list_requests(status)
 
     def approve(
         self, caller: Principal, package: str, specifier: str | None, min_maturity: Maturity | str
@@ -251,7 +221,7 @@ class GovernanceService:
             },
         )
         fulfilled = []
-        for pending in self.rules.list_requests(RequestStatus.PENDING, package=approval.package):
+        for pending in self.rules.list_requests(RequestStatus.PENDING, package=approval.package, limit=None):
             if not _covers(approval, pending.version):
                 continue
             try:

@@ -171,11 +171,18 @@ class LocalStack:
         self.scheduler.start()
 
     def _start_runner(self) -> None:
-        """The container-runner worker: its own process (the only one importing docker)."""
+        """The container-runner worker: its own process (the only one importing docker).
+
+        It gets the AWS credentials and the direct-run secret it works with, and
+        never the bootstrap admin key: the worker has no use for it.
+        """
         worker = Path(__file__).resolve().parents[1] / "runner" / "worker.py"
         if not worker.exists():
             return
-        self.runner = subprocess.Popen([sys.executable, "-m", "chalicelib.runner.worker"], env=dict(os.environ))
+        from chalicelib.child_env import child_environment
+
+        needs = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SKILLHARBOR_RUNNER_SECRET")
+        self.runner = subprocess.Popen([sys.executable, "-m", "chalicelib.runner.worker"], env=child_environment(keep=needs))
 
     def stop(self) -> None:
         for poller in self.pollers:
@@ -219,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     generated = not os.environ.get("SKILLHARBOR_ADMIN_KEY")
+    problem = _settings_problem()
+    if problem:
+        print(f"skillharbor: {problem}", file=sys.stderr, flush=True)
+        return 2
     stack.start()
     runner_url = os.environ.get("SKILLHARBOR_RUNNER_URL") if options.start_runner else None
     print(
@@ -235,6 +246,19 @@ def main(argv: list[str] | None = None) -> int:
     print("stopping…", flush=True)
     stack.stop()
     return 0
+
+
+def _settings_problem() -> str | None:
+    """What is wrong with the configured settings, in one line per problem (None: nothing)."""
+    from pydantic import ValidationError
+
+    from chalicelib.settings import Settings
+
+    try:
+        Settings()
+    except ValidationError as error:
+        return "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in error.errors())
+    return None
 
 
 if __name__ == "__main__":

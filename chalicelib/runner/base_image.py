@@ -36,6 +36,7 @@ import docker
 import docker.errors
 from pydantic import BaseModel
 
+from chalicelib.child_env import child_environment
 from chalicelib.errors import BuildFailed, RunnerUnavailable
 from chalicelib.packages.pins import TargetPlatform
 from chalicelib.runner import engine
@@ -192,7 +193,7 @@ def _debootstrap_tarball(tarball: Path, mirror: str) -> None:
             mirror,
         ]
         log.info("bootstrapping %s (takes about a minute)", " ".join(command))
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=child_environment())  # no secrets for it
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
             raise BuildFailed(f"debootstrap failed (exit {done.returncode})", build_log_tail=tail)
@@ -202,7 +203,7 @@ def _debootstrap_tarball(tarball: Path, mirror: str) -> None:
                 if child.is_file():
                     child.unlink()
         partial = tarball.with_suffix(".partial")
-        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], check=True)
+        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], check=True, env=child_environment())
         partial.rename(tarball)  # atomic: a crash never leaves a truncated cache
     finally:
         shutil.rmtree(work, ignore_errors=True)

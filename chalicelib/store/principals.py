@@ -9,6 +9,8 @@ Items:
   sha256 of the key (never the key); ``gsi1 = ("keys", "<created_at>#<key_id>")``
   lists keys, ``gsi2 = ("keyhash#<hash>", "key")`` finds a key by hash,
   ``gsi3 = ("agentkeys#<agent_id>", "<created_at>#<key_id>")`` lists an agent's keys.
+* retired bootstrap key: ``pk = bootstrap#<sha256 of the key>``, ``sk = retired``: that
+  SKILLHARBOR_ADMIN_KEY is refused from then on, even while it is still configured.
 
 Authentication reads a key by the id embedded in it (a strongly consistent
 GetItem), so a revoked key stops working at once; the hash index is only
@@ -109,20 +111,7 @@ class PrincipalsStore(TableStore):
     # --- keys ---------------------------------------------------------------------
 
     def put_key(self, principal: Principal, key_hash: str) -> None:
-        item = to_dynamo(principal.model_dump(mode="json"))
-        order = f"{principal.created_at}#{principal.key_id}"
-        item.update(
-            pk=f"key#{principal.key_id}",
-            sk="key",
-            item_type="key",
-            key_hash=key_hash,
-            gsi1pk="keys",
-            gsi1sk=order,
-            gsi2pk=f"keyhash#{key_hash}",
-            gsi2sk="key",
-        )
-        if principal.agent_id:
-            item.update(gsi3pk=f"agentkeys#{principal.agent_id}", gsi3sk=order)
+        item = _key_item(principal, key_hash)
         try:
             with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
         except ClientError as error:
@@ -160,6 +149,48 @@ class PrincipalsStore(TableStore):
             raise Conflict(f"key {key_id} is already revoked") from None
         return Principal.model_validate(_strip_keys(response["Attributes"]))
 
+    def rotate_key(self, old_key_id: str, new: Principal, new_key_hash: str) -> Principal:
+        """One transaction: the new key appears exactly when the old one is revoked."""
+        name = self.table.name
+        try:
+            with_retries(lambda: self.table.meta.client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": name, "Item": _key_item(new, new_key_hash),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Update": {"TableName": name, "Key": {"pk": f"key#{old_key_id}", "sk": "key"},
+                            "UpdateExpression": "SET revoked_at = :at",
+                            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(revoked_at)",
+                            "ExpressionAttributeValues": {":at": new.created_at}}},
+            ]))  # fmt: skip
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" not in reasons:
+                raise TransientError(f"key rotation was cancelled ({', '.join(map(str, reasons))}); try again") from None
+            if self.get_key(old_key_id) is None:
+                raise NotFound(f"no key {old_key_id}") from None
+            raise Conflict(f"key {old_key_id} is already revoked (rotated or revoked meanwhile)") from None
+        stored = self.get_key(old_key_id)
+        assert stored is not None  # it was just updated in the transaction
+        return stored.principal
+
+    def retire_bootstrap_key(self, key_hash: str, *, retired_by: str) -> bool:
+        item = {"pk": f"bootstrap#{key_hash}", "sk": "retired", "item_type": "retired_bootstrap",
+                "retired_at": now_iso(), "retired_by": retired_by}  # fmt: skip
+        try:
+            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def is_retired_bootstrap_key(self, key_hash: str) -> bool:
+        response = with_retries(
+            lambda: self.table.get_item(Key={"pk": f"bootstrap#{key_hash}", "sk": "retired"}, ConsistentRead=True)
+        )
+        return "Item" in response
+
     def list_keys(
         self, *, role: Role | str | None = None, agent_id: str | None = None, include_revoked: bool = True
     ) -> list[Principal]:
@@ -186,6 +217,24 @@ class PrincipalsStore(TableStore):
             if not start:
                 return found
             kwargs["ExclusiveStartKey"] = start
+
+
+def _key_item(principal: Principal, key_hash: str) -> dict[str, Any]:
+    item = to_dynamo(principal.model_dump(mode="json"))
+    order = f"{principal.created_at}#{principal.key_id}"
+    item.update(
+        pk=f"key#{principal.key_id}",
+        sk="key",
+        item_type="key",
+        key_hash=key_hash,
+        gsi1pk="keys",
+        gsi1sk=order,
+        gsi2pk=f"keyhash#{key_hash}",
+        gsi2sk="key",
+    )
+    if principal.agent_id:
+        item.update(gsi3pk=f"agentkeys#{principal.agent_id}", gsi3sk=order)
+    return item
 
 
 def _stored_key(item: dict[str, Any]) -> StoredKey:

@@ -7,7 +7,9 @@ Items:
   ``gsi2 = ("ruleid#<rule_id>", "rule")`` finds a rule by id (for revoke).
 * request: ``pk = req#<request_id>``, ``sk = request``;
   ``gsi1 = ("reqstatus#<status>", "<created_at>#<request_id>")`` lists by status,
-  ``gsi2 = ("reqpkg#<package>", "<created_at>#<request_id>")`` lists by package.
+  ``gsi2 = ("reqpkg#<package>", "<created_at>#<request_id>")`` lists by package,
+  ``gsi3 = ("reqagent#<agent_id>", "<created_at>#<request_id>")`` lists the requests that name an agent
+  (requests filed before this index existed lack it: ``backfill_agent_index`` adds it).
 
 Races: every rule is its own item written with ``attribute_not_exists``, so
 concurrent approvals and bans never overwrite each other; a revoke is a
@@ -71,6 +73,8 @@ def _request_item(request: ApprovalRequest) -> dict[str, Any]:
         gsi2pk=f"reqpkg#{request.package}",
         gsi2sk=order,
     )
+    if request.agent_id:
+        item.update(gsi3pk=f"reqagent#{request.agent_id}", gsi3sk=order)
     return item
 
 
@@ -164,17 +168,33 @@ class RulesStore(TableStore):
         return ApprovalRequest.model_validate(_strip_keys(item)) if item else None
 
     def list_requests(
-        self, status: RequestStatus | str | None = None, *, package: str | None = None, limit: int = 500
+        self,
+        status: RequestStatus | str | None = None,
+        *,
+        package: str | None = None,
+        agent_id: str | None = None,
+        limit: int | None = 500,
     ) -> list[ApprovalRequest]:
+        """Newest first, read to the end of the index when ``limit`` is None.
+
+        Each filter has its own index (agent, package, status), so a flood of
+        requests by one agent or for one package never hides anyone else's.
+        """
         wanted = RequestStatus.parse(status) if status else None
-        if package:
-            kwargs: dict[str, Any] = {
-                "IndexName": "gsi2",
-                "KeyConditionExpression": Key("gsi2pk").eq(f"reqpkg#{normalize_package_name(package)}"),
-            }
-            if wanted is not None:
-                kwargs["FilterExpression"] = Attr("status").eq(wanted.value)
-            items = self._query(ScanIndexForward=False, limit=limit, **kwargs)
+        status_filter = {"FilterExpression": Attr("status").eq(wanted.value)} if wanted is not None else {}
+        if agent_id:
+            items = self._query(
+                IndexName="gsi3", KeyConditionExpression=Key("gsi3pk").eq(f"reqagent#{agent_id}"),
+                ScanIndexForward=False, limit=limit, **status_filter,
+            )  # fmt: skip
+            if package:
+                name = normalize_package_name(package)
+                items = [i for i in items if i.get("package") == name]
+        elif package:
+            items = self._query(
+                IndexName="gsi2", KeyConditionExpression=Key("gsi2pk").eq(f"reqpkg#{normalize_package_name(package)}"),
+                ScanIndexForward=False, limit=limit, **status_filter,
+            )  # fmt: skip
         else:
             statuses = [wanted] if wanted is not None else list(RequestStatus)
             items = []
@@ -189,7 +209,22 @@ class RulesStore(TableStore):
                 )
         requests = [ApprovalRequest.model_validate(_strip_keys(item)) for item in items]
         requests.sort(key=lambda r: (r.created_at, r.request_id), reverse=True)
-        return requests[:limit]
+        return requests if limit is None else requests[:limit]
+
+    def backfill_agent_index(self) -> int:
+        """Give requests stored before the agent index existed their index keys; how many were updated."""
+        updated = 0
+        for each in RequestStatus:
+            for item in self._iter_query(IndexName="gsi1", KeyConditionExpression=Key("gsi1pk").eq(f"reqstatus#{each.value}")):
+                if not item.get("agent_id") or item.get("gsi3pk"):
+                    continue
+                with_retries(lambda item=item: self.table.update_item(
+                    Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression="SET gsi3pk = :pk, gsi3sk = :sk",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":pk": f"reqagent#{item['agent_id']}", ":sk": item["gsi1sk"]},
+                ))  # fmt: skip
+                updated += 1
+        return updated
 
     def decide_request(
         self,

@@ -2,7 +2,8 @@
 
 Skills table: one item per skill version (``pk`` = skill_id, ``sk`` = ``v#<version>``);
 ``gsi1`` lists every version newest first (``gsi1pk`` = ``skills``,
-``gsi1sk`` = ``<updated_at>#<skill_id>``) so listing is a query, not a scan.
+``gsi1sk`` = ``<updated_at>#<skill_id>``) so listing is a query, not a scan. A
+skill's owner is an item of its own (store/owners.py, ``pk`` = ``owner#<skill_id>``).
 
 Imports table: one item per import (``pk`` = ``import#<id>``); an upload
 event's dedupe marker (``pk`` = ``event#<key>``) is written with a condition so a
@@ -39,6 +40,7 @@ class SkillRegistry(Protocol):
     def update_version(self, skill_id: str, version: str, **fields: Any) -> None: ...
     def get_version(self, skill_id: str, version: str) -> dict[str, Any] | None: ...
     def latest(self, skill_id: str) -> dict[str, Any] | None: ...
+    def latest_ready(self, skill_id: str) -> dict[str, Any] | None: ...
     def list_latest(self) -> list[dict[str, Any]]: ...
 
 
@@ -90,31 +92,68 @@ class DynamoSkillRegistry(TableStore):
         return _clean(response.get("Item"))
 
     def versions(self, skill_id: str) -> list[dict[str, Any]]:
-        response = with_retries(
-            lambda: self.table.query(KeyConditionExpression=Key("pk").eq(skill_id), ConsistentRead=True)
-        )
-        items = [_clean(i) for i in response.get("Items", [])]
+        """Every version of the skill, newest upload first (read to the end, however many pages)."""
+        items = [_clean(i) for i in self._version_items(skill_id)]
         return sorted((i for i in items if i), key=_upload_order, reverse=True)
 
     def latest(self, skill_id: str) -> dict[str, Any] | None:
         """The most recently uploaded version of the skill (whatever order the imports ran in)."""
-        versions = self.versions(skill_id)
-        return versions[0] if versions else None
+        return self._newest(skill_id, lambda _summary: True)
+
+    def latest_ready(self, skill_id: str) -> dict[str, Any] | None:
+        """The most recently uploaded version that is ``ready``: what executions run, so that a newer
+        upload that is broken, blocked or still importing never takes a working skill down."""
+        return self._newest(skill_id, lambda summary: summary.get("status") == "ready")
+
+    def has_versions(self, skill_id: str) -> bool:
+        return bool(self._version_items(skill_id, projection="sk", limit=1))
+
+    def _newest(self, skill_id: str, wanted: Any) -> dict[str, Any] | None:
+        # only the ordering fields of every version, then the chosen one in full: a skill's versions
+        # may fill many 1 MB pages, and reading them all whole would cost that much on every run
+        summaries = [from_dynamo(i) for i in self._version_items(skill_id, projection="sk, uploaded_at, created_at, #s")]
+        chosen = max((s for s in summaries if wanted(s)), key=_upload_order, default=None)
+        if chosen is None:
+            return None
+        return self.get_version(skill_id, str(chosen["sk"]).removeprefix("v#"))
+
+    def _version_items(self, skill_id: str, *, projection: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(skill_id) & Key("sk").begins_with("v#"), "ConsistentRead": True,
+        }  # fmt: skip
+        if projection:
+            kwargs["ProjectionExpression"] = projection
+            if "#s" in projection:
+                kwargs["ExpressionAttributeNames"] = {"#s": "status"}
+        if limit is not None:
+            kwargs["Limit"] = limit
+        found: list[dict[str, Any]] = []
+        while True:
+            response = with_retries(lambda: self.table.query(**kwargs))
+            found.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response or (limit is not None and len(found) >= limit):
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def list_latest(self) -> list[dict[str, Any]]:
-        """The latest version of every skill, most recently changed first."""
+        """The latest version of every skill, most recently changed first, each with ``active_version``:
+        the newest ready version, the one executions run (None when no version is ready)."""
         seen: dict[str, dict[str, Any]] = {}
+        ready: dict[str, dict[str, Any]] = {}
         kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq("skills"), "ScanIndexForward": False}
         while True:
             response = with_retries(lambda: self.table.query(**kwargs))
             for raw in response.get("Items", []):
                 item = _clean(raw) or {}
-                current = seen.get(item["skill_id"])
-                if current is None or _upload_order(item) > _upload_order(current):
-                    seen[item["skill_id"]] = item
+                for newest, applies in ((seen, True), (ready, item.get("status") == "ready")):
+                    current = newest.get(item["skill_id"])
+                    if applies and (current is None or _upload_order(item) > _upload_order(current)):
+                        newest[item["skill_id"]] = item
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for skill_id, item in seen.items():
+            item["active_version"] = ready[skill_id]["version"] if skill_id in ready else None
         return sorted(seen.values(), key=lambda r: r.get("updated_at", ""), reverse=True)
 
 

@@ -95,14 +95,16 @@ class ExecutionService:
         return RunLimits.from_settings(settings).with_overrides(settings, **overrides)
 
     def execute(self, skill_id: str, agent_id: str, inputs: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-        record = self.skills.latest(skill_id)
+        # the newest *ready* version: a newer upload that is broken or still importing does not stop runs
+        record = self.skills.latest_ready(skill_id)
         if record is None:
-            raise NotFound(f"no skill {skill_id!r}")
-        if record.get("status") != "ready":
+            newest = self.skills.latest(skill_id)
+            if newest is None:
+                raise NotFound(f"no skill {skill_id!r}")
             raise Conflict(
-                f"skill {skill_id} is not ready (status {record.get('status')}"
-                + (f": {record.get('status_reason')}" if record.get("status_reason") else "") + ")",
-                status=record.get("status"),
+                f"skill {skill_id} has no ready version (the newest is {newest.get('status')}"
+                + (f": {newest.get('status_reason')}" if newest.get("status_reason") else "") + ")",
+                status=newest.get("status"),
             )  # fmt: skip
         pins = [Pin(**p) for p in record.get("pins", [])]
         denied = self.permission_problems(agent_id, pins)

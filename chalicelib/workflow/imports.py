@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.errors import BadRequest, Blocked, InvalidSkill, ScanUnavailable, SkillharborError
-from chalicelib.governance.audit import BLOCKED, IMPORT_STEP, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event
+from chalicelib.errors import BadRequest, Blocked, Forbidden, InvalidSkill, ScanUnavailable, SkillharborError
+from chalicelib.governance.audit import BLOCKED, DENIED, IMPORT_STEP, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event
 from chalicelib.governance.closure import check_closure
+from chalicelib.governance.ownership import OwnershipService, Publisher
 from chalicelib.governance.ports import AuditLog, RulesRepository
 from chalicelib.governance.rules import ApprovalRequest, RequestStatus, request_id_for
 from chalicelib.packages.pins import Pin, TargetPlatform
@@ -34,6 +35,7 @@ from chalicelib.store.blobs import BlobStore
 from chalicelib.store.reviews import ReviewStore
 from chalicelib.store.images import ImageStore
 from chalicelib.store.skills import DynamoImportStore, DynamoSkillRegistry, utc_now
+from chalicelib.workflow.inbox import INBOX_ACTOR, inbox_dedupe_key, inbox_publisher, refusal_reason
 from chalicelib.workflow.orchestrator import Orchestrator, StepFunctionsOrchestrator
 
 
@@ -100,7 +102,9 @@ class ImportService:
         rules: RulesRepository | None = None,
         audit_log: AuditLog | None = None,
         is_flagged_typosquat: Callable[[str], bool] | None = None,
+        ownership: OwnershipService | None = None,
     ):
+        self._ownership = ownership
         self.images = images or ImageStore()
         self.rules = rules
         self.audit_log = audit_log
@@ -120,21 +124,34 @@ class ImportService:
             self._resolver = PipResolver(settings.index_url, timeout_seconds=settings.resolver_timeout_seconds)
         return self._resolver
 
+    @property
+    def ownership(self) -> OwnershipService:
+        if self._ownership is None:
+            from chalicelib.store.owners import InboxPrefixStore, SkillOwnerStore
+            from chalicelib.store.principals import PrincipalsStore
+
+            self._ownership = OwnershipService(SkillOwnerStore(), InboxPrefixStore(), self.audit_log,
+                                               has_versions=self.skills.has_versions, get_key=PrincipalsStore().get_key)  # fmt: skip
+        return self._ownership
+
     # --- starting ---------------------------------------------------------
 
-    def submit_upload(self, data: bytes, *, is_zip: bool, submitted_by: str) -> dict[str, Any]:
-        """API upload: validate now (a 400 lists every problem), then import asynchronously."""
+    def submit_upload(self, data: bytes, *, is_zip: bool, publisher: Publisher) -> dict[str, Any]:
+        """API upload: validate now (a 400 lists every problem; a 403 when the skill is someone else's),
+        then import asynchronously."""
         parsed = parse_source(data, is_zip=is_zip)
+        import_id = new_import_id()
+        self.ownership.authorize_publish(parsed.skill_id, publisher, import_id=import_id)
         settings = get_settings()
         key = f"uploads/{parsed.skill_id}/{parsed.version}.{'zip' if is_zip else 'md'}"
         version_id = self.blobs.put_bytes(settings.artifacts_bucket, key, data)
         source = SourceRef(settings.artifacts_bucket, key, version_id)
-        import_id = new_import_id()
-        self._start(import_id, source, submitted_by, upload_order(datetime.now(UTC)), skill_id=parsed.skill_id, version=parsed.version)
+        self._start(import_id, source, publisher, upload_order(datetime.now(UTC)), skill_id=parsed.skill_id, version=parsed.version)
         return {"skill_id": parsed.skill_id, "version": parsed.version, "import_id": import_id, "status": "importing"}
 
-    def submit_s3_event(self, record: dict[str, Any], *, submitted_by: str = "s3-inbox") -> str | None:
-        """One S3 ObjectCreated record → one import, however often the event is delivered."""
+    def submit_s3_event(self, record: dict[str, Any]) -> str | None:
+        """One S3 ObjectCreated record → one import, however often the event is delivered; an upload
+        under no mapped inbox prefix ends at once as a failed import saying why."""
         s3 = record.get("s3") or {}
         bucket = (s3.get("bucket") or {}).get("name")
         obj = s3.get("object") or {}
@@ -147,25 +164,43 @@ class ImportService:
         version_id = obj.get("versionId") or None
         # without versioning, eventTime tells a re-upload of the same bytes from a redelivered event
         identity = version_id or f"{obj.get('eTag', '')}:{obj.get('sequencer', '')}:{record.get('eventTime', '')}"
-        dedupe_key = hashlib.sha256(f"{bucket}\n{key}\n{identity}".encode()).hexdigest()
+        dedupe_key = inbox_dedupe_key(bucket, key, identity)
         import_id = "imp-" + dedupe_key[:20]
         if self.imports.claim_event(dedupe_key, import_id) is not None:
             existing = self.imports.get(import_id)
             if existing is not None:
                 return import_id  # duplicate delivery: that import already started
         uploaded = upload_order(_event_time(record.get("eventTime")), obj.get("sequencer"))
-        self._start(import_id, SourceRef(bucket, key, version_id), submitted_by, uploaded)
+        source = SourceRef(bucket, key, version_id)
+        mapping = self.ownership.inbox_mapping(key) if bucket == get_settings().inbox_bucket else None
+        refused = refusal_reason(bucket, key, get_settings().inbox_bucket, mapping)
+        if refused or mapping is None:
+            self._refuse_upload(import_id, source, uploaded, refused or "unmapped")
+            return import_id
+        self._start(import_id, source, inbox_publisher(mapping), uploaded, inbox_prefix=mapping.to_json()["prefix"])
         return import_id
 
-    def _start(self, import_id: str, source: SourceRef, submitted_by: str, uploaded_at: str, **known: Any) -> None:
+    def _refuse_upload(self, import_id: str, source: SourceRef, uploaded_at: str, reason: str) -> None:
+        """An inbox upload nobody may publish: a failed import record saying why (the object stays in S3)."""
+        self._audit(SKILL_IMPORT, actor=INBOX_ACTOR, outcome=DENIED,
+                    detail={"import_id": import_id, "source": f"s3://{source.bucket}/{source.key}", "reason": reason})  # fmt: skip
+        self.imports.create(
+            {"import_id": import_id, "source": source.to_dict(), "submitted_by": INBOX_ACTOR, "status": "FAILED",
+             "uploaded_at": uploaded_at, "failed_step": "inbox", "error_type": Forbidden.__name__, "reason": reason,
+             "finished_at": utc_now()}
+        )  # fmt: skip
+
+    def _start(self, import_id: str, source: SourceRef, publisher: Publisher, uploaded_at: str, **known: Any) -> None:
+        submitted_by = publisher.actor
         self._audit(SKILL_IMPORT, actor=submitted_by, skill_id=known.get("skill_id"), outcome="started",
-                    detail={"import_id": import_id, "source": f"s3://{source.bucket}/{source.key}", "version": known.get("version")})  # fmt: skip
+                    detail={"import_id": import_id, "source": f"s3://{source.bucket}/{source.key}", "version": known.get("version"),
+                            "publisher": publisher.owner_id})  # fmt: skip
         self.imports.create(
             {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "status": "RUNNING",
              "uploaded_at": uploaded_at, **known}
         )  # fmt: skip
         state = {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "resume_at": "",
-                 "uploaded_at": uploaded_at}  # fmt: skip
+                 "uploaded_at": uploaded_at, "publisher": publisher.model_dump()}  # fmt: skip
         arn = self.orchestrator.start(import_id, state)
         self.imports.update(import_id, execution_arn=arn)
 
@@ -173,14 +208,17 @@ class ImportService:
 
     def parse_step(self, state: dict[str, Any]) -> dict[str, Any]:
         source = SourceRef(**state["source"])
+        publisher = Publisher.from_state(state.get("publisher"))
         settings = get_settings()
         limit = settings.max_zip_bytes if source.is_zip else settings.max_skill_md_bytes
         data = self.blobs.get_bytes(source.bucket, source.key, source.version_id, max_bytes=limit)
         try:
             parsed = parse_source(data, is_zip=source.is_zip)
         except InvalidSkill as error:
-            self._record_invalid(state, data, error)
+            self._record_invalid(state, data, error, publisher)
             raise
+        # again here: the owner may have changed since the upload, and inbox uploads are first seen now
+        self.ownership.authorize_publish(parsed.skill_id, publisher, import_id=state["import_id"])
         record = parsed.to_record()
         artifact_key = f"skills/{parsed.skill_id}/{parsed.version}/skill.json"
         self.blobs.put_json(settings.artifacts_bucket, artifact_key, parsed.model_dump(mode="json"))
@@ -206,10 +244,15 @@ class ImportService:
         self._step_event(state, "parse", "succeeded", version=parsed.version, requirements=parsed.requirements)
         return state
 
-    def _record_invalid(self, state: dict[str, Any], data: bytes, error: InvalidSkill) -> None:
-        """Keep what we know of an invalid upload on a skill record, if it named itself."""
+    def _record_invalid(self, state: dict[str, Any], data: bytes, error: InvalidSkill, publisher: Publisher) -> None:
+        """Keep what we know of an invalid upload on a skill record, if it named itself and is the
+        publisher's to write (else the import record alone keeps the reason)."""
         skill_id = error.details.get("skill_id")
         if not skill_id:
+            return
+        try:
+            self.ownership.authorize_publish(skill_id, publisher, import_id=state["import_id"])
+        except Forbidden:
             return
         version = error.details.get("version") or hashlib.sha256(data).hexdigest()
         self.skills.put_version(

@@ -55,6 +55,7 @@ def _approve(client, headers, package: str, version: str = "", maturity: str = "
 def test_s3_upload_reaches_ready_with_hash_pinned_closure(stack, admin_headers):
     with Client(stack.app) as client:
         _approve(client, admin_headers, "requests")
+    stack.map_inbox("team-a/", "team:team-a")
     stack.s3.put_object(Bucket=stack.settings.inbox_bucket, Key="team-a/fetch-page/SKILL.md", Body=REQUESTS_SKILL)
     assert stack.deliver_inbox_events() >= 1  # moto also queues an s3:TestEvent, which is skipped
     (import_id,) = _import_ids(stack)
@@ -103,6 +104,7 @@ def test_api_upload_returns_202_and_the_import_can_be_followed(stack, admin_head
         trail = json.loads(client.http.get("/api/packages/audit?skill_id=fetch-page", headers=admin_headers).body)["events"]
         steps = [(e["action"], e["detail"].get("step"), e["outcome"]) for e in reversed(trail)]
         assert steps == [
+            ("skill.owner", None, "ok"),  # the first publish of a new skill id claims it
             ("skill.import", None, "started"),
             ("import.step", "parse", "succeeded"),
             ("import.step", "resolve", "succeeded"),
@@ -115,6 +117,7 @@ def test_api_upload_returns_202_and_the_import_can_be_followed(stack, admin_head
 
 
 def test_invalid_requirement_fails_the_import_naming_the_line(stack, admin_headers):
+    stack.map_inbox("evil/")
     stack.s3.put_object(Bucket=stack.settings.inbox_bucket, Key="evil/SKILL.md", Body=EVIL_SKILL)
     stack.deliver_inbox_events()
     (import_id,) = _import_ids(stack)

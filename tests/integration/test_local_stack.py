@@ -29,6 +29,13 @@ def _get(url: str, key: str | None = None) -> dict:
         return json.loads(response.read())
 
 
+def _put(url: str, key: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="PUT",
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def test_stack_serves_imports_an_inbox_upload_and_stops_on_ctrl_c(tmp_path):
     moto_port, api_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKILLHARBOR_")}
@@ -53,8 +60,9 @@ def test_stack_serves_imports_an_inbox_upload_and_stops_on_ctrl_c(tmp_path):
         s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{moto_port}", region_name="us-east-1",
                           aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
         hello = (ROOT / "examples" / "hello" / "SKILL.md").read_bytes()
-        s3.put_object(Bucket="skillharbor-inbox", Key="drop/hello/SKILL.md", Body=hello)
         key = env["SKILLHARBOR_ADMIN_KEY"]
+        _put(f"{api}/api/inbox/prefixes", key, {"prefix": "drop/", "owner": "team:drop"})
+        s3.put_object(Bucket="skillharbor-inbox", Key="drop/hello/SKILL.md", Body=hello)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             skills = _get(f"{api}/api/skills", key)["skills"]

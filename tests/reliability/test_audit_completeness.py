@@ -149,7 +149,9 @@ def test_every_operation_leaves_exactly_its_audit_events(session):
     assert step_names[-1] == "finalize" and steps[-1]["outcome"] == "ready", step_names
     assert {"parse", "resolve", "check", "scan", "install", "finalize"} <= set(step_names), step_names
     assert all(e["actor"] == SYSTEM and e["detail"]["import_id"] == accepted["import_id"] for e in steps)
-    assert len(events) == len(started) + len(steps), events
+    claimed = [e for e in events if e["action"] == "skill.owner"]  # the first publish of a new skill id claims it
+    assert [(e["actor"], e["detail"]["owner"]) for e in claimed] == [(ADMIN, "key:bootstrap-admin")], events
+    assert len(events) == len(started) + len(steps) + len(claimed), events
 
     expires = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     status, body = call(stack, "POST", "/api/packages/ignores",
@@ -204,6 +206,8 @@ def test_refused_and_failed_operations_are_audited_with_their_outcome(session):
 
     # an upload that fails in the pipeline: started by its submitter, failed step recorded by the system
     bad = b"---\nname: Broken Pins\ndescription: d\npackages: ['six', '--index-url http://evil']\n---\n```python\ndef execute():\n    return 1\n```\n"
+    stack.map_inbox("broken/")
+    audit.new_events()  # the mapping's own inbox.map event
     stack.s3.put_object(Bucket=stack.settings.inbox_bucket, Key="broken/SKILL.md", Body=bad)
     stack.deliver_inbox_events()
     events = audit.new_events()
@@ -211,7 +215,7 @@ def test_refused_and_failed_operations_are_audited_with_their_outcome(session):
     assert stack.wait_for_import(import_id)["status"] == "FAILED"
     events += audit.new_events()
     assert Counter((e["action"], e["actor"], e["outcome"]) for e in events) == Counter(
-        [("skill.import", "s3-inbox", "started"), ("import.step", SYSTEM, "failed")]
+        [("skill.import", "s3-inbox", "started"), ("skill.owner", "s3-inbox", "ok"), ("import.step", SYSTEM, "failed")]
     ), events
     failed = next(e for e in events if e["action"] == "import.step")
     assert failed["detail"]["step"] == "parse" and "--index-url" in failed["detail"]["reason"]

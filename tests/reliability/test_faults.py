@@ -266,6 +266,7 @@ def _take_events(stack) -> list[str]:
 
 
 def test_duplicated_and_out_of_order_upload_events_start_one_import_each(stack):
+    stack.map_inbox("team/")
     first, second = skill_md("Ordered Skill", body="return 1"), skill_md("Ordered Skill", body="return 2")
     stack.s3.put_object(Bucket=stack.settings.inbox_bucket, Key="team/ordered/SKILL.md", Body=first)
     time.sleep(0.005)  # moto's events carry eventTime (ms) but no sequencer, which real S3 adds for same-key writes
@@ -287,6 +288,7 @@ def test_duplicated_and_out_of_order_upload_events_start_one_import_each(stack):
 def test_out_of_order_upload_events_keep_the_newest_upload_as_latest(stack):
     from chalicelib.skills.model import content_version
 
+    stack.map_inbox("team/")
     first, second = skill_md("Ordered Skill", body="return 1"), skill_md("Ordered Skill", body="return 2")
     stack.s3.put_object(Bucket=stack.settings.inbox_bucket, Key="team/ordered/SKILL.md", Body=first)
     time.sleep(0.005)  # moto's events carry eventTime (ms) but no sequencer, which real S3 adds for same-key writes
@@ -303,6 +305,7 @@ def test_out_of_order_upload_events_keep_the_newest_upload_as_latest(stack):
 
 def test_reuploading_the_same_skill_md_keeps_one_version_record(stack):
     accepted = [upload(stack, PLAIN_SKILL) for _ in range(2)]
+    stack.map_inbox("again/", "key:bootstrap-admin")  # the admin's API upload made the skill the bootstrap key's
     stack.s3.put_object(Bucket=stack.settings.inbox_bucket, Key="again/SKILL.md", Body=PLAIN_SKILL)
     _deliver_all(stack)
     ids = import_ids(stack)

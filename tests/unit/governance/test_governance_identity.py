@@ -70,10 +70,17 @@ def test_a_forged_secret_for_a_real_key_id_is_unauthorized():
 
 def test_bootstrap_admin_key():
     store = InMemoryPrincipalsStore()
-    admin = authenticate("let-me-in-please", store, bootstrap_admin_key="let-me-in-please")
+    key = "let-me-in-please-" + "x" * 16
+    admin = authenticate(key, store, bootstrap_admin_key=key)
     assert admin.role is Role.ADMIN
     with pytest.raises(Unauthorized):
-        authenticate("let-me-in", store, bootstrap_admin_key="let-me-in-please")
+        authenticate("let-me-in", store, bootstrap_admin_key=key)
+
+
+def test_a_bootstrap_key_shorter_than_32_characters_is_never_accepted():
+    short = "x" * 31
+    with pytest.raises(Unauthorized):
+        authenticate(short, InMemoryPrincipalsStore(), bootstrap_admin_key=short)
 
 
 @pytest.mark.parametrize("agent_id", ["bot-1", "A", "team.bot_7", "x" * 64])

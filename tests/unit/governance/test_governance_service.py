@@ -13,7 +13,7 @@ from chalicelib.governance.memory import InMemoryAuditLog, InMemoryPrincipalsSto
 from chalicelib.governance.rules import RequestStatus, request_id_for
 from chalicelib.governance.service import GovernanceService
 
-ADMIN_KEY = "test-bootstrap-admin-key"
+ADMIN_KEY = "test-bootstrap-admin-key-0123456789abcdef"
 
 
 @pytest.fixture
