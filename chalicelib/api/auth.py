@@ -46,6 +46,8 @@ def authorize(token_header: str | None) -> AuthResponse:
     context = {"key_id": principal.key_id, "role": principal.role.value, "name": principal.name}
     if principal.agent_id:
         context["agent_id"] = principal.agent_id
+    if principal.owner_id:
+        context["owner_id"] = principal.owner_id  # a team key publishes as its team
     return AuthResponse(routes=["*"], principal_id=principal.key_id, context=context)
 
 
@@ -61,7 +63,7 @@ def principal_of(request: Request) -> Principal:
         raise Unauthorized(context.get("auth_error") or "an API key is required (Authorization: Bearer <key>)")
     return Principal(
         key_id=context["key_id"], role=context["role"], name=context.get("name") or context["key_id"],
-        agent_id=context.get("agent_id"),
+        agent_id=context.get("agent_id"), owner_id=context.get("owner_id"),
     )
 
 
