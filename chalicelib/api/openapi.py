@@ -60,6 +60,10 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "DELETE /api/inbox/prefixes": {"summary": "Admin: unmap an inbox folder", "query": {"prefix": (_SHORT, True)}},
     "GET /api/imports/{import_id}": {"summary": "Follow an import"},
+    "GET /api/imports": {
+        "summary": "The imports an uploaded object started (refused inbox uploads included), newest first",
+        "query": {"source": ({"type": "string", "maxLength": 1200}, True)},
+    },
     "GET /api/skills/{skill_id}/sbom": {"summary": "The CycloneDX SBOM of a skill's closure"},
     "POST /api/skills/{skill_id}/approve-code": {
         "summary": "Admin: approve a version whose code had HIGH findings",

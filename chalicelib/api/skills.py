@@ -65,6 +65,16 @@ def register(app: Any, authorizer: Any) -> None:
             shown["owner"] = owner
         return json_response(shown)
 
+    @route(app, "/api/imports", methods=["GET"], authorizer=authorizer)
+    def find_imports() -> Any:
+        require(app.current_request)
+        source = (app.current_request.query_params or {}).get("source") or ""
+        bucket, _, key = source.removeprefix("s3://").partition("/")
+        if not source.startswith("s3://") or not bucket or not key or len(source) > 1200:
+            raise BadRequest("query parameter source is required: s3://<bucket>/<key> of an uploaded skill")
+        records = import_service().imports.for_source(bucket, key)
+        return json_response({"imports": [{k: v for k, v in r.items() if k != "execution_arn"} for r in records]})
+
     @route(app, "/api/imports/{import_id}", methods=["GET"], authorizer=authorizer)
     def get_import(import_id: str) -> Any:
         require(app.current_request)

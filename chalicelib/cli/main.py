@@ -181,7 +181,7 @@ def health(session: Session) -> None:
     try:
         report = session.client.get("/api/health")
     except ApiError as error:
-        if not isinstance(error.body, dict) or "parts" not in error.body:
+        if not isinstance(error.body, dict) or "status" not in error.body:
             raise error_from_api(error) from None
         report = error.body
     session.show(report, _render_health)
@@ -198,6 +198,11 @@ def health(session: Session) -> None:
 
 def _render_health(report: dict[str, Any]) -> None:
     console = output.stdout_console()
+    if "parts" not in report:  # the answer to a key that is not an admin's, or to none
+        console.print(f"stack: {report.get('status')}")
+        if report.get("detail"):
+            output.stderr_console().print(f"[dim]{report['detail']}[/]")
+        return
     rows = [
         (name, output.styled("ok" if part.get("ok") else "failed"), part.get("error") or "")
         for name, part in sorted((report.get("parts") or {}).items())
@@ -218,20 +223,28 @@ def _render_health(report: dict[str, Any]) -> None:
     show_default=True,
     help="Inbox bucket for --s3 (env SKILLHARBOR_INBOX_BUCKET).",
 )
+@click.option(
+    "--prefix",
+    default="cli/",
+    show_default=True,
+    help="Inbox folder for --s3 (an admin maps it to an owner: skillharbor inbox map).",
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the import until it ends.")
 @click.option(
     "--wait-timeout", type=float, default=900.0, show_default=True, help="Give up following after this many seconds."
 )
 @json_option
 @pass_session
-def import_skill(session: Session, path: str, via_s3: bool, bucket: str, wait: bool, wait_timeout: float) -> None:
+def import_skill(
+    session: Session, path: str, via_s3: bool, bucket: str, prefix: str, wait: bool, wait_timeout: float
+) -> None:
     """Import a skill: a SKILL.md, a skill folder (zipped in memory) or a zip."""
     try:
         upload = load_upload(path)
     except BundleError as error:
         raise CliError(str(error)) from None
     if via_s3:
-        accepted = _submit_via_s3(session, upload, bucket, wait_timeout)
+        accepted = _submit_via_s3(session, upload, bucket, prefix, wait_timeout)
     else:
         try:
             accepted = session.call("POST", "/api/skills", data=upload.data, content_type=upload.content_type)
@@ -251,7 +264,7 @@ def import_skill(session: Session, path: str, via_s3: bool, bucket: str, wait: b
     _follow_import(session, accepted["import_id"], wait_timeout)
 
 
-def _submit_via_s3(session: Session, upload: Upload, bucket: str, wait_timeout: float) -> dict[str, Any]:
+def _submit_via_s3(session: Session, upload: Upload, bucket: str, prefix: str, wait_timeout: float) -> dict[str, Any]:
     """Parse locally (the same parser the pipeline runs), upload, then find the import it started."""
     from chalicelib.errors import InvalidSkill
 
@@ -259,12 +272,10 @@ def _submit_via_s3(session: Session, upload: Upload, bucket: str, wait_timeout: 
         parsed = upload.parse()
     except InvalidSkill as error:
         raise CliError(_without_repeated_problems(error.message, error.problems), error.problems) from None
-    previous_import = _import_of(
-        session, parsed.skill_id, parsed.version
-    )  # the same content may have been imported before
     name = "skill.zip" if upload.is_zip else "SKILL.md"
+    folder = "" if prefix in ("", "/") else prefix.rstrip("/") + "/"
     # a fresh key per upload: re-sending the same content is a new import, not a redelivered event
-    key = f"cli/{parsed.skill_id}/{parsed.version[:16]}-{secrets.token_hex(4)}/{name}"
+    key = f"{folder}{parsed.skill_id}/{parsed.version[:16]}-{secrets.token_hex(4)}/{name}"
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -286,24 +297,13 @@ def _submit_via_s3(session: Session, upload: Upload, bucket: str, wait_timeout: 
         output.stderr_console().print(f"uploaded to s3://{bucket}/{key}; waiting for the import to start…")
     deadline = time.monotonic() + wait_timeout
     while time.monotonic() < deadline:
-        import_id = _import_of(session, parsed.skill_id, parsed.version)
-        if import_id and import_id != previous_import:
-            return {"skill_id": parsed.skill_id, "version": parsed.version, "import_id": import_id, "s3_key": key}
+        started = session.call("GET", "/api/imports", params={"source": f"s3://{bucket}/{key}"}).get("imports") or []
+        if started:  # also an upload refused at once (its folder is mapped to no owner): following it says why
+            return {"skill_id": parsed.skill_id, "version": parsed.version, "import_id": started[0]["import_id"], "s3_key": key}
         time.sleep(POLL_SECONDS)
     raise CliError(
         f"no import started for s3://{bucket}/{key} within {wait_timeout:.0f}s; is the inbox poller running?"
     )
-
-
-def _import_of(session: Session, skill_id: str, version: str) -> str | None:
-    """The import that last wrote this skill version's record, if there is one."""
-    try:
-        record = session.client.get(f"/api/skills/{skill_id}", params={"version": version})
-    except ApiError as error:
-        if error.status != 404 or error.reason == "route_missing":
-            raise error_from_api(error) from None
-        return None
-    return record.get("import_id")
 
 
 def _follow_import(session: Session, import_id: str, wait_timeout: float) -> None:
@@ -511,6 +511,8 @@ def _render_skill(record: dict[str, Any]) -> None:
                 ("status", record.get("status")),
                 ("reason", record.get("status_reason")),
                 ("type", record.get("skill_type")),
+                ("active version", record.get("active_version")),  # the newest ready one: what runs use
+                ("owner", record.get("owner")),
                 ("requirements", ", ".join(record.get("requirements") or [])),
                 ("image", record.get("image_tag")),
                 ("import", record.get("import_id")),
@@ -1027,17 +1029,21 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--role", type=click.Choice(("admin", "publisher"), case_sensitive=False), required=True)
+@click.option("--role", type=click.Choice(("admin", "publisher", "agent"), case_sensitive=False), required=True)
 @click.option("--name", required=True, help="Who or what holds the key.")
+@click.option("--team", help="Publisher keys: publish for this team (its keys share the team's skills).")
+@click.option("--agent", "agent_id", help="Agent keys: a further key for this existing agent.")
 @json_option
 @pass_session
-def keys_create(session: Session, role: str, name: str) -> None:
+def keys_create(session: Session, role: str, name: str, team: str | None, agent_id: str | None) -> None:
     """Issue a key (the secret is shown once)."""
-    issued = session.call("POST", "/api/keys", json_body={"role": role.lower(), "name": name})
+    body = {"role": role.lower(), "name": name, **({"team": team} if team else {}), **({"agent_id": agent_id} if agent_id else {})}
+    issued = session.call("POST", "/api/keys", json_body=body)
     session.show(
         issued,
         lambda k: (
-            output.stdout_console().print(output.key_values((f, k.get(f)) for f in ("key_id", "role", "name"))),
+            output.stdout_console().print(output.key_values((f, k.get(f)) for f in ("key_id", "role", "name", "agent_id", "owner")
+                                                            if k.get(f))),  # fmt: skip
             output.stdout_console().print(f"api key (shown once): [bold]{k.get('api_key')}[/]", soft_wrap=True),
         ),
     )
@@ -1048,7 +1054,10 @@ def keys_create(session: Session, role: str, name: str) -> None:
 @json_option
 @pass_session
 def keys_revoke(session: Session, key_id: str) -> None:
-    """Revoke a key: it stops working at once."""
+    """Revoke a key: it stops working at once.
+
+    ``bootstrap-admin`` retires SKILLHARBOR_ADMIN_KEY (allowed once another admin key exists).
+    """
     body = session.call("DELETE", f"/api/keys/{key_id}")
     session.show(body, lambda _b: _echo_ok(f"revoked key {key_id}"))
 
@@ -1195,6 +1204,9 @@ def images_remove(session: Session, skill_id: str) -> None:
 
 
 # --- entry point --------------------------------------------------------------------
+
+
+from chalicelib.cli import admin as _admin  # noqa: E402,F401  (registers skills owner/transfer, inbox, keys list/rotate)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

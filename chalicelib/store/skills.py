@@ -5,9 +5,10 @@ Skills table: one item per skill version (``pk`` = skill_id, ``sk`` = ``v#<versi
 ``gsi1sk`` = ``<updated_at>#<skill_id>``) so listing is a query, not a scan. A
 skill's owner is an item of its own (store/owners.py, ``pk`` = ``owner#<skill_id>``).
 
-Imports table: one item per import (``pk`` = ``import#<id>``); an upload
-event's dedupe marker (``pk`` = ``event#<key>``) is written with a condition so a
-duplicated or retried event starts one import.
+Imports table: one item per import (``pk`` = ``import#<id>``, ``gsi1`` =
+``("source#<bucket>/<key>", "<created_at>#<id>")`` finds the imports an uploaded
+object started); an upload event's dedupe marker (``pk`` = ``event#<key>``) is
+written with a condition so a duplicated or retried event starts one import.
 """
 
 from __future__ import annotations
@@ -157,6 +158,10 @@ class DynamoSkillRegistry(TableStore):
         return sorted(seen.values(), key=lambda r: r.get("updated_at", ""), reverse=True)
 
 
+def _source_key(bucket: str, key: str) -> str:
+    return f"source#{bucket}/{key}"
+
+
 class DynamoImportStore(TableStore):
     settings_field = "imports_table"
 
@@ -177,8 +182,19 @@ class DynamoImportStore(TableStore):
     def create(self, record: dict[str, Any]) -> None:
         now = utc_now()
         item = dict(record, pk=f"import#{record['import_id']}", sk="import", created_at=now, updated_at=now)
+        source = record.get("source") or {}
+        if source.get("bucket") and source.get("key"):
+            item.update(gsi1pk=_source_key(source["bucket"], source["key"]), gsi1sk=f"{now}#{record['import_id']}")
         item.setdefault("status", "RUNNING")
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
+
+    def for_source(self, bucket: str, key: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The imports an uploaded object started, newest first (the index is eventually consistent)."""
+        response = with_retries(lambda: self.table.query(
+            IndexName="gsi1", KeyConditionExpression=Key("gsi1pk").eq(_source_key(bucket, key)), ScanIndexForward=False,
+            Limit=limit,
+        ))  # fmt: skip
+        return [r for r in (_clean(i) for i in response.get("Items", [])) if r]
 
     def update(self, import_id: str, **fields: Any) -> None:
         update = set_expression(dict(fields, updated_at=utc_now()))

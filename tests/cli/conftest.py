@@ -7,6 +7,7 @@ process through click's CliRunner, with the URL and key in the environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shlex
@@ -70,13 +71,13 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) ->
     )
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+@contextlib.contextmanager
+def _running_stack(log_path: Path, admin_key: str | None) -> Iterator[LocalStackProcess]:
+    """``python -m chalicelib.local.stack`` (no runner) on free ports; without ``admin_key`` it generates
+    one, read back from what it prints, as a user of ``make run`` would."""
     moto_port, api_port = _free_port(), _free_port()
-    admin_key = "shk_admin_cli-tests-" + secrets.token_hex(12)
-    log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SKILLHARBOR_", "AWS_"))}
-    env.update(SKILLHARBOR_ADMIN_KEY=admin_key, PYTHONUNBUFFERED="1")
+    env.update(PYTHONUNBUFFERED="1", **({"SKILLHARBOR_ADMIN_KEY": admin_key} if admin_key else {}))
     command = [
         sys.executable,
         "-m",
@@ -89,9 +90,11 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    stack = LocalStackProcess(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{moto_port}", admin_key, log_path)
+    stack = LocalStackProcess(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{moto_port}", admin_key or "", log_path)
     try:
         _wait_healthy(stack.api_url, process, log_path)
+        if not admin_key:
+            stack.admin_key = _printed_admin_key(log_path)
         yield stack
     finally:
         process.terminate()
@@ -100,6 +103,30 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def _printed_admin_key(log_path: Path) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in log_path.read_text(errors="replace").splitlines():
+            if line.strip().startswith("admin key"):
+                return line.split()[2]
+        time.sleep(0.2)
+    raise RuntimeError(f"the stack printed no admin key:\n{log_path.read_text(errors='replace')[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    log_path = tmp_path_factory.mktemp("stack") / "stack.log"
+    with _running_stack(log_path, "shk_admin_cli-tests-" + secrets.token_hex(12)) as stack:
+        yield stack
+
+
+@pytest.fixture
+def fresh_stack(tmp_path: Path) -> Iterator[LocalStackProcess]:
+    """A stack of the test's own, with the admin key it generated (for tests that change the admin keys)."""
+    with _running_stack(tmp_path / "stack.log", None) as stack:
+        yield stack
 
 
 class Cli:
@@ -141,6 +168,11 @@ class Cli:
 @pytest.fixture
 def run_cli(local_stack: LocalStackProcess) -> Cli:
     return Cli(local_stack)
+
+
+@pytest.fixture
+def run_fresh_cli(fresh_stack: LocalStackProcess) -> Cli:
+    return Cli(fresh_stack)
 
 
 @pytest.fixture

@@ -111,6 +111,7 @@ def test_import_folder_is_zipped_with_its_scripts(run_cli, unique, tmp_path: Pat
 
 
 def test_import_through_the_s3_inbox(run_cli, unique, tmp_path: Path):
+    run_cli("inbox", "map", "cli/", "--owner", "team:cli-tests")  # uploads publish as the owner of their folder
     name = unique("inbox-skill")
     path = tmp_path / "SKILL.md"
     path.write_text(_skill_md(name))
