@@ -181,7 +181,7 @@ class LocalStack:
             return
         from chalicelib.child_env import child_environment
 
-        needs = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SKILLHARBOR_RUNNER_SECRET")
+        needs = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "SKILLHARBOR_RUNNER_SECRET")
         self.runner = subprocess.Popen([sys.executable, "-m", "chalicelib.runner.worker"], env=child_environment(keep=needs))
 
     def stop(self) -> None:

@@ -21,7 +21,6 @@ returned in ``AuditResult.unaudited`` with the reason; it is never treated as
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
+from chalicelib.child_env import child_environment
 from chalicelib.errors import ScanUnavailable
 from chalicelib.scanning.advisories import AdvisoryDatabase
 from chalicelib.scanning.models import AuditResult, PinLike, UnauditedPin, VulnerabilityFinding
@@ -152,8 +152,8 @@ class PipAuditService:
 
     Each pin is written as ``name==version`` to a requirements file audited
     with ``--no-deps --disable-pip`` (nothing is installed or resolved).
-    ``env`` entries are added to the inherited environment (proxy settings
-    such as ``HTTPS_PROXY`` are honoured by pip-audit's HTTP client).
+    ``env`` entries are added to the inherited environment, less its secrets
+    (proxy settings such as ``HTTPS_PROXY`` are honoured by pip-audit's HTTP client).
     """
 
     def __init__(
@@ -211,7 +211,7 @@ class PipAuditService:
             output = Path(tmp) / "report.json"
             requirements.write_text("".join(f"{canonicalize_name(p.name)}=={p.version}\n" for p in pins))
             cache_dir = self.cache_dir or Path(tmp) / "cache"
-            env = {**os.environ, **self.env}
+            env = {**child_environment(), **self.env}  # no admin key, runner secret or cloud credentials
             try:
                 completed = self._run(
                     self.command(requirements, output, cache_dir),
