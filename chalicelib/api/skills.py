@@ -70,7 +70,7 @@ def register(app: Any, authorizer: Any) -> None:
         require(app.current_request)
         source = (app.current_request.query_params or {}).get("source") or ""
         bucket, _, key = source.removeprefix("s3://").partition("/")
-        if not source.startswith("s3://") or not bucket or not key or len(source) > 1200:
+        if not source.startswith("s3://") or not bucket or not key or len(source.encode()) > 1200:  # S3 keys: 1 KiB
             raise BadRequest("query parameter source is required: s3://<bucket>/<key> of an uploaded skill")
         records = import_service().imports.for_source(bucket, key)
         return json_response({"imports": [{k: v for k, v in r.items() if k != "execution_arn"} for r in records]})

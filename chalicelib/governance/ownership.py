@@ -115,8 +115,8 @@ def normalize_prefix(value: object) -> str:
         return ""
     problem = None
     folders = value[:-1].split("/")
-    if len(value) > MAX_PREFIX_LENGTH:
-        problem = f"is longer than {MAX_PREFIX_LENGTH} characters"
+    if len(value.encode()) > MAX_PREFIX_LENGTH:
+        problem = f"is longer than {MAX_PREFIX_LENGTH} bytes"
     elif any(ord(c) < 32 or ord(c) == 127 or c in "\u2028\u2029\\" for c in value):
         problem = "contains control characters or a backslash"
     elif not value.endswith("/"):
