@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import zipfile
 
 import pytest
@@ -65,10 +66,16 @@ def _inbox_upload(stack, key: str, body: bytes) -> dict:
     import boto3
 
     stack.s3.put_object(Bucket=stack.settings.inbox_bucket, Key=key, Body=body)
-    stack.deliver_inbox_events()
-    items = boto3.resource("dynamodb", region_name="us-east-1").Table(stack.settings.imports_table).scan()["Items"]
-    (record,) = [i for i in items if i["pk"].startswith("import#") and i["source"]["key"] == key]
-    return stack.wait_for_import(record["import_id"])
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(stack.settings.imports_table)
+    deadline = time.monotonic() + 60  # the S3 notification may land a moment after put_object returns
+    while True:
+        stack.deliver_inbox_events()
+        found = [i for i in table.scan()["Items"] if i["pk"].startswith("import#") and i["source"]["key"] == key]
+        if found:
+            (record,) = found
+            return stack.wait_for_import(record["import_id"])
+        assert time.monotonic() < deadline, f"no import started for {key}"
+        time.sleep(0.1)
 
 
 def _published(api, stack, skill_md, key):
