@@ -172,10 +172,10 @@ class ImportService:
                 return import_id  # duplicate delivery: that import already started
         uploaded = upload_order(_event_time(record.get("eventTime")), obj.get("sequencer"))
         source = SourceRef(bucket, key, version_id)
-        mapping = self.ownership.inbox_mapping(key) if bucket == get_settings().inbox_bucket else None
-        refused = refusal_reason(bucket, key, get_settings().inbox_bucket, mapping)
-        if refused or mapping is None:
-            self._refuse_upload(import_id, source, uploaded, refused or "unmapped")
+        inbox_bucket = get_settings().inbox_bucket
+        mapping = self.ownership.inbox_mapping(key) if bucket == inbox_bucket else None
+        if mapping is None:  # nobody may publish from there: say why, and keep the object
+            self._refuse_upload(import_id, source, uploaded, refusal_reason(bucket, key, inbox_bucket))
             return import_id
         self._start(import_id, source, inbox_publisher(mapping), uploaded, inbox_prefix=mapping.to_json()["prefix"])
         return import_id

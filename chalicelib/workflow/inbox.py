@@ -32,11 +32,9 @@ def inbox_publisher(mapping: InboxPrefix) -> Publisher:
     return Publisher(owner_id=mapping.owner_id, admin=False, actor=INBOX_ACTOR)
 
 
-def refusal_reason(bucket: str, key: str, inbox_bucket: str, mapping: InboxPrefix | None) -> str | None:
-    """Why this upload may not be imported, or None when it may."""
+def refusal_reason(bucket: str, key: str, inbox_bucket: str) -> str:
+    """Why an upload that maps to no owner may not be imported."""
     if bucket != inbox_bucket:
         return f"s3://{bucket}/{key} is not in the inbox bucket {inbox_bucket}; only inbox uploads are imported"
-    if mapping is None:
-        return (f"the inbox folder of {key!r} is not mapped to an owner, so nobody may publish from it; an admin maps "
-                "it (PUT /api/inbox/prefixes, or: skillharbor inbox map PREFIX --owner OWNER) and you upload again")  # fmt: skip
-    return None
+    return (f"the inbox folder of {key!r} is not mapped to an owner, so nobody may publish from it; an admin maps "
+            "it (PUT /api/inbox/prefixes, or: skillharbor inbox map PREFIX --owner OWNER) and you upload again")  # fmt: skip
