@@ -18,7 +18,7 @@ from chalicelib.api.http import json_response, route
 _STRING = {"type": "string"}
 _SHORT = {"type": "string", "maxLength": 256}
 _MATURITY = {"type": "string", "enum": ["STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS"]}
-_REQUIREMENTS = {"type": "array", "items": _SHORT, "maxItems": 20}
+_REQUIREMENTS = {"type": "array", "items": _SHORT, "maxItems": 50}
 _ERROR = {
     "type": "object",
     "required": ["error", "message"],
@@ -99,7 +99,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "summary": "Pre-flight scan of requirements (resolved first) or exact pins",
         "body": _object(
             (), requirements=_REQUIREMENTS,
-            pins={"type": "array", "maxItems": 20, "items": _object(("name", "version"), name=_SHORT, version=_SHORT)},
+            pins={"type": "array", "maxItems": 50, "items": _object(("name", "version"), name=_SHORT, version=_SHORT)},
         ),  # fmt: skip
     },
     "POST /api/packages/ignores": {
