@@ -49,10 +49,12 @@ def _requirement(text: str) -> Requirement | None:
         return None
 
 
-def explain(stderr: str, platform: TargetPlatform, index: PackageIndex | None) -> Explanation:
+def explain(stderr: str, platform: TargetPlatform, index: PackageIndex | None, *, index_host: str = "") -> Explanation:
+    """``index_host`` (host[:port], never credentials) names the index in a network failure."""
     target = describe(platform)
     if any(sign in stderr for sign in _NETWORK_SIGNS):
-        return Explanation("the package index could not be reached", transient=True)
+        where = f": {index_host} did not answer" if index_host else ""
+        return Explanation(f"package index unreachable{where}", transient=True)
     if "ResolutionImpossible" in stderr or "conflicting dependencies" in stderr:
         causes = [_safe(m.group(1)) for line in stderr.splitlines() if (m := _CONFLICT_CAUSE.match(line))]
         if causes:

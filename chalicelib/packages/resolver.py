@@ -30,6 +30,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -199,7 +200,7 @@ class PipResolver:
         tail = "\n".join(line for line in output.splitlines()[-_LOGGED_LINES:] if line.strip())
         log.warning("resolution %s failed (pip exit %s) for %s on %s; pip said:\n%s",
                     log_id, completed.returncode, requirements, platform.key, redact(tail, self.secret_values()))  # fmt: skip
-        explanation = explain(output, platform, self.index)
+        explanation = explain(output, platform, self.index, index_host=urllib.parse.urlsplit(self.index_url).netloc.rpartition("@")[2])
         message = f"{redact(explanation.summary, self.secret_values())} (server log id {log_id})"
         if explanation.transient:
             return TransientError(message, log_id=log_id)

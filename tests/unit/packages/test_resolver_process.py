@@ -95,7 +95,7 @@ def test_an_unreachable_index_is_transient_and_says_so_without_pip_text(tmp_path
     python, _ = _stand_in(tmp_path, "WARNING: Retrying ... Max retries exceeded with url: /simple/numpy/\n")
     with pytest.raises(TransientError) as failed:
         _resolver(python).resolve(["numpy"], TargetPlatform())
-    assert failed.value.message.startswith("the package index could not be reached (server log id res-")
+    assert failed.value.message.startswith("package index unreachable: pypi.org did not answer (server log id res-")
 
 
 def test_a_requirement_that_skipped_the_parser_never_reaches_pip(tmp_path):
