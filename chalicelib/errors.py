@@ -111,6 +111,17 @@ class UnsupportedMediaType(SkillharborError):
     reason = "unsupported_media_type"
 
 
+class TooManyRequests(SkillharborError):
+    """This key is over a rate or concurrency limit; retry after ``Retry-After`` seconds."""
+
+    http_status = 429
+    reason = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, **details: Any):
+        super().__init__(message, retry_after_seconds=retry_after_seconds, **details)
+        self.retry_after_seconds = max(1, int(retry_after_seconds))
+
+
 # --- pipeline outcomes that are not bugs -------------------------------------
 
 

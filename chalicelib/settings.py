@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     principals_table: str = "skillharbor-principals"
     images_table: str = "skillharbor-images"
     audit_table: str = "skillharbor-audit"
+    resolver_table: str = "skillharbor-resolver"  # per-key resolution limits and the shared resolution cache
     inbox_bucket: str = "skillharbor-inbox"
     artifacts_bucket: str = "skillharbor-artifacts"
     inbox_queue_url: str = ""
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     python_version: str = "3.11"
     manylinux_tag: str = "manylinux_2_36_x86_64"
     resolver_timeout_seconds: int = 300
+    resolution_cache_ttl_seconds: float = 3600.0  # a resolved closure is reused this long (all instances)
+    resolve_rate_per_minute: int = 12  # pip resolutions one API key may start per minute (cache hits are free)
+    build_rate_per_minute: int = 6  # POST /api/packages/install calls one key may make per minute
+    resolve_concurrency_per_key: int = 2  # resolutions (and, separately, installs) one key may have running at once
     cache_dir: Path = Field(PROJECT_ROOT / ".cache", validation_alias=_env("CACHE_DIR"))
 
     # --- governance ----------------------------------------------------------

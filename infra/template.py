@@ -28,6 +28,7 @@ FUNCTION_ENVIRONMENT: dict[str, Any] = {
     "SKILLHARBOR_PRINCIPALS_TABLE": {"Ref": "PrincipalsTable"},
     "SKILLHARBOR_IMAGES_TABLE": {"Ref": "ImagesTable"},
     "SKILLHARBOR_AUDIT_TABLE": {"Ref": "AuditTable"},
+    "SKILLHARBOR_RESOLVER_TABLE": {"Ref": "ResolverTable"},
     "SKILLHARBOR_INBOX_BUCKET": {"Ref": "InboxBucket"},
     "SKILLHARBOR_ARTIFACTS_BUCKET": {"Ref": "ArtifactsBucket"},
     "SKILLHARBOR_INBOX_QUEUE_URL": {"Ref": "InboxQueue"},

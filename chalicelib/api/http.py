@@ -10,7 +10,7 @@ from typing import Any
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.errors import BadRequest, SkillharborError
+from chalicelib.errors import BadRequest, SkillharborError, TooManyRequests
 
 log = logging.getLogger("skillharbor.api")
 
@@ -26,7 +26,8 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def error_response(error: SkillharborError) -> Response:
-    return json_response(error.to_dict(), error.http_status)
+    headers = {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, TooManyRequests) else None
+    return json_response(error.to_dict(), error.http_status, headers)
 
 
 def internal_error_response() -> Response:
@@ -96,3 +97,22 @@ def route(app: Any, path: str, **options: Any) -> Any:
         return app.route(path, **options)(guarded)
 
     return decorate
+
+
+MAX_REQUIREMENTS = 50
+
+
+def requirements_field(body: dict[str, Any], name: str = "requirements") -> list[Any]:
+    """The body's requirement list, each entry checked (every problem named); at most MAX_REQUIREMENTS."""
+    from chalicelib.errors import InvalidRequirement
+    from chalicelib.skills.requirements import parse_requirement_list
+
+    raw = body.get(name)
+    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+        raise BadRequest(f"{name} must be a list of PEP 508 strings")
+    if len(raw) > MAX_REQUIREMENTS:
+        raise BadRequest(f"{name} lists {len(raw)} entries; at most {MAX_REQUIREMENTS} are accepted per request")
+    declared, problems = parse_requirement_list(raw, where=name, file_label="request body")
+    if problems:
+        raise InvalidRequirement(f"invalid {name}", problems=problems)
+    return declared

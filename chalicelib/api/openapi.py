@@ -18,7 +18,7 @@ from chalicelib.api.http import json_response, route
 _STRING = {"type": "string"}
 _SHORT = {"type": "string", "maxLength": 256}
 _MATURITY = {"type": "string", "enum": ["STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS"]}
-_REQUIREMENTS = {"type": "array", "items": _SHORT, "maxItems": 20}
+_REQUIREMENTS = {"type": "array", "items": _SHORT, "maxItems": 50}
 _ERROR = {
     "type": "object",
     "required": ["error", "message"],
@@ -130,10 +130,10 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "action", "since", "limit", "next_token")},
     },
     "POST /api/packages/scan": {
-        "summary": "Pre-flight scan of requirements (resolved first) or exact pins",
+        "summary": "Admin or publisher: pre-flight scan of requirements (resolved first) or exact pins",
         "body": _object(
             (), requirements=_REQUIREMENTS,
-            pins={"type": "array", "maxItems": 20, "items": _object(("name", "version"), name=_SHORT, version=_SHORT)},
+            pins={"type": "array", "maxItems": 50, "items": _object(("name", "version"), name=_SHORT, version=_SHORT)},
         ),  # fmt: skip
     },
     "POST /api/packages/ignores": {
@@ -142,16 +142,22 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "GET /api/packages/ignores": {"summary": "Advisory ignores"},
     "POST /api/packages/install": {
-        "summary": "Seed-compatible: resolve, check, scan and build an image for a requirement list",
+        "summary": "Seed-compatible: check, resolve, scan and build the agent's package set (only an admin may skip the scan)",
         "body": _object(("skill_id", "requirements"), skill_id=_SHORT, requirements=_REQUIREMENTS, agent_id=_SHORT,
                         scan_for_vulnerabilities={"type": "boolean"}),  # fmt: skip
     },
     "POST /api/packages/execute": {
-        "summary": "Seed-compatible: run code in a skill's image",
+        "summary": "Seed-compatible: run code in the agent's own package set",
         "body": _object(("skill_id", "code"), skill_id=_SHORT, code=_STRING, entrypoint=_SHORT, agent_id=_SHORT, inputs={"type": "object"}),
     },
-    "GET /api/packages/{skill_id}/status": {"summary": "Seed-compatible: does the skill's image exist?"},
-    "DELETE /api/packages/{skill_id}": {"summary": "Admin: remove the skill's image"},
+    "GET /api/packages/{skill_id}/status": {
+        "summary": "Seed-compatible: does the image exist? (an agent key: its own package set; others may name agent_id)",
+        "query": {"agent_id": (_SHORT, False)},
+    },
+    "DELETE /api/packages/{skill_id}": {
+        "summary": "Admin: remove the image of agent_id's package set (without agent_id: every agent's set of that name, else the skill's)",
+        "query": {"agent_id": (_SHORT, False)},
+    },
     "GET /api/images": {"summary": "Admin: the managed images"},
     "POST /api/images/cleanup": {
         "summary": "Admin: remove images unused for ttl_days",

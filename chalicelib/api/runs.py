@@ -1,24 +1,20 @@
-"""Executing skills, their images, and the seed-compatible install/execute endpoints."""
+"""Executing skills, their images, and the seed-compatible install/execute endpoints (per-agent package sets)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.api.auth import require
-from chalicelib.api.http import json_body, json_response, route, string_field
-from chalicelib.api.services import execution_service, import_service, record_event, valid_skill_id
-from chalicelib.errors import BadRequest, InvalidRequirement, NotFound, PermissionDenied, RunnerUnavailable, ScanUnavailable
+from chalicelib.api.http import json_body, json_response, query_params, requirements_field, route, string_field
+from chalicelib.api.services import execution_service, import_service, package_set_service, record_event, valid_skill_id
+from chalicelib.errors import BadRequest, NotFound, PermissionDenied, RunnerUnavailable
 from chalicelib.governance.audit import FAILED, OK, SKILL_EXECUTE
 from chalicelib.governance.identity import Role, acting_agent_id
 from chalicelib.packages.pins import Pin
-from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
+from chalicelib.runner.jobs import CleanupJob, RemoveJob, RunJob
 from chalicelib.settings import get_settings
-from chalicelib.skills.requirements import parse_requirement_list
-from chalicelib.workflow.imports import upload_order
 
 
 def _inputs(body: dict[str, Any]) -> dict[str, Any]:
@@ -41,9 +37,12 @@ def _result_id() -> str:
     return "job-" + secrets.token_hex(12)
 
 
-def _package_set_id(skill_id: str) -> str:
-    """The registry entry the seed's install endpoint keeps per skill id."""
-    return f"pkgset-{skill_id}"
+def _package_sets(skill_id: str, agent_id: str | None) -> list[dict[str, Any]]:
+    """The agent's own package set of that name, or (admin views naming no agent) every agent's, newest first."""
+    service = package_set_service()
+    if agent_id is not None:
+        return [r for r in [service.own_set(agent_id, skill_id)] if r]
+    return service.sets_named(skill_id)
 
 
 def register(app: Any, authorizer: Any) -> None:
@@ -90,48 +89,11 @@ def register(app: Any, authorizer: Any) -> None:
         body = json_body(app.current_request, required=("skill_id", "requirements"))
         skill_id = valid_skill_id(str(body["skill_id"]))
         agent_id = _agent_for(caller, body)
-        raw = body["requirements"]
-        if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
-            raise BadRequest("requirements must be a list of PEP 508 strings")
-        declared, problems = parse_requirement_list(raw, where="requirements", file_label="request body")
-        if problems:
-            raise InvalidRequirement("invalid requirements", problems=problems)
-        service = import_service()
-        pins = service.resolver.resolve([str(d.requirement) for d in declared], service.target_platform())
-        direct = {p.name for p in pins if p.direct}
-        denied = execution_service().permission_problems(agent_id, pins)
-        if denied:
-            raise PermissionDenied(f"agent {agent_id} may not use these packages",
-                                   problems=[f"{d['package']} {d['version']}: {d['reason']}" for d in denied], packages=denied)  # fmt: skip
-        vulnerabilities: list[dict[str, Any]] = []
-        if body.get("scan_for_vulnerabilities", True):
-            report = service.scanner.scan(pins, direct_names=direct, ignores=service.reviews.ignores())
-            vulnerabilities = [f.model_dump(mode="json") for f in report.findings if not f.ignored]
-            if report.status == "scan_unavailable":
-                raise ScanUnavailable("the vulnerability scan could not audit every package", problems=list(report.reasons))
-            if report.status == "blocked":
-                raise BadRequest("known vulnerabilities", problems=list(report.reasons), vulnerabilities=vulnerabilities)
-        job = BuildJob(skill_id=skill_id, pins=pins, result_id=_result_id())
-        outcome = execution_service().build(job)
-        if outcome is None:
-            raise RunnerUnavailable("no runner worker answered the build in time")
-        if not outcome.get("success"):
-            return json_response({"success": False, "skill_id": skill_id, "error": outcome.get("error"),
-                                  "build_logs": outcome.get("build_log_tail") or []}, 500)  # fmt: skip
-        version = hashlib.sha256(json.dumps(sorted(p.requirement_line for p in pins)).encode()).hexdigest()
-        service.skills.put_version({
-            "skill_id": _package_set_id(skill_id), "version": version, "name": skill_id, "status": "ready",
-            "skill_type": "package_set", "pins": [p.model_dump() for p in pins], "image_tag": outcome["image_tag"],
-            "requirements": [str(d.requirement) for d in declared], "submitted_by": caller.actor,
-            "uploaded_at": upload_order(datetime.now(UTC)),  # an install of an earlier set makes it the latest again
-        })  # fmt: skip
-        record_event("package.install", actor=caller.actor, agent_id=agent_id, skill_id=skill_id, outcome=OK,
-                     detail={"image_tag": outcome["image_tag"], "packages": len(pins)})  # fmt: skip
-        return json_response({
-            "success": True, "skill_id": skill_id, "image_tag": outcome["image_tag"],
-            "packages_installed": [f"{p.name}=={p.version}" for p in pins], "vulnerabilities": vulnerabilities,
-            "build_logs": [],
-        })  # fmt: skip
+        scan = body.get("scan_for_vulnerabilities", True)
+        if not isinstance(scan, bool):
+            raise BadRequest("scan_for_vulnerabilities must be true or false")
+        result = package_set_service().install(caller, agent_id, skill_id, requirements_field(body), scan=scan)
+        return json_response(result, 200 if result["success"] else 500)
 
     @route(app, "/api/packages/execute", methods=["POST"], authorizer=authorizer)
     def execute_code() -> Any:
@@ -139,9 +101,9 @@ def register(app: Any, authorizer: Any) -> None:
         body = json_body(app.current_request, required=("skill_id", "code"))
         skill_id = valid_skill_id(str(body["skill_id"]))
         agent_id = _agent_for(caller, body)
-        record = import_service().skills.latest(_package_set_id(skill_id))
+        record = package_set_service().own_set(agent_id, skill_id)
         if record is None or not record.get("image_tag"):
-            raise NotFound(f"skill {skill_id} has no image: run POST /api/packages/install first")
+            raise NotFound(f"agent {agent_id} has no package set {skill_id!r} with an image: run POST /api/packages/install first")
         pins = [Pin(**p) for p in record.get("pins", [])]
         denied = execution_service().permission_problems(agent_id, pins)
         if denied:
@@ -159,10 +121,11 @@ def register(app: Any, authorizer: Any) -> None:
 
     @route(app, "/api/packages/{skill_id}/status", methods=["GET"], authorizer=authorizer)
     def package_status(skill_id: str) -> Any:
-        require(app.current_request)
+        caller = require(app.current_request)
         valid_skill_id(skill_id)
         service = import_service()
-        record = service.skills.latest(_package_set_id(skill_id)) or service.skills.latest(skill_id) or {}
+        requested = acting_agent_id(caller, query_params(app.current_request).get("agent_id"))
+        record = (_package_sets(skill_id, requested) or [service.skills.latest(skill_id) or {}])[0]
         tag = record.get("image_tag")
         image = service.images.get_image(tag) if tag else None
         return json_response({
@@ -176,17 +139,26 @@ def register(app: Any, authorizer: Any) -> None:
         caller = require(app.current_request, Role.ADMIN)
         valid_skill_id(skill_id)
         service = import_service()
-        record = service.skills.latest(_package_set_id(skill_id)) or service.skills.latest(skill_id) or {}
-        tag = record.get("image_tag")
-        if not tag:
-            raise NotFound(f"skill {skill_id} has no image")
-        outcome = execution_service().cleanup(RemoveJob(image_tag=tag, requested_by=caller.actor, result_id=_result_id()))
-        if outcome is None:
-            raise RunnerUnavailable("no runner worker answered the removal in time")
-        if record.get("skill_type") == "package_set":
-            # the seed's contract: after DELETE, execute answers "run POST /install first"
-            service.skills.update_version(record["skill_id"], record["version"], image_tag=None, status="removed")
-        return json_response({"success": True, "skill_id": skill_id, "image_tag": tag, "removed": outcome.get("removed")})
+        agent_id = acting_agent_id(caller, query_params(app.current_request).get("agent_id"))
+        # every agent's set of that name (or the named agent's), else the imported skill's own image
+        records = [r for r in _package_sets(skill_id, agent_id) if r.get("image_tag")]
+        records = records or [r for r in [service.skills.latest(skill_id)] if r and r.get("image_tag") and not agent_id]
+        if not records:
+            raise NotFound(f"skill {skill_id} has no image" + (f" for agent {agent_id}" if agent_id else ""))
+        removed: dict[str, bool] = {}
+        for record in records:
+            tag = record["image_tag"]
+            if tag not in removed:
+                outcome = execution_service().cleanup(RemoveJob(image_tag=tag, requested_by=caller.actor, result_id=_result_id()))
+                if outcome is None:
+                    raise RunnerUnavailable("no runner worker answered the removal in time")
+                removed[tag] = bool(outcome.get("removed"))
+            if record.get("skill_type") == "package_set":
+                # the seed's contract: after DELETE, execute answers "run POST /install first"
+                service.skills.update_version(record["skill_id"], record["version"], image_tag=None, status="removed")
+        tags = list(removed)
+        return json_response({"success": True, "skill_id": skill_id, "image_tag": tags[0], "image_tags": tags,
+                              "removed": all(removed.values())})  # fmt: skip
 
 
 def scheduled_cleanup() -> None:

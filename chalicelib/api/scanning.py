@@ -7,13 +7,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib.api.auth import require
-from chalicelib.api.http import json_body, json_response, route, string_field
-from chalicelib.api.services import import_service, record_event, valid_skill_id
-from chalicelib.errors import BadRequest, Conflict, InvalidRequirement, NotFound
+from chalicelib.api.http import MAX_REQUIREMENTS, json_body, json_response, requirements_field, route, string_field
+from chalicelib.api.services import import_service, record_event, resolve_for, valid_skill_id
+from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.governance.audit import OK, SCAN_IGNORE
 from chalicelib.governance.identity import Role
 from chalicelib.scanning.policy import AdvisoryIgnore
-from chalicelib.skills.requirements import parse_requirement_list
 from chalicelib.store.reviews import parse_expiry
 
 
@@ -28,6 +27,8 @@ def _pins_from_body(body: dict[str, Any]) -> list[Any]:
     raw = body.get("pins")
     if not isinstance(raw, list) or not raw:
         raise BadRequest("pins must be a non-empty list of {name, version}")
+    if len(raw) > MAX_REQUIREMENTS:
+        raise BadRequest(f"pins lists {len(raw)} entries; at most {MAX_REQUIREMENTS} are accepted per request")
     pins, problems = [], []
     for index, item in enumerate(raw):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(item.get("version"), str):
@@ -42,17 +43,13 @@ def _pins_from_body(body: dict[str, Any]) -> list[Any]:
 def register(app: Any, authorizer: Any) -> None:
     @route(app, "/api/packages/scan", methods=["POST"], authorizer=authorizer)
     def preflight_scan() -> Any:
-        caller = require(app.current_request)
+        # a pre-flight is for whoever publishes; an agent's key has nothing to prepare, and a resolution is costly
+        caller = require(app.current_request, Role.ADMIN, Role.PUBLISHER)
         body = json_body(app.current_request)
         service = import_service()
         if "requirements" in body:
-            raw = body["requirements"]
-            if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
-                raise BadRequest("requirements must be a list of PEP 508 strings")
-            declared, problems = parse_requirement_list(raw, where="requirements", file_label="request body")
-            if problems:
-                raise InvalidRequirement("invalid requirements", problems=problems)
-            pins = service.resolver.resolve([str(d.requirement) for d in declared], service.target_platform())
+            declared = requirements_field(body)
+            pins = resolve_for(caller, [d.normalized for d in declared])
             pin_json = [p.model_dump() for p in pins]
         elif "pins" in body:
             pins = _pins_from_body(body)

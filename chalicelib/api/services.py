@@ -10,9 +10,13 @@ import functools
 import re
 
 from chalicelib.errors import BadRequest
+from chalicelib.governance.identity import Principal
 from chalicelib.governance.service import GovernanceService
+from chalicelib.governance.throttle import Throttle
+from chalicelib.packages.pins import Pin
 from chalicelib.workflow.execution import ExecutionService
 from chalicelib.workflow.imports import ImportService
+from chalicelib.workflow.package_sets import PackageSetService
 
 _SKILL_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _IMPORT_ID = re.compile(r"^imp-[0-9a-f]{20}$")
@@ -76,6 +80,31 @@ def reset_services() -> None:
     import_service.cache_clear()
     governance_service.cache_clear()
     execution_service.cache_clear()
+    throttle.cache_clear()
+    package_set_service.cache_clear()
+
+
+@functools.cache
+def throttle() -> Throttle:
+    """Per-key limits on resolutions and builds, counted in DynamoDB so every instance sees the same uses."""
+    from chalicelib.store.throttle import DynamoThrottleStore
+
+    return Throttle(DynamoThrottleStore())
+
+
+def resolve_for(caller: Principal, requirements: list[str]) -> list[Pin]:
+    """Resolve on behalf of ``caller``: a cached closure is free, a pip run counts against the key's limits."""
+    from chalicelib.governance.throttle import resolve_limit
+    from chalicelib.settings import get_settings
+
+    service = import_service()
+    limit = resolve_limit(get_settings())
+    return service.resolver.resolve(requirements, service.target_platform(), admission=lambda: throttle().admit(caller.key_id, limit))
+
+
+@functools.cache
+def package_set_service() -> PackageSetService:
+    return PackageSetService(import_service(), execution_service(), throttle(), record_event)
 
 
 @functools.cache

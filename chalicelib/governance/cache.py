@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from chalicelib.governance.decision import Decision, decide
+from chalicelib.governance.decision import Decision, decide, decide_before_resolution
 from chalicelib.governance.identity import Agent
 from chalicelib.governance.rules import RuleSet, normalize_package_name, parse_exact_version
 
@@ -178,6 +178,14 @@ class PermissionChecker:
         rules = self.rules.rules_for(package)
         flagged = bool(self._is_flagged_typosquat and self._is_flagged_typosquat(package))
         return decide(agent, package, version, rules, requires_explicit_approval=flagged, agent_id=agent_id)
+
+    def precheck(self, agent_id: str, package: str, specifier: str) -> Decision:
+        """Whether resolving ``package`` within ``specifier`` for ``agent_id`` can lead anywhere (uncached:
+        it runs once per request, before a resolution that costs far more)."""
+        package = normalize_package_name(package)
+        flagged = bool(self._is_flagged_typosquat and self._is_flagged_typosquat(package))
+        return decide_before_resolution(self.agents.get_agent(agent_id), package, specifier, self.rules.rules_for(package),
+                                        requires_explicit_approval=flagged, agent_id=agent_id)  # fmt: skip
 
     def ban_check(self, package: str, version: str) -> Decision:
         """Whether a ban covers ``package`` at ``version``, whoever asks (cached like decisions).

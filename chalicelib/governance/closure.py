@@ -2,7 +2,8 @@
 
 * a ban on any pin, direct or transitive, blocks the skill for everyone;
 * a direct requirement whose pinned version no approval covers leaves the
-  skill pending approval (a flagged typosquat needs an approval naming its
+  skill pending approval (a package that an extra the skill chose brings in,
+  like PySocks for ``requests[socks]``, counts as direct: ``Pin.via_extra``) (a flagged typosquat needs an approval naming its
   exact version, see ``decision.names_exact_version``);
 * per-agent maturity is not decided here: it is checked at each execution.
 """
@@ -55,6 +56,6 @@ def check_closure(
                 f"{pin.name} looks like a typosquat of a popular package: it needs an approval naming =={pin.version}"
                 if flagged
                 else f"no approval covers {pin.name} {pin.version}"
-            )
+            ) + (f" (the extra {pin.via_extra} asks for it)" if pin.via_extra else "")
             outcome.unapproved.append({"package": pin.name, "version": pin.version, "why": why})
     return outcome

@@ -123,3 +123,51 @@ def decide(
         maturity_required=required,
         reason=f"{what} requires maturity {required.value} or above; agent is {agent.maturity.value}",
     )
+
+
+def decide_before_resolution(
+    agent: Agent | None,
+    package: str,
+    specifier: str,
+    rules: RuleSet,
+    *,
+    requires_explicit_approval: bool = False,
+    agent_id: str | None = None,
+) -> Decision:
+    """Whether ``agent`` could be allowed ``package`` within ``specifier``, before anything is resolved.
+
+    A request that cannot succeed should cost no resolution. An exact pin
+    (``==V`` or ``===V``) is decided as :func:`decide` would decide it;
+    otherwise the agent must be known and not a STUDENT, no ban may cover
+    every version, and some approval must admit the agent's maturity. The
+    resolved version is decided exactly afterwards (``allowed`` here is
+    "worth resolving", not permission).
+    """
+    package = normalize_package_name(package)
+    clauses = [c.strip() for c in specifier.split(",") if c.strip()]
+    if len(clauses) == 1 and clauses[0].startswith("==") and "*" not in clauses[0]:
+        version = clauses[0].lstrip("=").strip()
+        return decide(agent, package, version, rules, requires_explicit_approval=requires_explicit_approval, agent_id=agent_id)
+    if agent is None or agent.maturity is Maturity.STUDENT:
+        return decide(agent, package, "0", RuleSet.of(package, []), agent_id=agent_id)  # the same reasons, no version
+    ban = next((b for b in rules.active_bans if b.package == package and not b.specifier), None)
+    if ban is not None:
+        return Decision(allowed=False, maturity_required=None, reason=f"{package} is banned: {ban.reason}")
+    approvals = [
+        a for a in rules.active_approvals
+        if a.package == package and (not requires_explicit_approval or _names_one_version(a.specifier))
+    ]  # fmt: skip
+    required = min((a.min_maturity for a in approvals), default=None)
+    if required is None:
+        exact = " naming an exact version" if requires_explicit_approval else ""
+        return Decision(allowed=False, maturity_required=None,
+                        reason=f"no approval{exact} for {package}; request one with {REQUEST_ENDPOINT}")  # fmt: skip
+    if agent.maturity < required:
+        return Decision(allowed=False, maturity_required=required,
+                        reason=f"{package} requires maturity {required.value} or above; agent is {agent.maturity.value}")  # fmt: skip
+    return Decision(allowed=True, maturity_required=required,
+                    reason=f"{package} is approved for {required.value} and above; the resolved version is checked next")  # fmt: skip
+
+
+def _names_one_version(specifier: str) -> bool:
+    return specifier.startswith("==") and "," not in specifier and "*" not in specifier

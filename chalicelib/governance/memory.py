@@ -268,3 +268,35 @@ def _decode_token(token: str) -> str:
         return base64.urlsafe_b64decode(token.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest("next_token is not a token this API returned", field="next_token") from None
+
+
+class InMemoryThrottleStore:
+    """The throttle's counters and slots in one process (the DynamoDB adapter shares them across processes)."""
+
+    def __init__(self) -> None:
+        self._uses: dict[tuple[str, int], int] = {}
+        self._slots: dict[tuple[str, int], tuple[str, float]] = {}  # (scope, slot) -> (lease_id, lease_until)
+        self._lock = threading.Lock()
+
+    def count_use(self, scope: str, window: int, limit: int, expires_at: float) -> bool:
+        with self._lock:
+            used = self._uses.get((scope, window), 0)
+            if used >= limit:
+                return False
+            self._uses[(scope, window)] = used + 1
+            return True
+
+    def take_slot(self, scope: str, slots: int, lease_id: str, now: float, lease_until: float) -> bool:
+        with self._lock:
+            for slot in range(slots):
+                held = self._slots.get((scope, slot))
+                if held is None or held[1] < now:
+                    self._slots[(scope, slot)] = (lease_id, lease_until)
+                    return True
+            return False
+
+    def release_slot(self, scope: str, lease_id: str) -> None:
+        with self._lock:
+            for key, (held_by, _) in list(self._slots.items()):
+                if key[0] == scope and held_by == lease_id:
+                    del self._slots[key]

@@ -28,6 +28,7 @@ TABLE_SETTINGS = {
     "PrincipalsTable": "principals_table",
     "ImagesTable": "images_table",
     "AuditTable": "audit_table",
+    "ResolverTable": "resolver_table",
 }
 BUCKET_SETTINGS = {"InboxBucket": "inbox_bucket", "ArtifactsBucket": "artifacts_bucket"}
 
@@ -88,6 +89,9 @@ def create_tables(
         except ClientError as error:
             if error.response["Error"]["Code"] != "ResourceInUseException":
                 raise
+            continue
+        if props.get("TimeToLiveSpecification"):
+            dynamodb.update_time_to_live(TableName=kwargs["TableName"], TimeToLiveSpecification=props["TimeToLiveSpecification"])
 
 
 def _create_queues(sqs: Any, template: dict[str, Any]) -> dict[str, str]:

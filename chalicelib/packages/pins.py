@@ -38,7 +38,8 @@ class Pin(BaseModel):
     sha256: str
     filename: str = ""
     url: str = ""
-    direct: bool = False  # named by the skill itself, not pulled in transitively
+    direct: bool = False  # named by the skill itself (or by an extra it chose), not pulled in transitively
+    via_extra: str | None = None  # "requests[socks]": direct because that chosen extra asks for it
     requires: tuple[str, ...] | None = None  # pinned packages this one depends on (normalized); None: not recorded
 
     @field_validator("name")

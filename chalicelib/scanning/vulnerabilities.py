@@ -33,8 +33,9 @@ from typing import Any, Protocol, runtime_checkable
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-from chalicelib.child_env import child_environment
 from chalicelib.errors import ScanUnavailable
+from chalicelib.packages.environment import resolver_environment
+from chalicelib.redact import redact
 from chalicelib.scanning.advisories import AdvisoryDatabase
 from chalicelib.scanning.models import AuditResult, PinLike, UnauditedPin, VulnerabilityFinding
 
@@ -144,7 +145,8 @@ def _last_error_line(stderr: str) -> str:
     lines = [ln.strip() for ln in (stderr or "").splitlines() if ln.strip()]
     # pip-audit logs harmless warnings; the traceback's last line names the failure
     errors = [ln for ln in lines if not ln.startswith("WARNING:")]
-    return _short(errors[-1]) if errors else "no error output"
+    # the line is kept on the skill's scan record: a proxy's password in an error message must not be
+    return _short(redact(errors[-1])) if errors else "no error output"
 
 
 class PipAuditService:
@@ -211,7 +213,10 @@ class PipAuditService:
             output = Path(tmp) / "report.json"
             requirements.write_text("".join(f"{canonicalize_name(p.name)}=={p.version}\n" for p in pins))
             cache_dir = self.cache_dir or Path(tmp) / "cache"
-            env = {**child_environment(), **self.env}  # no admin key, runner secret or cloud credentials
+            for private in ("home", "tmp"):
+                (Path(tmp) / private).mkdir()
+            # the resolver's allow-list (no credentials, no AWS or skillharbor settings), plus the service's proxy
+            env = {**resolver_environment(home=Path(tmp) / "home", tmp=Path(tmp) / "tmp"), **self.env}
             try:
                 completed = self._run(
                     self.command(requirements, output, cache_dir),

@@ -23,13 +23,11 @@ Text inside brackets, parentheses and quotes is never split. ``#`` starts a
 comment when it begins a line or follows whitespace.
 
 Every entry either becomes a requirement or a problem naming the entry and
-the reason; nothing is dropped. Refused: anything that is not PEP 508, direct
-URLs (``name @ https://...`` and bare URLs), VCS references (``git+...``),
-local paths and archives (``./x``, ``/abs``, ``file:``, ``x.whl``), editable
-installs (``-e``) and every pip option (any entry starting with ``-``, or
-carrying ``--hash=...`` and the like after the requirement), because packages
-come only from the configured index and are pinned by skillharbor's resolver.
-Extras and environment markers are valid and kept.
+the reason; nothing is dropped. What is refused, and why, is
+``requirement_check``'s business: anything that is not plain PEP 508 naming
+a project of the configured index (pip options, URLs, VCS references, local
+paths and archives in any spelling, ``$``, arbitrary ``===`` text, control
+characters and line separators). Extras and environment markers are kept.
 """
 
 from __future__ import annotations
@@ -39,35 +37,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
+
+from chalicelib.skills.requirement_check import check_requirement, normalize_requirement
+
+__all__ = [
+    "DeclaredRequirement", "check_requirement", "merge_requirements", "normalize_requirement",
+    "parse_requirement_entries", "parse_requirement_list", "parse_requirement_string", "parse_requirements_txt",
+    "split_requirement_string",
+]  # fmt: skip
 
 RequirementSource = Literal["packages", "requirements.txt", "metadata", "openclaw"]
 
 #: characters that begin a version specifier
 _OPERATOR_CHARS = "<>=!~"
-_VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
-_ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip", ".egg")
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
-_OPTION_TOKEN = re.compile(r"(?:^|\s)(-{1,2}[A-Za-z][\w-]*|-{1,2}(?=\s|$))")
-_DRIVE_LETTER = re.compile(r"^[A-Za-z]:[\\/]")
-
-_INDEX_OPTIONS = {
-    "-i",
-    "--index-url",
-    "--extra-index-url",
-    "--no-index",
-    "-f",
-    "--find-links",
-    "--trusted-host",
-    "--pre",
-    "--only-binary",
-    "--no-binary",
-    "--prefer-binary",
-}
-_FILE_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
-_EDITABLE_OPTIONS = {"-e", "--editable"}
+#: the line ends of a requirements file as an editor shows them; other ``str.splitlines``
+#: breaks (U+2028, U+0085, ...) stay inside the line, where check_requirement refuses them
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -82,93 +71,6 @@ class DeclaredRequirement:
     @property
     def normalized(self) -> str:
         return normalize_requirement(self.requirement)
-
-
-def normalize_requirement(requirement: Requirement) -> str:
-    """Canonical text: normalized name, sorted extras, sorted specifiers, marker."""
-    text = canonicalize_name(requirement.name)
-    if requirement.extras:
-        text += "[" + ",".join(sorted(canonicalize_name(extra) for extra in requirement.extras)) + "]"
-    text += str(requirement.specifier)
-    if requirement.marker is not None:
-        text += f"; {requirement.marker}"
-    return text
-
-
-def _pip_option_reason(option: str) -> str:
-    if option in _EDITABLE_OPTIONS:
-        return "editable installs (-e/--editable) are not allowed"
-    if option in _FILE_OPTIONS:
-        return f"pip option '{option}' is not allowed: other requirement or constraint files are not followed"
-    if option in _INDEX_OPTIONS:
-        return f"pip option '{option}' is not allowed: packages come only from the configured index"
-    if option == "--hash":
-        return "pip option '--hash' is not allowed: skillharbor's resolver pins the hashes itself"
-    return f"pip option '{option}' is not allowed in requirements"
-
-
-def _find_pip_option(text: str) -> str | None:
-    """The first pip option in ``text`` (outside quoted marker values), if any."""
-    unquoted = _QUOTED.sub('""', text)
-    stripped = unquoted.lstrip()
-    if stripped.startswith("-"):
-        token = re.split(r"[\s=]", stripped, maxsplit=1)[0]
-        # short options may be glued to their value: "-ihttp://..."
-        return token if token.startswith("--") else token[:2]
-    match = _OPTION_TOKEN.search(unquoted)
-    if match:
-        return match.group(1)
-    return None
-
-
-def _looks_like_local_path(head: str) -> bool:
-    return (
-        head in {".", ".."}
-        or head.startswith(("./", "../", "/", "~", "\\", ".\\", "..\\"))
-        or bool(_DRIVE_LETTER.match(head))
-        or "/" in head
-        or "\\" in head
-        or head.lower().endswith(_ARCHIVE_SUFFIXES)
-    )
-
-
-def check_requirement(text: str) -> tuple[Requirement | None, str | None]:
-    """Validate one requirement entry: ``(requirement, None)`` or ``(None, reason)``."""
-    entry = text.strip()
-    if not entry:
-        return None, "empty requirement"
-    option = _find_pip_option(entry)
-    if option is not None:
-        return None, _pip_option_reason(option)
-    lowered = entry.lower()
-    # the part before any marker, without spaces: what would name the package
-    head = _QUOTED.sub("", entry).split(";", 1)[0].strip()
-    if lowered.startswith(_VCS_PREFIXES) or any(
-        f" {prefix}" in lowered or f"@{prefix}" in lowered for prefix in _VCS_PREFIXES
-    ):
-        return None, "VCS requirements (git+, hg+, svn+, bzr+) are not allowed: name a released package from the index"
-    if lowered.startswith("file:") or re.search(r"@\s*file:", lowered):
-        return None, "local path requirements (file:) are not allowed"
-    if "://" in head and "@" not in head:
-        return None, "URL requirements are not allowed: name a package from the index instead"
-    if "@" not in head and _looks_like_local_path(head.split()[0] if head.split() else head):
-        return None, "local path requirements are not allowed: name a package from the index instead"
-    try:
-        requirement = Requirement(entry)
-    except InvalidRequirement as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else "unparseable"
-        return None, f"invalid PEP 508 requirement: {first_line}"
-    if requirement.url:
-        url = requirement.url.lower()
-        if url.startswith("file:"):
-            return None, "local path requirements (name @ file:...) are not allowed"
-        if url.startswith(_VCS_PREFIXES):
-            return None, "VCS requirements (name @ git+...) are not allowed: name a released package from the index"
-        return (
-            None,
-            "direct URL requirements (name @ url) are not allowed: packages come only from the configured index",
-        )
-    return requirement, None
 
 
 def _problem(where: str, text: str, reason: str) -> str:
@@ -239,7 +141,10 @@ def parse_requirements_txt(
     logical_lines: list[tuple[int, str]] = []
     buffer = ""
     first_line: int | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    physical = _LINE_END.split(text)
+    if physical and physical[-1] == "":
+        physical.pop()  # the newline that ends the file starts no line
+    for number, raw in enumerate(physical, start=1):
         if first_line is None:
             first_line = number
         if raw.rstrip().endswith("\\"):  # pip joins a line ending in a backslash with the next
@@ -261,7 +166,7 @@ def parse_requirements_txt(
 def split_requirement_string(text: str) -> list[str]:
     """Split a string naming several requirements (see the module docstring for the rules)."""
     tokens: list[tuple[str, str]] = []  # (separator before the token: line|comma|space, token)
-    for line in text.splitlines():
+    for line in _LINE_END.split(text):
         separator = "line"
         current = ""
         quote: str | None = None
@@ -278,7 +183,7 @@ def split_requirement_string(text: str) -> list[str]:
                 depth += 1
             elif char in "])":
                 depth = max(0, depth - 1)
-            elif depth == 0 and (char == "," or char.isspace()):
+            elif depth == 0 and char in ", \t":  # ASCII only: U+2028 and friends stay in the entry, to be refused
                 if current:
                     tokens.append((separator, current))
                     current = ""

@@ -14,6 +14,7 @@ import json
 import secrets
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -120,8 +121,15 @@ class ImportService:
     @property
     def resolver(self) -> PipResolver:
         if self._resolver is None:
+            from chalicelib.redact import secret_values
+            from chalicelib.store.resolutions import DynamoResolutionCache
+
             settings = get_settings()
-            self._resolver = PipResolver(settings.index_url, timeout_seconds=settings.resolver_timeout_seconds)
+            self._resolver = PipResolver(
+                settings.index_url, timeout_seconds=settings.resolver_timeout_seconds, cache=DynamoResolutionCache(),
+                cache_ttl_seconds=settings.resolution_cache_ttl_seconds, pip_cache_dir=Path(settings.cache_dir) / "pip-resolver",
+                secret_values=secret_values,
+            )  # fmt: skip
         return self._resolver
 
     @property
@@ -280,7 +288,7 @@ class ImportService:
     def resolve_step(self, state: dict[str, Any]) -> dict[str, Any]:
         record = self._record(state)
         platform = self.target_platform()
-        pins = self.resolver.resolve(list(record.get("requirements", [])), platform)
+        pins = self.resolver.resolve(list(record.get("requirements", [])), platform, log_id=state["import_id"])
         steps = dict(record.get("steps", {}), resolve=_step_ok(pins=len(pins), platform=platform.key))
         self.skills.update_version(
             state["skill_id"], state["version"], pins=[p.model_dump() for p in pins], steps=steps, platform=platform.key

@@ -37,3 +37,21 @@ def test_edges_follow_markers_and_requested_extras() -> None:
 def test_an_extra_nobody_asked_for_draws_no_edge() -> None:
     report = {"install": [_item("a", ["b; extra == 'x'"]), _item("b", [])]}
     assert dependency_edges(report, ENV) == {"a": set(), "b": set()}
+
+
+def test_what_a_chosen_extra_brings_in_counts_as_direct() -> None:
+    """requests[socks] adds PySocks: checked like a package the skill named (issue 11, low item)."""
+    from chalicelib.packages.resolver import extra_dependencies
+
+    report = {"install": [
+        _item("requests", ["urllib3<3", "PySocks!=1.5.7; extra == 'socks'", "chardet; extra == 'use-chardet'"], extras=["socks"]),
+        _item("urllib3", ["brotli; extra == 'brotli'"]),
+        _item("pysocks", []),
+        _item("pkg", ["pkg[excel]; extra == 'all'", "openpyxl; extra == 'excel'", "numpy"], extras=["all"]),
+        _item("openpyxl", ["et-xmlfile"]),
+        _item("et-xmlfile", []),
+        _item("numpy", []),
+    ]}  # fmt: skip
+    found = extra_dependencies(report, {"requests": {"socks"}, "pkg": {"all"}, "urllib3": set()}, ENV)
+    # an extra that turns on another extra of its own package counts with it; what those need is transitive
+    assert found == {"pysocks": "requests[socks]", "openpyxl": "pkg[excel]"}

@@ -138,3 +138,33 @@ def test_flagged_typosquat_needs_an_approval_naming_the_exact_version():
 def test_decision_json_matches_the_seed_shape():
     decision = decide(agent(I), "numpy", "1.26.4", rules(approval("", I)))
     assert decision.to_json() == {"allowed": True, "maturity_required": "INTERN", "reason": decision.reason}
+
+
+# --- before resolution: a request that cannot succeed costs no resolution -------------------
+
+
+@pytest.mark.parametrize(("who", "specifier", "rule_set", "allowed", "words"), [
+    (None, ">=1", rules(approval("", I)), False, "unknown agent"),
+    (S, ">=1", rules(approval("", I)), False, STUDENT_REASON),
+    (I, ">=1", rules(), False, "no approval for numpy"),
+    (I, ">=1", rules(approval("<2", SUP)), False, "requires maturity SUPERVISED or above"),
+    (I, ">=1", rules(approval("<2", I), ban("", "malware")), False, "numpy is banned: malware"),
+    (I, ">=1", rules(approval("<2", I), ban("<1.5", "old")), True, "checked next"),  # a partial ban: the resolved version decides
+    (I, "", rules(approval("==1.26.4", I)), True, "checked next"),
+    (I, "==1.25.0", rules(approval("==1.26.4", I)), False, "no approval for numpy 1.25.0"),  # an exact pin decides now
+    (I, "===1.26.4", rules(approval("==1.26.4", I)), True, "approved for INTERN"),
+])  # fmt: skip
+def test_decide_before_resolution(who, specifier, rule_set, allowed, words):
+    from chalicelib.governance.decision import decide_before_resolution
+
+    decision = decide_before_resolution(agent(who) if who else None, "numpy", specifier, rule_set, agent_id="bot")
+    assert decision.allowed is allowed and words in decision.reason, decision
+
+
+def test_before_resolution_a_flagged_name_needs_an_exact_approval():
+    from chalicelib.governance.decision import decide_before_resolution
+
+    broad = decide_before_resolution(agent(I), "numpy", ">=1", rules(approval("", I)), requires_explicit_approval=True)
+    assert not broad.allowed and "naming an exact version" in broad.reason
+    exact = decide_before_resolution(agent(I), "numpy", ">=1", rules(approval("==1.26.4", I)), requires_explicit_approval=True)
+    assert exact.allowed

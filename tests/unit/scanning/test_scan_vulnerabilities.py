@@ -244,3 +244,23 @@ def test_make_service_from_settings(tmp_path, advisory_db_path):
     settings.vulnerability_service = "magic"
     with pytest.raises(ScanUnavailable, match="magic"):
         make_vulnerability_service(settings)
+
+
+def test_pip_audit_gets_the_allow_listed_environment(monkeypatch, tmp_path):
+    """No credential or skillharbor secret reaches pip-audit's process, and its error line is redacted on the record."""
+    from chalicelib.scanning.vulnerabilities import PipAuditService
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value-0123")
+    monkeypatch.setenv("SKILLHARBOR_ADMIN_KEY", "shk_admin_secret-value-0123")
+    seen = {}
+
+    def run(command, **kwargs):
+        seen.update(kwargs["env"])
+        return subprocess.CompletedProcess(command, 2, "", "ProxyError: http://user:hunter2-pass@proxy.example:3128 refused\n")
+
+    online = PipAuditService("pypi", env={"HTTPS_PROXY": "http://proxy.example:3128"}, runner=run, cache_dir=tmp_path)
+    result = online.audit([pin("requests", "2.32.4")])
+    assert seen["HTTPS_PROXY"] == "http://proxy.example:3128" and Path(seen["HOME"]).name == "home"
+    assert not any(name.startswith(("AWS_", "SKILLHARBOR_", "PIP_")) for name in seen)
+    reason = result.unaudited[0].reason
+    assert "hunter2-pass" not in reason and "[redacted]" in reason
