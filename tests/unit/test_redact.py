@@ -26,6 +26,6 @@ def test_ordinary_pip_output_is_left_alone() -> None:
 
 
 def test_secret_values_come_from_secret_settings_and_variables() -> None:
-    settings = Settings(admin_key="shk_admin_abcdefghijklmnop", runner_secret="0123456789abcdef0123")
+    settings = Settings(admin_key="shk_admin_abcdefghijklmnopqrstuvwxyz", runner_secret="0123456789abcdef0123")
     values = secret_values(settings, {"AWS_SECRET_ACCESS_KEY": "aws-secret-value", "AWS_REGION": "us-east-1", "MY_TOKEN": "tok"})
-    assert set(values) == {"shk_admin_abcdefghijklmnop", "0123456789abcdef0123", "aws-secret-value"}  # "tok" is too short
+    assert set(values) == {"shk_admin_abcdefghijklmnopqrstuvwxyz", "0123456789abcdef0123", "aws-secret-value"}  # "tok" is too short
