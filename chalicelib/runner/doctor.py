@@ -152,7 +152,7 @@ def main():
         "pid1": open("/proc/1/cmdline").read().split("\0")[:5],
         "init_uids": init_status.get("Uid", "").split(),
         "uids": list(os.getresuid()),
-        "caps": {name: int(status[name], 16) for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
+        "caps": {name: int(status[name], 16) for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb") if name in status},
         "own_code_write": _error(lambda: open("skill_main.py", "a").close()),
         "own_file_chmod": _error(lambda: os.chmod("bundled.txt", 0o666)),
         "own_file_unlink": _error(lambda: os.unlink("bundled.txt")),

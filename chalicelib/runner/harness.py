@@ -144,9 +144,10 @@ def enter_sandbox() -> str | None:
         os.setresuid(SKILL_UID, SUPERVISOR_UID, SUPERVISOR_UID)
     except OSError as exc:
         return f"could not switch to the supervisor's uid: {exc}"
+    sets = _capability_sets()  # gVisor has no CapAmb line (no ambient capabilities there)
     if os.getresuid() != (SKILL_UID, SUPERVISOR_UID, SUPERVISOR_UID) or any(
-        _capability_sets().get(name, 1) for name in ("CapPrm", "CapEff", "CapAmb")
-    ):
+        sets.get(name, 1) for name in ("CapPrm", "CapEff")
+    ) or sets.get("CapAmb", 0):
         return "the supervisor kept privileges after switching uid"
     _skill_ids = (SKILL_UID, SKILL_GID)
     if os.getpid() == 1:
