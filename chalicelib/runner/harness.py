@@ -443,7 +443,7 @@ def supervise(job: dict, child: Child | None = None) -> dict:
         try:  # its pipes are closed, so it is exiting: reap it, or kill_group would see it alive
             child.wait(timeout=0.2)
         except subprocess.TimeoutExpired:
-            pass
+            overstayed = returned_at is not None  # it closed its pipes but kept running after its result
     whole_namespace = os.getpid() == 1
     leftovers = other_processes({child.pid}) if whole_namespace else []
     if not whole_namespace and child.poll() is not None:
