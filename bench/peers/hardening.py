@@ -69,6 +69,7 @@ def main():
         "cpu_quota": quota,
         "cpu_period": period,
         "pid1": ((_read("/proc/1/cmdline") or "").split("\0")[0]).rsplit("/", 1)[-1],
+        "pid1_is_harness": "/opt/skillharbor/harness.py" in (_read("/proc/1/cmdline") or "").split("\0"),
         "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
         "core": list(resource.getrlimit(resource.RLIMIT_CORE)),
         "cpu_seconds": list(resource.getrlimit(resource.RLIMIT_CPU)),
@@ -111,7 +112,7 @@ def readings(probe: dict[str, Any]) -> dict[str, str]:
         "/tmp": (f"{tmp['type']} ({','.join(o for o in tmp['options'] if o in ('noexec', 'nosuid', 'nodev'))})" if tmp
                  else "on the root filesystem") + ("" if probe.get("tmp_writable") else ", not writable"),  # fmt: skip
         "/dev/shm": "present" if probe.get("dev_shm") else "none",
-        "PID 1": str(probe.get("pid1") or "?"),
+        "PID 1": "skillharbor harness" if probe.get("pid1_is_harness") else str(probe.get("pid1") or "?"),
         "open files (nofile)": f"{nofile[0]}/{nofile[1]}",
         "core dumps": "off" if (probe.get("core") or [None])[0] == 0 else "allowed",
     }
@@ -138,7 +139,8 @@ PROPERTIES: dict[str, Any] = {
     "CPU quota": lambda p: bool(_number(p.get("cpu_quota"))),
     "/tmp a noexec tmpfs": lambda p: bool(p.get("tmp")) and p["tmp"]["type"] == "tmpfs" and "noexec" in p["tmp"]["options"],
     "no /dev/shm (ipc none)": lambda p: not p.get("dev_shm"),
-    "init as PID 1": lambda p: p.get("pid1") in ("docker-init", "tini", "tini-static"),
+    # skillharbor's own PID 1 is its harness (it reaps and forwards signals); elsewhere an init binary
+    "init as PID 1": lambda p: bool(p.get("pid1_is_harness")) or p.get("pid1") in ("docker-init", "tini", "tini-static"),
     "open files capped": lambda p: (p.get("nofile") or [0])[0] not in (-1, None) and (p.get("nofile") or [10**9])[0] <= 4096,
     "no core dumps": lambda p: (p.get("core") or [None])[0] == 0,
 }
@@ -152,25 +154,32 @@ def judge(probe: dict[str, Any], reference: dict[str, Any]) -> list[str]:
 def docker_py_flags(limits: Any, user: str, environment: dict[str, str]) -> dict[str, Any]:
     """``DockerClient.containers.create`` keyword arguments equal to
     ``chalicelib.runner.sandbox.host_config`` and ``sandbox.create``
-    (checked by tests/unit/test_bench_peer_flags.py)."""
+    (checked by tests/unit/test_bench_peer_flags.py), except the
+    capabilities skillharbor's harness needs for a moment to split uids and
+    then drops: a peer's own process would keep them."""
     import docker.types
+
+    from chalicelib.runner import sandbox, seccomp
 
     memory = f"{limits.memory_mb}m"
     return {
         "network_mode": "none",
         "read_only": True,
-        "tmpfs": {"/tmp": f"rw,size={limits.tmpfs_mb}m,mode=1777,nosuid,nodev,noexec"},
+        "tmpfs": {"/tmp": f"rw,size={limits.tmpfs_mb}m,mode=1777,nosuid,nodev,noexec",
+                  "/dev/mqueue": "ro,size=4k,mode=0555,nosuid,nodev,noexec"},
         "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
+        "security_opt": ["no-new-privileges", seccomp.security_option()],
         "pids_limit": limits.pids,
         "mem_limit": memory,
         "memswap_limit": memory,
         "nano_cpus": int(limits.cpus * 1e9),
         "ipc_mode": "none",
-        "init": True,
         "privileged": False,
+        "dns": [sandbox.SANDBOX_RESOLVER],
+        "dns_search": ["."],
         "log_config": docker.types.LogConfig(type=docker.types.LogConfig.types.NONE),
-        "ulimits": [docker.types.Ulimit(name="nofile", soft=1024, hard=1024), docker.types.Ulimit(name="core", soft=0, hard=0)],
+        "ulimits": [docker.types.Ulimit(name="nofile", soft=1024, hard=1024), docker.types.Ulimit(name="core", soft=0, hard=0),
+                    docker.types.Ulimit(name="msgqueue", soft=0, hard=0)],
         "user": user,
         "working_dir": "/tmp",
         "environment": dict(environment),

@@ -9,11 +9,14 @@ Where the root filesystem comes from:
   The rootfs tarball is cached under ``<cache_dir>/base-image`` so a second
   build does not bootstrap again.
 
-On top of either, one small layer adds the ``skill`` user (uid 10001), a
-virtualenv at ``/opt/skillharbor/venv`` (created by the image's own
-``python3 -m venv``, so pip comes from the image's bundled ensurepip wheel and
-is available offline for env builds), and the harness at
-``/opt/skillharbor/harness.py``. The target platform (CPython version,
+On top of either, one small layer adds the ``skill`` user (uid 10001) and
+the ``harness`` user (uid 10000, the supervisor's, owner of the skill's files
+at run time), a virtualenv at ``/opt/skillharbor/venv`` (created by the
+image's own ``python3 -m venv``, so pip comes from the image's bundled
+ensurepip wheel and is available offline for env builds), and the harness at
+``/opt/skillharbor/harness.py`` with the skill's process program beside it
+(``skill_child.py``). The harness is the container's init (PID 1): no init
+binary is needed from the image or the host, so both sources work alike. The target platform (CPython version,
 manylinux tag) is detected by running the root image, never hard-coded.
 
 ``python -m chalicelib.runner.base_image [--rebuild]`` prints the info as JSON.
@@ -40,13 +43,15 @@ from chalicelib.child_env import child_environment
 from chalicelib.errors import BuildFailed, RunnerUnavailable
 from chalicelib.packages.pins import TargetPlatform
 from chalicelib.runner import engine
+from chalicelib.runner.harness import SKILL_UID, SUPERVISOR_UID  # uid == gid for both
 
 log = logging.getLogger(__name__)
 
 HARNESS_PATH = Path(__file__).with_name("harness.py")
+CHILD_PATH = Path(__file__).with_name("skill_child.py")
 IN_IMAGE_HARNESS = "/opt/skillharbor/harness.py"
+IN_IMAGE_CHILD = "/opt/skillharbor/skill_child.py"
 IN_IMAGE_PYTHON = "/opt/skillharbor/venv/bin/python"
-SKILL_UID = 10001
 DEBIAN_SUITE = "bookworm"
 DEBIAN_PACKAGES = ("python3", "python3-venv")
 PULL_TIMEOUT_SECONDS = 20
@@ -65,10 +70,13 @@ USER 0:0
 RUN set -eu; \\
     grep -q '^skill:' /etc/group || echo 'skill:x:{uid}:' >> /etc/group; \\
     grep -q '^skill:' /etc/passwd || echo 'skill:x:{uid}:{uid}:skillharbor skill:/tmp:/usr/sbin/nologin' >> /etc/passwd; \\
+    grep -q '^harness:' /etc/group || echo 'harness:x:{supervisor_uid}:' >> /etc/group; \\
+    grep -q '^harness:' /etc/passwd || echo 'harness:x:{supervisor_uid}:{supervisor_uid}:skillharbor supervisor:/nonexistent:/usr/sbin/nologin' >> /etc/passwd; \\
     python3 -m venv /opt/skillharbor/venv; \\
     /opt/skillharbor/venv/bin/python -m pip --version; \\
     rm -rf /root/.cache /tmp/* 2>/dev/null || true
 COPY harness.py {harness}
+COPY skill_child.py {child}
 ENV PATH=/opt/skillharbor/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /tmp
@@ -95,10 +103,11 @@ class BaseImageInfo(BaseModel):
 
 
 def layer_key() -> str:
-    """Changes whenever the harness or the Dockerfile template change."""
+    """Changes whenever the harness, the child program or the Dockerfile template change."""
     digest = hashlib.sha256()
     digest.update(DOCKERFILE_TEMPLATE.encode())
     digest.update(HARNESS_PATH.read_bytes())
+    digest.update(CHILD_PATH.read_bytes())
     return digest.hexdigest()[:32]
 
 
@@ -241,11 +250,14 @@ def ensure_base_image(client: docker.DockerClient, settings: Any, *, rebuild: bo
             manylinux=manylinux,
             source=source,
             uid=SKILL_UID,
+            supervisor_uid=SUPERVISOR_UID,
             harness=IN_IMAGE_HARNESS,
+            child=IN_IMAGE_CHILD,
             layer_label=LAYER_LABEL,
             layer_key=key,
         )
-        context = engine.tar_context({"Dockerfile": dockerfile, "harness.py": HARNESS_PATH.read_bytes()})
+        context = engine.tar_context({"Dockerfile": dockerfile, "harness.py": HARNESS_PATH.read_bytes(),
+                                      "skill_child.py": CHILD_PATH.read_bytes()})
         engine.build_image(client, context, tag)
         built = client.images.get(tag)
         if current is not None and current.id != built.id:

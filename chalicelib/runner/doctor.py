@@ -15,7 +15,7 @@ from typing import Any, Callable
 import docker
 
 from chalicelib.errors import BuildFailed, RunnerUnavailable
-from chalicelib.runner import engine, sandbox
+from chalicelib.runner import engine, sandbox, seccomp
 from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, RunStatus
 
 # One container answers every property it can observe about itself.
@@ -79,7 +79,6 @@ def main(host_canary=None):
         "root_mount_options": _root_mount_options(),
         "tmp_fill_error": fill,
         "uid": os.getuid(),
-        "cap_eff": _status("CapEff"),
         "seccomp": _status("Seccomp"),
         "no_new_privs": _status("NoNewPrivs"),
         "dev_shm": os.path.exists("/dev/shm"),
@@ -90,6 +89,77 @@ def main(host_canary=None):
         "env_keys": sorted(os.environ),
     }
 '''
+
+# A second container: the seccomp denials, the init, the skill's read-only files.
+HARDENING_PROBE = r'''
+import ctypes, errno, os, platform, resource, socket, threading
+
+FAMILIES = %(families)r
+MQ_OPEN = {"x86_64": 240, "aarch64": 180}
+
+def _error(action):
+    try:
+        action()
+        return None
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+
+def _syscall(number, *args):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    rc = libc.syscall(ctypes.c_long(number), *[ctypes.c_long(a) for a in args])
+    return None if rc >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+
+def _loopback():
+    server = socket.create_server(("127.0.0.1", 0))
+    def echo():
+        conn, _ = server.accept()
+        conn.sendall(conn.recv(4))
+        conn.close()
+    threading.Thread(target=echo, daemon=True).start()
+    client = socket.create_connection(server.getsockname(), timeout=5)
+    client.sendall(b"ping")
+    left, right = socket.socketpair()
+    left.sendall(b"unix")
+    return client.recv(4) == b"ping" and right.recv(4) == b"unix"
+
+def _mounts():
+    found = []
+    for line in open("/proc/self/mountinfo"):
+        fields = line.split()
+        sep = fields.index("-")
+        found.append([fields[4], fields[3], fields[5].split(",")[0], fields[sep + 1], fields[sep + 2]])
+    return found
+
+def main():
+    def vsock_to_host():
+        s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+        s.settimeout(3)
+        s.connect((2, 1024))
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    init_status = dict(line.split(":", 1) for line in open("/proc/1/status"))
+    mqueue_fs = [m[3] for m in _mounts() if m[0] == "/dev/mqueue"]
+    return {
+        "families": {name: _error(lambda: socket.socket(number, socket.SOCK_DGRAM).close()) for name, number in FAMILIES.items()},
+        "vsock_host": _error(vsock_to_host),
+        "loopback": _loopback(),
+        "io_uring": [_syscall(425, 8, 0), _syscall(426, 0, 0, 0, 0, 0), _syscall(427, 0, 0, 0, 0)],
+        "mq_open": _syscall(MQ_OPEN[platform.machine()], 0, os.O_CREAT | os.O_RDWR, 0o600, 0) if platform.machine() in MQ_OPEN else "EPERM",
+        "mqueue_fs": mqueue_fs,
+        "mqueue_create": _error(lambda: open("/dev/mqueue/probe", "w").close()),
+        "msgqueue_limit": list(resource.getrlimit(resource.RLIMIT_MSGQUEUE)),
+        "mounts": _mounts(),
+        "pid1": open("/proc/1/cmdline").read().split("\0")[:5],
+        "init_uids": init_status.get("Uid", "").split(),
+        "uids": list(os.getresuid()),
+        "caps": {name: int(status[name], 16) for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb") if name in status},
+        "own_code_write": _error(lambda: open("skill_main.py", "a").close()),
+        "own_file_chmod": _error(lambda: os.chmod("bundled.txt", 0o666)),
+        "own_file_unlink": _error(lambda: os.unlink("bundled.txt")),
+    }
+''' % {"families": seccomp.REFUSED_SOCKET_FAMILIES}
+
+NETWORK_FILES = {"/etc/resolv.conf", "/etc/hostname", "/etc/hosts"}
 
 MEMORY_BOMB = "def main():\n    hog = []\n    while True:\n        hog.append(b'x' * (8 * 1024 * 1024))\n"
 
@@ -135,13 +205,43 @@ def _probe_checks(facts: dict[str, Any], limits: RunLimits) -> list[Check]:
               f"memory: {facts['memory_limit']}, memory+swap: {facts['memsw_limit'] or 'n/a'}"),
         Check("pids limit", facts["pids_limit"] == str(limits.pids), f"pids.max: {facts['pids_limit']}"),
         Check("non-root", facts["uid"] != 0, f"uid {facts['uid']}"),
-        Check("no capabilities", facts["cap_eff"].strip("0") == "", f"CapEff {facts['cap_eff']}"),
         Check("seccomp", facts["seccomp"] == "2", f"Seccomp mode {facts['seccomp']} (2 = filter)"),
         Check("no-new-privileges", facts["no_new_privs"] == "1", f"NoNewPrivs {facts['no_new_privs']}"),
         Check("/dev/shm absent", not facts["dev_shm"], f"/dev/shm exists: {facts['dev_shm']}"),
         Check("no docker socket", not facts["docker_sock"], f"socket visible: {facts['docker_sock']}"),
         Check("no host environment", set(facts["env_keys"]) <= set(sandbox.SAFE_ENVIRONMENT) | {"PYTHONIOENCODING"},
               f"variables: {', '.join(facts['env_keys'])}"),
+    ]
+
+
+def _hardening_checks(facts: dict[str, Any]) -> list[Check]:
+    allowed_through = {name: error for name, error in facts["families"].items() if error not in ("EPERM", "EAFNOSUPPORT")}
+    from_disk = [m for m in facts["mounts"] if m[4].startswith("/dev/") or m[3] in ("ext4", "xfs", "btrfs", "ext3", "vfat")]
+    host_mounts = [m for m in from_disk if m[0] not in NETWORK_FILES or m[2] != "ro"]
+    init_mounts = [m for m in facts["mounts"] if "docker-init" in m[0] + m[1]]
+    caps = facts["caps"]
+    own_files = [facts["own_code_write"], facts["own_file_chmod"], facts["own_file_unlink"]]
+    return [
+        Check("seccomp: socket families", not allowed_through and facts["vsock_host"] in ("EPERM", "EAFNOSUPPORT"),
+              f"{len(facts['families']) - len(allowed_through)}/{len(facts['families'])} families other than unix/inet/inet6 "
+              f"refused, vsock to the host: {facts['vsock_host'] or 'connected'}"
+              + (f"; NOT refused: {allowed_through}" if allowed_through else "")),
+        Check("loopback sockets work", facts["loopback"] is True, f"127.0.0.1 TCP echo and a unix socketpair: {facts['loopback']}"),
+        Check("seccomp: io_uring refused", all(e in ("EPERM", "ENOSYS") for e in facts["io_uring"]),
+              f"io_uring_setup/enter/register: {', '.join(e or 'allowed' for e in facts['io_uring'])}"),
+        Check("no message queues", facts["mqueue_fs"] != ["mqueue"] and facts["mqueue_create"] is not None
+              and facts["mq_open"] is not None and facts["msgqueue_limit"] == [0, 0],
+              f"/dev/mqueue: {facts['mqueue_fs']}, create: {facts['mqueue_create'] or 'created'}, "
+              f"mq_open: {facts['mq_open'] or 'allowed'}, RLIMIT_MSGQUEUE {facts['msgqueue_limit']}"),
+        Check("init in the image", facts["pid1"] == sandbox.HARNESS_COMMAND and not init_mounts and not host_mounts,
+              f"PID 1: {' '.join(facts['pid1'])}; docker-init mounts: {len(init_mounts)}; disk-backed mounts: "
+              f"{', '.join(sorted(m[0] + ' (' + m[2] + ')' for m in from_disk)) or 'none'}"
+              + (f"; unexpected: {host_mounts}" if host_mounts else "")),
+        Check("skill files read-only", all(e in ("EACCES", "EPERM", "EROFS") for e in own_files)
+              and facts["uids"] == [10001, 10001, 10001] and facts["init_uids"][1:2] == ["10000"],
+              f"append/chmod/unlink of its own files: {', '.join(e or 'succeeded' for e in own_files)}; skill uids "
+              f"{facts['uids']}, supervisor uids {facts['init_uids']}"),
+        Check("no capabilities", not any(caps.values()), ", ".join(f"{k} {v:x}" for k, v in caps.items())),
     ]
 
 
@@ -170,6 +270,11 @@ def run_checks(client: docker.DockerClient, image: str) -> list[Check]:
         checks.append(Check("probe container", False, f"{probe.status.value}: {probe.error}"))
     else:
         checks.extend(_probe_checks(probe.output, PROBE_LIMITS))
+    hardening = sandbox.run(client, RunRequest(image=image, code=HARDENING_PROBE, files={"bundled.txt": "x"}, limits=PROBE_LIMITS))
+    if hardening.status != RunStatus.OK:
+        checks.append(Check("hardening probe container", False, f"{hardening.status.value}: {hardening.error}"))
+    else:
+        checks.extend(_hardening_checks(hardening.output))
 
     bomb = execute(MEMORY_BOMB, PROBE_LIMITS)
     checks.append(Check("memory limit enforced", bomb.status == RunStatus.OOM_KILLED,

@@ -1,7 +1,7 @@
 """The in-container harness (stdlib only; installed at /opt/skillharbor/harness.py).
 
-It is the container's only process besides docker-init and acts as a
-*supervisor*: the skill never runs in this process.
+It is the container's PID 1 and acts as a *supervisor*: the skill never runs
+in this process.
 
 Protocol
 --------
@@ -16,19 +16,29 @@ stdout: exactly one line written by the supervisor alone ::
     SKILLHARBOR-RESULT-v1 <hmac-sha256(nonce, body) hex> <body JSON>
 
 where body is ``{status, output, stdout, stderr, error, traceback,
-stdout_truncated, stderr_truncated, result_truncated, signal}``.
+stdout_truncated, stderr_truncated, result_truncated, signal, notes}``.
 
-Why this shape (the skill must not forge its result):
+Why this shape (the skill must not forge its result nor change its code):
 
+* in a container (``--sandbox``) the supervisor runs with effective uid
+  10000 and the skill with uid 10001 (see
+  :func:`enter_sandbox`); the supervisor writes the skill's code and files,
+  so they are read-only to the skill, and it is PID 1, so no other process
+  holds the container's stdin/stdout;
 * the supervisor marks itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``),
-  so a same-uid child can open neither ``/proc/<ppid>/fd/*`` nor ``mem``;
-* the skill runs in a child (``python -I`` running :data:`CHILD_SOURCE`)
+  so the child can open neither ``/proc/1/fd/*`` nor ``mem``;
+* the skill runs in a child (``python -I skill_child.py``)
   whose stdout/stderr are pipes to the supervisor, with ``close_fds``; its
   return value travels on a separate pipe;
-* docker-init (PID 1, same uid, dumpable) still holds the container's real
-  stdout, so a skill *can* write to ``/proc/1/fd/1``. That is why the host
-  sends a per-run ``nonce`` that only the supervisor sees and the supervisor
-  authenticates its line with it: forged or altered lines fail the check.
+* the host still sends a per-run ``nonce`` that only the supervisor sees and
+  the supervisor authenticates its line with it: forged or altered lines fail
+  the check (should anything else ever reach the container's stdout).
+
+Ending a run: once the entrypoint's result line is on its pipe, the timeout
+no longer applies. The child waits up to THREAD_GRACE_SECONDS for
+non-daemon threads, runs atexit callbacks and exits; whatever still runs
+EXIT_GRACE_SECONDS after the result (the child itself, forked or detached
+processes) is killed, the result stands and ``notes`` says what was killed.
 
 Calling convention (documented for skill authors):
 
@@ -53,6 +63,7 @@ import json
 import os
 import selectors
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -63,256 +74,20 @@ DEFAULT_MAX_OUTPUT = 1024 * 1024
 MAX_JOB_BYTES = 64 * 1024 * 1024
 #: how long to keep draining pipes held open by the skill's leftovers
 DRAIN_GRACE_SECONDS = 0.5
+#: after the entrypoint returned: how long the child waits for non-daemon threads ...
+THREAD_GRACE_SECONDS = 1.0
+#: ... and how long the supervisor waits for the child to exit (atexit included) before killing it
+EXIT_GRACE_SECONDS = 2.0
+#: room on the result pipe beyond the return value: JSON framing and the leftover-threads line
+RESULT_MARGIN_BYTES = 4096
 PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+#: the supervisor's uid (owns the skill's files) and the skill's (see enter_sandbox)
+SUPERVISOR_UID = SUPERVISOR_GID = 10000
+SKILL_UID = SKILL_GID = 10001
 
-# The child's program: reads the job from stdin, runs the skill, writes one
-# JSON document to the result fd given in argv[1]. Kept as a string so the
-# child starts from a clean ``python -I -c`` with nothing inherited.
-# Pooled containers start it ahead of time with argv[2] (a "ready" fd) and
-# argv[3] (comma-separated distributions to import first): it imports them,
-# writes one byte to the ready fd and then blocks reading its job.
-# asyncio, inspect and traceback are imported only when needed (together they
-# cost ~100 ms of CPU at the default 0.5 CPU limit).
-CHILD_SOURCE = r'''
-import importlib.util, json, os, sys
-
-def _top_level_modules(dist_name):
-    """Import names a distribution provides (top_level.txt, else its RECORD)."""
-    from importlib import metadata
-    fallback = [dist_name.replace("-", "_").replace(".", "_")]
-    try:
-        dist = metadata.distribution(dist_name)
-    except Exception:
-        return fallback
-    names = (dist.read_text("top_level.txt") or "").split()
-    if not names:
-        for entry in dist.files or []:
-            parts = entry.parts
-            if len(parts) == 2 and parts[1] == "__init__.py":
-                names.append(parts[0])
-            elif len(parts) == 1 and parts[0].endswith(".py"):
-                names.append(parts[0][:-3])
-    names = [n for n in dict.fromkeys(names) if n.isidentifier() and not n.startswith("_")]
-    return names or fallback
-
-def _warm_up(ready_fd, dists):
-    """Pooled start: import the skill's packages before the job, then say so."""
-    os.set_inheritable(ready_fd, False)
-    imported = []
-    if dists:
-        # what packages print while importing is warm-up noise, not the skill's output
-        saved = [os.dup(1), os.dup(2)]
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.dup2(null, 2)
-        os.close(null)
-        try:
-            import importlib
-            for dist in dists:
-                for name in _top_level_modules(dist):
-                    try:
-                        importlib.import_module(name)
-                        imported.append(name)
-                    except BaseException:
-                        pass  # best effort: the skill imports it itself (and sees the error) if it needs it
-        finally:
-            for fd, saved_fd in zip((1, 2), saved):
-                try:
-                    sys.stdout.flush() if fd == 1 else sys.stderr.flush()
-                except Exception:
-                    pass
-                os.dup2(saved_fd, fd)
-                os.close(saved_fd)
-    os.write(ready_fd, b"1")
-    os.close(ready_fd)
-    return imported
-
-def _unshadow(preimported, files):
-    """A skill file named like a pre-imported module wins, as it would in a cold run."""
-    tops = {"skill_main"}
-    for rel in files:
-        first = rel.replace("\\", "/").split("/")[0]
-        tops.add(first[:-3] if first.endswith(".py") else first)
-    for name in preimported:
-        if name in tops:
-            for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-                del sys.modules[loaded]
-
-def _fail(result, message, exc=None):
-    body = {"ok": False, "error": message}
-    if exc is not None:
-        tb = exc.__traceback__
-        # hide the runner's own frames: start at the first frame of skill code
-        while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
-            tb = tb.tb_next
-        import traceback
-        body["traceback"] = "".join(traceback.format_exception(type(exc), exc, tb))
-    result.write(json.dumps(body))
-
-def _coerce(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD, KEYWORD_ONLY = "positional_only", "positional_or_keyword", "keyword_only"
-
-def _parameters(func):
-    """(has **kwargs, [(name, kind, has_default)]) of the entrypoint's named
-    parameters, or None when they cannot be known. Plain functions are read
-    from their code object; anything else goes through inspect (which costs
-    tens of milliseconds to import, so only then)."""
-    code = getattr(func, "__code__", None)
-    plain = type(func).__name__ == "function" and code is not None and not hasattr(func, "__wrapped__") \
-        and not hasattr(func, "__signature__")
-    if plain:
-        positional, posonly, kwonly = code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount
-        names = code.co_varnames[: positional + kwonly]
-        first_default = positional - len(func.__defaults__ or ())
-        kwdefaults = func.__kwdefaults__ or {}
-        params = []
-        for index, name in enumerate(names):
-            if index < positional:
-                kind = POSITIONAL_ONLY if index < posonly else POSITIONAL_OR_KEYWORD
-                params.append((name, kind, index >= first_default))
-            else:
-                params.append((name, KEYWORD_ONLY, name in kwdefaults))
-        return bool(code.co_flags & 0x08), params  # CO_VARKEYWORDS
-    import inspect
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return None
-    kinds = {inspect.Parameter.POSITIONAL_ONLY: POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD: POSITIONAL_OR_KEYWORD,
-             inspect.Parameter.KEYWORD_ONLY: KEYWORD_ONLY}
-    values = list(signature.parameters.values())
-    varkw = any(p.kind is p.VAR_KEYWORD for p in values)
-    return varkw, [(p.name, kinds[p.kind], p.default is not p.empty) for p in values if p.kind in kinds]
-
-def _arguments(func, inputs, entrypoint):
-    described = _parameters(func)
-    if described is None or described[0]:
-        return (), dict(inputs)
-    named = described[1]
-    if len(named) == 1 and named[0][0] == "data" and "data" not in inputs:
-        return ((inputs,), {}) if named[0][1] == POSITIONAL_ONLY else ((), {"data": inputs})
-    args, kwargs, missing = [], {}, []
-    for name, kind, has_default in named:
-        if name in inputs:
-            if kind == POSITIONAL_ONLY:
-                args.append(inputs[name])
-            else:
-                kwargs[name] = inputs[name]
-        elif not has_default:
-            missing.append(name)
-    if missing:
-        raise LookupError(f"entrypoint {entrypoint!r} requires input(s) {', '.join(map(repr, missing))} which were not provided")
-    return tuple(args), kwargs
-
-def _awaitable(value):
-    if not (hasattr(value, "__await__") or hasattr(value, "gi_code")):
-        return False
-    import inspect
-    return inspect.isawaitable(value)
-
-def main():
-    # lowest CPU priority (the skill cannot raise it back without CAP_SYS_NICE):
-    # the supervisor stays responsive even under a fork bomb
-    os.nice(19)
-    result = os.fdopen(int(sys.argv[1]), "w", encoding="utf-8")
-    os.set_inheritable(result.fileno(), False)
-    preimported = []
-    if len(sys.argv) > 2:
-        preimported = _warm_up(int(sys.argv[2]), [d for d in sys.argv[3].split(",") if d] if len(sys.argv) > 3 else [])
-    job = json.loads(sys.stdin.buffer.read())
-    if preimported:
-        _unshadow(preimported, job.get("files") or {})
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    skill_dir = job.get("workdir") or SKILL_DIR
-    os.makedirs(skill_dir, mode=0o700, exist_ok=True)
-    os.chdir(skill_dir)
-    for rel, text in (job.get("files") or {}).items():
-        parts = rel.replace("\\", "/").split("/")
-        if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            _fail(result, f"skill file path {rel!r} must be relative without '..'")
-            return
-        path = os.path.join(skill_dir, *parts)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    code_path = os.path.join(skill_dir, "skill_main.py")
-    with open(code_path, "w", encoding="utf-8") as fh:
-        fh.write(job["code"])
-    sys.path.insert(0, skill_dir)
-    sys.dont_write_bytecode = True
-    entrypoint = job.get("entrypoint") or "main"
-    try:
-        spec = importlib.util.spec_from_file_location("skill_main", code_path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["skill_main"] = module
-        spec.loader.exec_module(module)
-        func = getattr(module, entrypoint, None)
-        if func is None or not callable(func):
-            _fail(result, f"entrypoint {entrypoint!r} is not a function defined by the skill code")
-            return
-        args, kwargs = _arguments(func, job.get("inputs") or {}, entrypoint)
-        value = func(*args, **kwargs)
-        if _awaitable(value):
-            import asyncio
-            value = asyncio.run(value)
-    except LookupError as exc:
-        if str(exc).startswith("entrypoint "):
-            _fail(result, str(exc))
-        else:
-            _fail(result, f"{type(exc).__name__}: {exc}", exc)
-        return
-    except SystemExit as exc:
-        _fail(result, f"skill called sys.exit({exc.code!r})", exc)
-        return
-    except BaseException as exc:
-        _fail(result, f"{type(exc).__name__}: {exc}", exc)
-        return
-    try:
-        encoded = json.dumps(value, default=_coerce, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
-        _fail(result, f"the entrypoint's return value is not JSON serialisable: {exc}")
-        return
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    result.write(json.dumps({"ok": True, "output_json": encoded}))
-
-def _quick_exit():
-    """Exit without interpreter teardown (with numpy and pandas loaded it costs
-    100+ ms), doing what a normal exit does first: wait for non-daemon
-    threads, run atexit callbacks, flush the standard streams."""
-    import atexit, threading
-    threading._shutdown()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    os._exit(0)
-
-SKILL_DIR = %(skill_dir)r
-try:
-    main()
-finally:
-    try:
-        sys.stdout.flush()
-    except Exception:
-        pass
-_quick_exit()
-''' % {"skill_dir": SKILL_DIR}
+#: the skill's process: its own program (``skill_child.py`` beside this file), run as ``python -I``
+CHILD_PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "skill_child.py")
 
 
 def make_non_dumpable() -> bool:
@@ -322,6 +97,150 @@ def make_non_dumpable() -> bool:
         return libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+# --- the sandbox: separate uids, PID 1 ---------------------------------------------
+#
+# In a container (``--sandbox``) the harness starts as root with only
+# CAP_SETUID, CAP_SETGID and CAP_SETPCAP and, before it reads anything,
+# empties the capability bounding set and switches to real uid 10001 (the
+# skill's), effective and saved uid 10000. Changing every uid away from 0
+# clears all capabilities, so from then on nothing in the container has any.
+# The effective uid 10000 owns the skill's code and files (read-only to the
+# skill); the shared real uid lets the supervisor signal the skill's
+# processes without CAP_KILL. The skill runs with uid 10001 throughout.
+# The harness is the container's PID 1: it forwards termination signals to
+# the skill, reaps orphans, and its exit ends every process left behind.
+
+#: termination signals forwarded to the skill's process group (PID 1 ignores what it has no handler for)
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+_skill_ids: tuple[int, int] | None = None  # (uid, gid) children switch to, once enter_sandbox succeeded
+_forward_to: list[int] = []  # process groups of the running children
+
+
+def _capability_sets() -> dict[str, int]:
+    sets = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Cap"):
+                name, _, value = line.partition(":")
+                sets[name] = int(value.strip(), 16)
+    return sets
+
+
+def enter_sandbox() -> str | None:
+    """Separate the supervisor's uid from the skill's and become PID 1's
+    supervisor; returns what went wrong (the run is then refused)."""
+    global _skill_ids
+    if os.getuid() != 0:
+        return "the harness must start as root to run the skill under a uid of its own"
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(64):  # until EINVAL: past the kernel's last capability
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
+            break
+    try:
+        os.setgroups([])
+        os.setresgid(SKILL_GID, SUPERVISOR_GID, SUPERVISOR_GID)
+        os.setresuid(SKILL_UID, SUPERVISOR_UID, SUPERVISOR_UID)
+    except OSError as exc:
+        return f"could not switch to the supervisor's uid: {exc}"
+    sets = _capability_sets()  # gVisor has no CapAmb line (no ambient capabilities there)
+    if os.getresuid() != (SKILL_UID, SUPERVISOR_UID, SUPERVISOR_UID) or any(
+        sets.get(name, 1) for name in ("CapPrm", "CapEff")
+    ) or sets.get("CapAmb", 0):
+        return "the supervisor kept privileges after switching uid"
+    _skill_ids = (SKILL_UID, SKILL_GID)
+    if os.getpid() == 1:
+        for signum in FORWARDED_SIGNALS:
+            signal.signal(signum, _forward_signal)
+    return None
+
+
+def _forward_signal(signum: int, frame: object) -> None:
+    if not _forward_to:
+        os._exit(128 + signum)  # nothing runs yet: stop as an init would
+    for pgid in list(_forward_to):
+        try:
+            os.killpg(pgid, signum)
+        except OSError:
+            pass
+
+
+def reap_orphans(child: subprocess.Popen | None = None) -> None:
+    """Collect exited processes re-parented to us (PID 1); ``child``'s own
+    status is kept for its Popen."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if child is not None and pid == child.pid and child.returncode is None:
+            child.returncode = os.waitstatus_to_exitcode(status)
+
+
+def prepare_skill_dir(path: str) -> str | None:
+    """Create the skill's directory (ours, 0755), or check that the existing
+    one is ours and not a link; returns a problem or None."""
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        return f"cannot create the skill directory: {exc}"
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        return "the skill directory was not created by the supervisor"
+    return None
+
+
+def write_skill_files(job: dict) -> str | None:
+    """Write the skill's code (``skill_main.py``) and files under its
+    directory, owned by the supervisor and read-only to everyone else."""
+    skill_dir = job.get("workdir") or SKILL_DIR
+    problem = prepare_skill_dir(skill_dir)
+    if problem:
+        return problem
+    files = dict(job.get("files") or {})
+    for rel in files:
+        parts = rel.replace("\\", "/").split("/")
+        if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            return f"skill file path {rel!r} must be relative without '..'"
+    files["skill_main.py"] = job.get("code") or ""  # the code wins over a bundled file of that name
+    for rel, text in files.items():
+        parts = rel.replace("\\", "/").split("/")
+        directory = skill_dir
+        for part in parts[:-1]:
+            directory = os.path.join(directory, part)
+            problem = prepare_skill_dir(directory)
+            if problem:
+                return f"skill file {rel!r}: {problem}"
+        path = os.path.join(directory, parts[-1])
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            return f"skill file {rel!r} cannot be written: {exc}"
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(path, 0o644)  # whatever the umask
+    return None
+
+
+def other_processes(exclude: set[int]) -> list[int]:
+    """Live (not zombie) processes in our PID namespace but ``exclude`` and us."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in exclude or int(name) in (1, os.getpid()):
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in (b"Z", b"X"):
+            found.append(int(name))
+    return found
 
 
 def sign(nonce: str, body: bytes) -> str:
@@ -382,22 +301,24 @@ def oom_kills() -> int:
 
 
 class Child:
-    """The skill's process (``python -I`` running CHILD_SOURCE) and its pipes."""
+    """The skill's process (``python -I skill_child.py``) and its pipes."""
 
     def __init__(self, preimport: list[str] | None = None):
         """``preimport`` None: a cold child that reads its job at once; a list
         (maybe empty): a pooled child that imports those distributions first
         and signals on ``ready_read``."""
         self.result_read, result_write = os.pipe()
-        argv = [sys.executable, "-I", "-c", CHILD_SOURCE, str(result_write)]
+        argv = [sys.executable, "-I", CHILD_PROGRAM, str(result_write)]
         pass_fds = [result_write]
         self.ready_read: int | None = None
         if preimport is not None:
             self.ready_read, ready_write = os.pipe()
             argv += [str(ready_write), ",".join(preimport)]
             pass_fds.append(ready_write)
+        switch = {"user": _skill_ids[0], "group": _skill_ids[1]} if _skill_ids else {}
         self.process = subprocess.Popen(
             argv,
+            **switch,  # type: ignore[arg-type]
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -415,6 +336,7 @@ class Child:
         )
         for fd in pass_fds:
             os.close(fd)
+        _forward_to.append(self.process.pid)
 
     def wait_ready(self, timeout: float) -> bool:
         """True once the pooled child finished its imports and waits for its job."""
@@ -436,6 +358,8 @@ class Child:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        if self.process.pid in _forward_to:
+            _forward_to.remove(self.process.pid)
         for fd in (self.result_read, self.ready_read):
             if fd is not None:
                 try:
@@ -453,9 +377,15 @@ def supervise(job: dict, child: Child | None = None) -> dict:
     """Run ``job`` in ``child`` (a pooled one) or in a new child, and report."""
     max_output = int(job.get("max_output_bytes") or DEFAULT_MAX_OUTPUT)
     timeout = float(job.get("timeout_seconds") or 30.0)
+    problem = write_skill_files(job)
+    if problem:
+        if child is not None:
+            child.discard()
+        return {"status": "exception", "error": problem}
     child_job = json.dumps(
-        {k: job.get(k) for k in ("code", "entrypoint", "inputs", "files", "workdir")}
-    ).encode()
+        {"entrypoint": job.get("entrypoint"), "inputs": job.get("inputs"), "files": sorted(job.get("files") or {}),
+         "workdir": job.get("workdir") or SKILL_DIR, "thread_grace": THREAD_GRACE_SECONDS}
+    ).encode()  # fmt: skip
     if child is not None and child.process.poll() is not None:
         child.discard()  # the pooled child died while waiting: run cold instead
         child = None
@@ -473,24 +403,33 @@ def supervise(job: dict, child: Child | None = None) -> dict:
     buffers = {
         child.stdout.fileno(): CappedBuffer(max_output),
         child.stderr.fileno(): CappedBuffer(max_output),
-        result_read: CappedBuffer(max_output + 64),
+        result_read: CappedBuffer(max_output + RESULT_MARGIN_BYTES),
     }
+    res = buffers[result_read]
     selector = selectors.DefaultSelector()
     for fd in buffers:
         os.set_blocking(fd, False)
         selector.register(fd, selectors.EVENT_READ)
-    timed_out = False
+    timed_out = overstayed = False
+    returned_at: float | None = None  # the entrypoint's result line arrived: the timeout no longer applies
     drain_until: float | None = None
     while selector.get_map():
         now = time.monotonic()
-        if now >= deadline:
+        reap_orphans(child)
+        if returned_at is None and (b"\n" in res.data or res.truncated):
+            returned_at = now
+        if returned_at is None and now >= deadline:
             timed_out = True
+            break
+        if returned_at is not None and now >= returned_at + EXIT_GRACE_SECONDS:
+            overstayed = child.poll() is None
             break
         if drain_until is None and child.poll() is not None:
             drain_until = now + DRAIN_GRACE_SECONDS
         if drain_until is not None and now >= drain_until:
             break
-        wait = min(deadline, drain_until or deadline) - now
+        limit = deadline if returned_at is None else returned_at + EXIT_GRACE_SECONDS
+        wait = min(limit, drain_until or limit) - now
         for key, _ in selector.select(timeout=max(0.0, min(wait, 0.2))):
             try:
                 chunk = os.read(key.fd, 65536)
@@ -500,19 +439,32 @@ def supervise(job: dict, child: Child | None = None) -> dict:
                 buffers[key.fd].add(chunk)
             else:
                 selector.unregister(key.fd)
-    if not timed_out:
+    if not timed_out and not overstayed:
         try:  # its pipes are closed, so it is exiting: reap it, or kill_group would see it alive
             child.wait(timeout=0.2)
         except subprocess.TimeoutExpired:
-            pass
+            overstayed = returned_at is not None  # it closed its pipes but kept running after its result
+    whole_namespace = os.getpid() == 1
+    leftovers = other_processes({child.pid}) if whole_namespace else []
+    if not whole_namespace and child.poll() is not None:
+        leftovers = [child.pid] if _group_alive(child.pid) else []
     kill_group(child.pid)
+    if whole_namespace:
+        try:
+            os.kill(-1, signal.SIGKILL)  # daemons that left the skill's process group
+        except ProcessLookupError:
+            pass
     try:
         returncode = child.wait(timeout=5)
     except subprocess.TimeoutExpired:
         returncode = None
+    reap_orphans(child)
+    if child.pid in _forward_to:
+        _forward_to.remove(child.pid)
     duration = time.monotonic() - started
 
-    out, err, res = buffers[child.stdout.fileno()], buffers[child.stderr.fileno()], buffers[result_read]
+    out, err = buffers[child.stdout.fileno()], buffers[child.stderr.fileno()]
+    lines = res.text().split("\n")
     document: dict = {
         "status": "ok",
         "output": None,
@@ -526,7 +478,10 @@ def supervise(job: dict, child: Child | None = None) -> dict:
         "exit_code": returncode,
         "signal": -returncode if returncode is not None and returncode < 0 else None,
         "duration_ms": int(duration * 1000),
+        "notes": [],
     }
+    if returned_at is not None:
+        document["notes"] = leftover_notes(lines[1:], overstayed, len(leftovers))
     if timed_out:
         document["status"] = "timeout"
         document["error"] = f"the skill ran longer than {timeout:g}s and was killed"
@@ -539,7 +494,7 @@ def supervise(job: dict, child: Child | None = None) -> dict:
     reported = None
     if res.data:
         try:
-            reported = json.loads(res.text())
+            reported = json.loads(lines[0])
         except ValueError:
             reported = None
         if not isinstance(reported, dict):
@@ -575,6 +530,35 @@ def supervise(job: dict, child: Child | None = None) -> dict:
         document["status"] = "output_truncated"
         document["error"] = f"stdout/stderr were cut at {max_output} bytes"
     return document
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def leftover_notes(epilogue: list[str], overstayed: bool, processes: int) -> list[str]:
+    """What was still running after the entrypoint returned (and was killed)."""
+    notes = []
+    for line in epilogue:
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(report, dict) and isinstance(report.get("lingering_count"), int):
+            names = ", ".join(str(n) for n in report.get("lingering_threads") or [])
+            notes.append(f"{report['lingering_count']} non-daemon thread(s) still running {THREAD_GRACE_SECONDS:g}s "
+                         f"after the entrypoint returned were stopped ({names}); the result stands")  # fmt: skip
+            break
+    if overstayed:
+        notes.append(f"the skill's process had not exited {EXIT_GRACE_SECONDS:g}s after the entrypoint returned "
+                     "(threads or atexit handlers still running) and was killed; the result stands")  # fmt: skip
+    if processes:
+        notes.append(f"{processes} process(es) the skill left running were killed; the result stands")
+    return notes
 
 
 def read_job(fd: int = 0) -> tuple[dict | None, str | None]:
@@ -625,8 +609,11 @@ def read_framed_job(fd: int = 0) -> tuple[dict | None, str | None]:
     return job, None
 
 
-def answer(job: dict, non_dumpable: bool, child: Child | None = None) -> None:
+def answer(job: dict, non_dumpable: bool, child: Child | None = None, refused: str | None = None) -> None:
     nonce = str(job["nonce"])
+    if refused:
+        emit({"status": "exception", "error": f"harness could not isolate the skill: {refused}"}, nonce)
+        return
     if not non_dumpable:
         emit({"status": "exception", "error": "harness could not protect its result channel (prctl failed)"}, nonce)
         return
@@ -637,13 +624,14 @@ def answer(job: dict, non_dumpable: bool, child: Child | None = None) -> None:
     emit(document, nonce)
 
 
-def main() -> int:
-    non_dumpable = make_non_dumpable()
+def main(sandboxed: bool = False) -> int:
+    refused = enter_sandbox() if sandboxed else None  # before reading anything
+    non_dumpable = make_non_dumpable()  # after the uid change, which resets the flag
     job, problem = read_job(0)
     if job is None:
         sys.stderr.write(f"skillharbor harness: {problem}\n")
         return 2
-    answer(job, non_dumpable)
+    answer(job, non_dumpable, refused=refused)
     return 0
 
 
@@ -672,7 +660,6 @@ READY_KEY_HEX = 64
 #: a pooled child whose imports take longer than this is replaced by a plain one
 PREIMPORT_TIMEOUT_SECONDS = 120.0
 FREEZE_TIMEOUT_SECONDS = 5.0
-INIT_NAMES = (b"docker-init", b"tini", b"tini-static", b"catatonit")
 
 
 def ready_line(key: str) -> bytes:
@@ -691,17 +678,9 @@ def read_line_exactly(fd: int, size: int) -> bytes:
 
 
 def owns_pid_namespace() -> bool:
-    """True when we run directly under the container's init: only then may
-    "every process but us" be signalled (on a host it would mean the user's
-    whole session)."""
-    if os.getppid() != 1:
-        return False
-    try:
-        with open("/proc/1/cmdline", "rb") as fh:
-            init = fh.read().split(b"\0")[0]
-    except OSError:
-        return False
-    return os.path.basename(init) in INIT_NAMES
+    """True when we are the container's PID 1: only then may "every process
+    but us" be signalled (on a host it would mean the user's whole session)."""
+    return os.getpid() == 1
 
 
 def _other_tasks() -> list[str]:
@@ -760,13 +739,21 @@ def kill_others(child: Child, whole_namespace: bool) -> None:
     child.discard()
 
 
-def pool_main(preimport: list[str], max_idle: float) -> int:
+def pool_main(preimport: list[str], max_idle: float, sandboxed: bool = False) -> int:
+    refused = enter_sandbox() if sandboxed else None
+    if refused:  # never ready: the pool drops this container and runs go cold (and say why)
+        sys.stderr.write(f"skillharbor harness: {refused}\n")
+        return 3
     non_dumpable = make_non_dumpable()
     key = read_line_exactly(0, READY_KEY_HEX).decode("ascii", "replace")
     if len(key) != READY_KEY_HEX:
         sys.stderr.write("skillharbor harness: pooled start without a ready key\n")
         return 2
     whole_namespace = owns_pid_namespace()
+    problem = prepare_skill_dir(SKILL_DIR)  # before package code runs, so it cannot claim the directory
+    if problem:
+        sys.stderr.write(f"skillharbor harness: {problem}\n")
+        return 3
     child = Child(preimport)
     if not child.wait_ready(PREIMPORT_TIMEOUT_SECONDS):
         kill_others(child, whole_namespace)  # imports hung or killed it (e.g. out of memory)
@@ -794,16 +781,21 @@ def pool_main(preimport: list[str], max_idle: float) -> int:
 
 
 def entry(argv: list[str]) -> int:
+    """``[--sandbox] [--pool ...]``: ``--sandbox`` (always, in a container)
+    separates the uids (``enter_sandbox``) and refuses to run without it."""
+    sandboxed = argv[:1] == ["--sandbox"]
+    if sandboxed:
+        argv = argv[1:]
     if argv[:1] != ["--pool"]:
-        return main()
+        return main(sandboxed)
     import argparse
 
-    parser = argparse.ArgumentParser(prog="harness.py --pool")
+    parser = argparse.ArgumentParser(prog="harness.py [--sandbox] --pool")
     parser.add_argument("--pool", action="store_true")
     parser.add_argument("--preimport", default="", help="comma-separated distributions to import ahead")
     parser.add_argument("--max-idle", type=float, default=3600.0, help="exit if no job came within this many seconds")
     args = parser.parse_args(argv)
-    return pool_main([d for d in args.preimport.split(",") if d], args.max_idle)
+    return pool_main([d for d in args.preimport.split(",") if d], args.max_idle, sandboxed)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,24 @@ Decisions:
   nothing the skill prints is ever kept on the host's disk.
 * ``/tmp`` is also ``noexec``: skills may write and import Python files
   there, but cannot execute dropped binaries.
-* ``nofile`` is capped (1024) and core dumps are off.
+* ``nofile`` is capped (1024), core dumps are off, and the POSIX message
+  queue quota is 0: that quota is per uid across the host, so one sandbox
+  could otherwise exhaust it for every other one; ``/dev/mqueue`` is covered
+  by an empty read-only tmpfs (and the ``mq_*`` syscalls are refused).
+* The seccomp profile is Docker's default plus skillharbor's denials
+  (``seccomp.py``: socket families other than unix/inet/inet6, io_uring,
+  message queues).
+* No init from the host: the harness itself is PID 1 (``init`` is not set,
+  so nothing of the host is mounted in). The container starts as root with
+  only CAP_SETUID/SETGID/SETPCAP, which the harness uses before reading
+  anything to give the supervisor (uid 10000) and the skill (uid 10001)
+  separate uids and then to drop every capability (``harness.enter_sandbox``).
+* ``/etc/hostname``, ``/etc/hosts`` and ``/etc/resolv.conf`` are the engine's
+  own bind mounts from its per-container directory (it makes them for every
+  network mode and has no option to leave them out). They are read-only
+  (because the root is), and their contents are fixed here so they name nothing of the host: resolver
+  127.0.0.1 (nothing listens, lookups fail at once), no search domains, the
+  hostname is the container's own ID (which the mount table shows anyway).
 * The host deadline is the skill timeout plus a startup grace: the harness
   enforces the exact timeout on the skill's process group; the host kill is
   the backstop for a harness the skill managed to stop.
@@ -44,17 +61,23 @@ import docker.types
 import docker.utils.socket
 
 from chalicelib.errors import NotFound
-from chalicelib.runner import engine
-from chalicelib.runner.harness import READY_PREFIX, RESULT_PREFIX, ready_line, sign
+from chalicelib.runner import engine, seccomp
+from chalicelib.runner.harness import READY_PREFIX, RESULT_PREFIX, SKILL_GID, SKILL_UID, ready_line, sign
 from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
 
 log = logging.getLogger("skillharbor.runner")
 
-SKILL_USER = "10001:10001"
+#: the skill's uid; the container itself starts as root only for the harness to split uids
+SKILL_USER = f"{SKILL_UID}:{SKILL_GID}"
+CONTAINER_USER = "0:0"
+#: what the harness needs for that split, and drops (with everything else) before reading its job
+HARNESS_CAPABILITIES = ["SETUID", "SETGID", "SETPCAP"]
+#: resolv.conf of the sandbox: nothing listens there, so lookups fail at once, and no host resolver is named
+SANDBOX_RESOLVER = "127.0.0.1"
 IN_IMAGE_PYTHON = "/opt/skillharbor/venv/bin/python"
 IN_IMAGE_HARNESS = "/opt/skillharbor/harness.py"
 #: the supervisor is stdlib-only: -S skips site-packages (and any .pth code in them)
-HARNESS_COMMAND = [IN_IMAGE_PYTHON, "-I", "-S", IN_IMAGE_HARNESS]
+HARNESS_COMMAND = [IN_IMAGE_PYTHON, "-I", "-S", IN_IMAGE_HARNESS, "--sandbox"]
 #: container start + interpreter start, on top of the skill's own timeout
 STARTUP_GRACE_SECONDS = 10.0
 MAX_HARNESS_STDERR = 64 * 1024
@@ -78,20 +101,26 @@ def host_config(api: docker.APIClient, request: RunRequest) -> dict[str, Any]:
     return api.create_host_config(
         network_mode="none",
         read_only=True,
-        tmpfs={"/tmp": f"rw,size={limits.tmpfs_mb}m,mode=1777,nosuid,nodev,noexec"},
+        tmpfs={
+            "/tmp": f"rw,size={limits.tmpfs_mb}m,mode=1777,nosuid,nodev,noexec",
+            "/dev/mqueue": "ro,size=4k,mode=0555,nosuid,nodev,noexec",  # hides the message queue file system
+        },
         cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
+        cap_add=list(HARNESS_CAPABILITIES),
+        security_opt=["no-new-privileges", seccomp.security_option()],
         pids_limit=limits.pids,
         mem_limit=memory,
         memswap_limit=memory,  # equal: no swap on top of the memory limit
         nano_cpus=int(limits.cpus * 1e9),
         ipc_mode="none",  # no /dev/shm
-        init=True,
         privileged=False,
+        dns=[SANDBOX_RESOLVER],
+        dns_search=["."],  # no search domains (else the host's are copied in)
         log_config=docker.types.LogConfig(type=docker.types.LogConfig.types.NONE),
         ulimits=[
             docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
             docker.types.Ulimit(name="core", soft=0, hard=0),
+            docker.types.Ulimit(name="msgqueue", soft=0, hard=0),
         ],
     )
 
@@ -230,7 +259,7 @@ def create(
     container = api.create_container(
         request.image,
         command=command,
-        user=SKILL_USER,
+        user=CONTAINER_USER,
         working_dir="/tmp",
         environment=dict(SAFE_ENVIRONMENT),
         stdin_open=True,
@@ -516,5 +545,6 @@ def _interpret(
         stdout_truncated=bool(document.get("stdout_truncated")),
         stderr_truncated=bool(document.get("stderr_truncated")),
         result_truncated=bool(document.get("result_truncated")),
+        notes=[str(note) for note in document.get("notes") or []][:10],
         **common,
     )

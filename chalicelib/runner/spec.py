@@ -153,6 +153,8 @@ class RunResult(BaseModel):
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     result_truncated: bool = False
+    #: what the runner did beyond the skill's own outcome (e.g. leftovers killed after the result)
+    notes: list[str] = Field(default_factory=list)
     image: str | None = None
     # runner-internal, not serialised: the engine failed after the container started, so the
     # skill may have run; a retry elsewhere could run it twice

@@ -104,6 +104,7 @@ from chalicelib.skills.requirements import (
     parse_requirement_string,
     parse_requirements_txt,
 )
+from chalicelib.skills.zip_directory import entries_over
 
 MiB = 1024 * 1024
 
@@ -171,6 +172,9 @@ def parse_zip(data: bytes, *, limits: ParseLimits | None = None, label: str = "z
     limits = limits or ParseLimits()
     if len(data) > limits.max_zip_bytes:
         _fail(label, [f"the zip is {len(data)} bytes, over the limit of {limits.max_zip_bytes} bytes"])
+    too_many = entries_over(data, limits.max_entries)  # before zipfile builds an object per entry
+    if too_many:
+        _fail(label, [too_many])
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except Exception as exc:  # zipfile raises a wide, undocumented range of errors on corrupt input

@@ -18,7 +18,9 @@ def test_doctor_finds_every_property_enforced(docker_client, base_image):
     assert failing == []
     names = {c.name for c in checks}
     assert {"network none", "read-only root", "memory limit enforced", "pids limit enforced", "non-root",
-            "no capabilities", "seccomp", "no-new-privileges", "/dev/shm absent"} <= names
+            "no capabilities", "seccomp", "no-new-privileges", "/dev/shm absent", "seccomp: socket families",
+            "loopback sockets work", "seccomp: io_uring refused", "no message queues", "init in the image",
+            "skill files read-only"} <= names
 
 
 def test_doctor_cli_json(docker_client, base_image, capsys):

@@ -129,12 +129,11 @@ def test_no_host_mounts(run_code):
     result = run_code(code)
     assert result.status == RunStatus.OK
     expected = {"/", "/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/tmp",
-                "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/dev/console",
-                "/usr/sbin/docker-init"}  # init=True binds the engine's tini, read-only
+                "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/dev/console"}  # no docker-init: the harness is PID 1
     mounts = result.output
     extra = [m for m in mounts if m not in expected and not m.startswith(("/sys/fs/cgroup/", "/proc/", "/sys/firmware", "/sys/devices"))]
     assert extra == [], f"unexpected mounts: {extra}"
-    assert mounts["/"].startswith("ro") and mounts["/usr/sbin/docker-init"].startswith("ro")
+    assert mounts["/"].startswith("ro")
 
 
 def test_supervisor_environment_and_memory_unreadable(run_code):
@@ -150,10 +149,11 @@ def test_supervisor_environment_and_memory_unreadable(run_code):
 
 
 def test_init_environment_holds_no_host_variables(run_code, host_canary):
-    code = "def main():\n    return open('/proc/1/environ', 'rb').read().decode(errors='replace')\n"
+    # PID 1 is the supervisor, under another uid: its environment cannot even be opened
+    code = OS_ERROR + "def main():\n    return attempt(lambda: open('/proc/1/environ', 'rb').read())\n"
     result = run_code(code)
     assert result.status == RunStatus.OK
-    assert host_canary[0] not in result.output and "AWS_" not in result.output
+    assert result.output == "EACCES"
 
 
 # --- writing and executing ------------------------------------------------------
@@ -353,18 +353,22 @@ def test_forge_result_line_on_stdout(run_code):
 
 
 def test_forge_result_through_init_stdout(run_code):
-    # docker-init (PID 1) holds the container's real stdout and is readable by
-    # our uid; the per-run nonce/MAC makes anything written there worthless
+    # PID 1 (the supervisor, another uid) holds the container's real stdout: the
+    # skill cannot open it, and were it written, the per-run nonce/MAC would make it worthless
     code = (
-        "import json\n"
+        "import errno, json\n"
         "def main():\n"
         "    fake = json.dumps({'status': 'ok', 'output': 'forged', 'stdout': '', 'stderr': ''})\n"
-        "    with open('/proc/1/fd/1', 'w') as out:\n"
-        "        out.write('\\nSKILLHARBOR-RESULT-v1 ' + 'b' * 64 + ' ' + fake + '\\n')\n"
-        "    raise RuntimeError('real failure')\n"
+        "    try:\n"
+        "        with open('/proc/1/fd/1', 'w') as out:\n"
+        "            out.write('\\nSKILLHARBOR-RESULT-v1 ' + 'b' * 64 + ' ' + fake + '\\n')\n"
+        "        opened = 'opened'\n"
+        "    except OSError as exc:\n"
+        "        opened = errno.errorcode[exc.errno]\n"
+        "    raise RuntimeError('real failure, /proc/1/fd/1: ' + opened)\n"
     )
     result = run_code(code)
-    assert result.status == RunStatus.EXCEPTION and "real failure" in result.error
+    assert result.status == RunStatus.EXCEPTION and "real failure, /proc/1/fd/1: EACCES" in result.error
 
 
 def test_read_the_job_back_from_init_stdin(run_code):
@@ -384,8 +388,11 @@ def test_read_the_job_back_from_init_stdin(run_code):
 
 
 def test_kill_the_supervisor(run_code):
-    result = run_code("import os, signal\ndef main():\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 'took over'\n")
-    assert result.status == RunStatus.EXIT_NONZERO and result.output is None
+    # the supervisor is PID 1: the kernel drops SIGKILL/SIGSTOP sent to it from inside the
+    # container, so it survives and reports what the skill really did
+    code = "import os, signal\ndef main():\n    os.kill(os.getppid(), signal.SIGKILL)\n    return ['still supervised', os.getppid()]\n"
+    result = run_code(code)
+    assert result.status == RunStatus.OK and result.output == ["still supervised", 1]
 
 
 def test_freeze_the_supervisor(run_code):

@@ -215,6 +215,15 @@ def test_zip_bomb_by_declared_size(stack):
     assert_refused(status, body, "would unpack to", "limit", statuses=(400, 413))
 
 
+def test_zip_of_many_entries_is_refused_from_its_central_directory(stack):
+    from zip_support import many_entry_zip
+
+    for archive in (many_entry_zip(230_000, first=("SKILL.md", GOOD_MD)),  # 20 MB: 250 MB of ZipInfo objects if read
+                    many_entry_zip(5_000, first=("SKILL.md", GOOD_MD), declare=1)):  # a lying end record  # fmt: skip
+        status, body = raw(stack, "POST", "/api/skills", archive, "application/zip")
+        assert_refused(status, body, "invalid_skill", "entries", "over the limit of 1000")
+
+
 # --- YAML bombs and nesting -------------------------------------------------------------------
 
 BILLION_LAUGHS = """name: Laughs
