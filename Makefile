@@ -4,12 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-# The offline OSV database snapshot beside this checkout, unless one is configured.
-ifneq ($(wildcard ../shared/advisory-db),)
-export SKILLHARBOR_ADVISORY_DB ?= $(abspath ../shared/advisory-db)
-endif
-
-.PHONY: run test test-unit test-integration test-docker install system-deps base-image doctor bench template lint clean
+.PHONY: run test test-unit test-integration test-docker install system-deps base-image doctor bench template advisories lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +53,13 @@ template: $(STAMP)  ## the deployable SAM/CloudFormation template in build/
 	$(PY) -m infra.template build/merge-template.json
 	$(VENV)/bin/chalice package --stage dev --merge-template build/merge-template.json build/package
 	$(VENV)/bin/cfn-lint build/package/sam.json
+
+# The scan's embedded advisory snapshot (chalicelib/scanning/data/advisory-db.tar.xz), refreshed from
+# FROM: a directory, a zip or tar of OSV records, or a URL (default: the OSV.dev PyPI export).
+ADVISORY_ARGS = $(if $(FROM),--from "$(FROM)") $(if $(COMMIT),--commit "$(COMMIT)") \
+                $(if $(UPSTREAM),--upstream "$(UPSTREAM)") $(if $(LICENCE),--licence "$(LICENCE)")
+advisories: $(STAMP)  ## refresh the embedded advisory snapshot: make advisories [FROM=dir|zip|url] [COMMIT=sha] [LICENCE=file]
+	$(PY) -m chalicelib.scanning.advisory_snapshot $(strip $(ADVISORY_ARGS))
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -54,12 +54,7 @@ class StackOptions:
 
 def local_environment(options: StackOptions) -> dict[str, str]:
     """The variables every part of the local stack (and the runner worker) runs with."""
-    environment = {}
-    snapshot = Path(__file__).resolve().parents[3] / "shared" / "advisory-db"
-    if not os.environ.get("SKILLHARBOR_ADVISORY_DB") and snapshot.is_dir():
-        environment["SKILLHARBOR_ADVISORY_DB"] = str(snapshot)  # the offline OSV snapshot beside the checkout
     return {
-        **environment,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
