@@ -137,7 +137,7 @@ class Scanner:
         reasons += [f.describe() for f in verdict.findings if f.ignored]
         reasons += [f"{m.describe()}; needs an admin approval naming {m.name}" for m in squats]
         reasons += [f"{f.describe()}; needs an admin approval of this skill version" for f in high_code]
-        database = self._database_status(now)
+        database = self._database_status(now) if pins else None  # nothing was looked up: its age says nothing
         warnings = (database["warning"],) if database and database.get("warning") else ()
         return ScanReport(
             status=verdict.status,

@@ -130,6 +130,8 @@ def test_scan_report_gives_the_age_and_warns_when_stale(tmp_path, osv):
     assert late.status == "passed"  # a stale database warns; it does not block
     assert len(late.warnings) == 1 and "45 days old" in late.warnings[0]
     assert late.to_dict()["advisory_db"]["warning"] == late.warnings[0]
+    nothing = scanner.scan([], now=datetime(2026, 10, 1, tzinfo=timezone.utc) + timedelta(days=45))
+    assert nothing.warnings == () and nothing.advisory_db is None  # no package looked up: its age says nothing
 
 
 # --- make advisories -------------------------------------------------------------------------
