@@ -138,6 +138,18 @@ def licence_name(text: str) -> str:
     return "see LICENSE"
 
 
+def _previous_note(path: Path) -> dict[str, Any]:
+    """The snapshot note of an archive made here before (empty for anything else)."""
+    try:
+        source = open_source(path, advisories.INDEX_FORMAT_TAG)
+    except ScanUnavailable:
+        return {}  # build_snapshot says what is wrong with it
+    try:
+        return dict(source.metadata or {})
+    finally:
+        source.close()
+
+
 def _tar_member(archive: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = len(data), mtime, 0o644
@@ -242,11 +254,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 source_path = Path(args.source).expanduser().resolve()
             readme = source_path / "README.md"
+            previous = _previous_note(source_path)  # re-packing a snapshot (a new index format) keeps its provenance
             summary = build_snapshot(
                 source_path, args.output, made_from=url or str(source_path),
                 licence_text=_licence_text(source_path, args.licence, url),
-                commit=args.commit or _git(source_path, "rev-parse", "HEAD"),
-                upstream=args.upstream or (url if url else _git(source_path, "remote", "get-url", "origin")),
+                commit=args.commit or _git(source_path, "rev-parse", "HEAD") or previous.get("commit"),
+                upstream=args.upstream or (url if url else _git(source_path, "remote", "get-url", "origin"))
+                or previous.get("upstream"),
                 readme=readme.read_bytes() if source_path.is_dir() and readme.is_file() else None,
             )  # fmt: skip
             if args.output.resolve() == advisories.EMBEDDED_DATABASE:

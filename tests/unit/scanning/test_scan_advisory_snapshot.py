@@ -45,6 +45,7 @@ def test_embedded_snapshot_loads_from_its_own_index_without_parsing_yaml(monkeyp
 
     monkeypatch.setattr(advisories, "_parse_yaml", no_yaml)
     db = AdvisoryDatabase.load(EMBEDDED_DATABASE)
+    # after a change of INDEX_FORMAT: make advisories FROM=chalicelib/scanning/data/advisory-db.tar.xz
     assert db.loaded_from == "bundled index" and db.embedded
     assert db.record_count > 2000 and db.package_count > 600
     assert "PYSEC-2018-28" in ids(db, "requests", "2.19.0")
@@ -53,6 +54,7 @@ def test_embedded_snapshot_loads_from_its_own_index_without_parsing_yaml(monkeyp
     assert db.as_of == db.snapshot["as_of"]
 
 
+@pytest.mark.slow
 def test_embedded_snapshot_compiles_to_the_index_it_carries(tmp_path):
     """The bundled index is what the records in the archive compile to (nothing stale or hand-made)."""
     content = members(EMBEDDED_DATABASE)
@@ -169,6 +171,17 @@ def test_snapshot_from_a_directory_keeps_records_licence_and_provenance(tmp_path
     db = AdvisoryDatabase.load(out)
     assert db.loaded_from == "bundled index" and db.as_of == note["as_of"]
     assert ids(db, "alpha", "1.5") == {"PYSEC-1"} and ids(db, "beta", "1.0") == {"PYSEC-2"}
+
+
+@pytest.mark.slow
+def test_repacking_a_snapshot_keeps_its_provenance(tmp_path):
+    out = tmp_path / "again.tar.xz"
+    assert advisory_snapshot.main(["--from", str(EMBEDDED_DATABASE), "--output", str(out)]) == 0
+    before, after = AdvisoryDatabase.load(EMBEDDED_DATABASE), AdvisoryDatabase.load(out)
+    assert after.loaded_from == "bundled index" and after._raw == before._raw
+    for field in ("upstream", "commit", "as_of", "licence", "records"):
+        assert after.snapshot[field] == before.snapshot[field], field
+    assert members(out)["LICENSE"] == members(EMBEDDED_DATABASE)["LICENSE"]
 
 
 def test_an_index_that_does_not_match_the_records_is_ignored(tmp_path, osv):
