@@ -20,10 +20,11 @@ version, ``last_affected`` closes after it). Withdrawn records are skipped.
 
 Records are compiled into a compact JSON index. An archive made by ``make
 advisories`` carries its index (used when its key matches the records in
-it, so even a first start parses no YAML); otherwise the index is written
-under ``cache_dir`` keyed by the database's fingerprint, so a warm start
-reads one file instead of thousands of YAML documents. A damaged index is
-rebuilt.
+it, so even a first start parses no YAML); the index is written under
+``cache_dir`` keyed by the database's fingerprint (a tar archive's: its
+file's path, size and mtime), so a warm start reads one file instead of
+unpacking an archive or parsing thousands of YAML documents. A damaged
+index is rebuilt.
 
 Age: ``as_of`` is the newest ``modified`` time of any record (what the data
 knows, whoever copied it when); ``snapshot`` is the archive's provenance
@@ -58,7 +59,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from chalicelib.errors import ScanUnavailable
-from chalicelib.scanning.advisory_sources import RecordSource, open_source
+from chalicelib.scanning.advisory_sources import RecordSource, open_source, tar_stat_key
 from chalicelib.scanning.models import VulnerabilityFinding
 
 log = logging.getLogger(__name__)
@@ -333,25 +334,38 @@ class AdvisoryDatabase:
 
     @classmethod
     def load(cls, source: Path | str, cache_dir: Path | str | None = None) -> AdvisoryDatabase:
-        """Open ``source``: its bundled index when it matches, else the index in ``cache_dir``
-        when current, else compile the records (and write that index)."""
+        """Open ``source``: a current index in ``cache_dir``, else the archive's bundled index when
+        it matches, else compile the records; the index is then cached in ``cache_dir``."""
         path = Path(source).expanduser()
+        cache = Path(cache_dir) if cache_dir else None
+        # a tar archive is unpacked to be fingerprinted: its file's stat finds its cached index first
+        stat_key = tar_stat_key(path, INDEX_FORMAT_TAG) if cache else None
+        if cache and stat_key:
+            index = _read_cached_index(cache / f"osv-archive-{stat_key[:40]}.json", stat_key, field="stat_key")
+            if index is not None:
+                return cls(index, source=path, loaded_from="cache", snapshot=index.get("snapshot"))
         db_source = open_source(path, INDEX_FORMAT_TAG)
-        cache_file = Path(cache_dir) / f"osv-index-{db_source.key[:40]}.json" if cache_dir else None
+        cache_file = cache / f"osv-index-{db_source.key[:40]}.json" if cache and not stat_key else None
+        loaded_from = "records"
         try:
             metadata = db_source.metadata
-            bundled = _valid_index(db_source.bundled_index, db_source.key)
-            if bundled is not None:
-                return cls(bundled, source=path, loaded_from="bundled index", snapshot=metadata)
-            index = _read_cached_index(cache_file, db_source.key) if cache_file else None
+            index = _valid_index(db_source.bundled_index, db_source.key)
             if index is not None:
-                return cls(index, source=path, loaded_from="cache", snapshot=metadata)
-            index = compile_index(db_source)
+                loaded_from = "bundled index"
+            elif cache_file:
+                index = _read_cached_index(cache_file, db_source.key)
+                if index is not None:
+                    return cls(index, source=path, loaded_from="cache", snapshot=metadata)
+            if index is None:
+                index = compile_index(db_source)
         finally:
             db_source.close()
+        if cache and stat_key:
+            cache_file = cache / f"osv-archive-{stat_key[:40]}.json"
+            index = {**index, "stat_key": stat_key, "snapshot": metadata}
         if cache_file:
             _write_cached_index(cache_file, index)
-        return cls(index, source=path, loaded_from="records", snapshot=metadata)
+        return cls(index, source=path, loaded_from=loaded_from, snapshot=metadata)
 
     def _advisories(self, package: str) -> list[_Advisory]:
         compiled = self._compiled.get(package)
@@ -393,7 +407,7 @@ class AdvisoryDatabase:
         return PackageMatch(findings, problem)
 
 
-def _read_cached_index(cache_file: Path, key: str) -> dict[str, Any] | None:
+def _read_cached_index(cache_file: Path, key: str, *, field: str = "key") -> dict[str, Any] | None:
     try:
         index = json.loads(cache_file.read_bytes())
     except FileNotFoundError:
@@ -401,15 +415,16 @@ def _read_cached_index(cache_file: Path, key: str) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         log.warning("advisory index %s is unreadable (%s); rebuilding it", cache_file, exc)
         return None
-    valid = _valid_index(index, key)
+    valid = _valid_index(index, key, field=field)
     if valid is None:
         log.warning("advisory index %s does not match the database; rebuilding it", cache_file)
     return valid
 
 
-def _valid_index(index: Any, key: str) -> dict[str, Any] | None:
-    """``index`` when it is one of this format, compiled from exactly the records with ``key``."""
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT or index.get("key") != key:
+def _valid_index(index: Any, key: str, *, field: str = "key") -> dict[str, Any] | None:
+    """``index`` when it is one of this format, compiled from exactly the records with ``key``
+    (or, ``field="stat_key"``, cached for the archive file with that stat key)."""
+    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT or index.get(field) != key:
         return None
     if not isinstance(index.get("packages"), dict):
         return None

@@ -54,6 +54,31 @@ def test_embedded_snapshot_loads_from_its_own_index_without_parsing_yaml(monkeyp
     assert db.as_of == db.snapshot["as_of"]
 
 
+def test_a_warm_start_of_the_snapshot_reads_its_cached_index_without_unpacking(tmp_path, monkeypatch):
+    first = AdvisoryDatabase.load(EMBEDDED_DATABASE, tmp_path)
+    assert first.loaded_from == "bundled index"
+
+    def no_unpacking(*args):
+        raise AssertionError("the archive was opened on a warm start")
+
+    monkeypatch.setattr(advisories, "open_source", no_unpacking)
+    warm = AdvisoryDatabase.load(EMBEDDED_DATABASE, tmp_path)
+    assert warm.loaded_from == "cache" and warm.key == first.key
+    assert warm.snapshot == first.snapshot and warm.as_of == first.as_of
+    assert ids(warm, "requests", "2.19.0") == ids(first, "requests", "2.19.0")
+
+
+def test_a_changed_archive_is_not_read_from_the_old_cache(tmp_path, osv):
+    source = _pypa_like(tmp_path / "db", osv)
+    archive, cache = tmp_path / "db.tar.xz", tmp_path / "cache"
+    assert advisory_snapshot.main(["--from", str(source), "--output", str(archive)]) == 0
+    assert ids(AdvisoryDatabase.load(archive, cache), "beta", "1.0") == {"PYSEC-2"}
+    (source / "vulns" / "beta" / "PYSEC-2.yaml").unlink()
+    assert advisory_snapshot.main(["--from", str(source), "--output", str(archive)]) == 0
+    again = AdvisoryDatabase.load(archive, cache)
+    assert again.loaded_from == "bundled index" and ids(again, "beta", "1.0") == set()
+
+
 @pytest.mark.slow
 def test_embedded_snapshot_compiles_to_the_index_it_carries(tmp_path):
     """The bundled index is what the records in the archive compile to (nothing stale or hand-made)."""
