@@ -78,7 +78,7 @@ def test_sigint_stops_the_stack_and_leaves_none_of_its_containers(docker_client,
     api = f"http://127.0.0.1:{api_port}"
     creator = None
     try:
-        health = _wait(lambda: (h := _http(f"{api}/api/health", key=None))["runners"]["active"] and h, 120,
+        health = _wait(lambda: (h := _http(f"{api}/api/health"))["runners"]["active"] and h, 120,
                        "the stack and its runner did not come up", log)  # fmt: skip
         worker_pid = health["runners"]["workers"][0]["worker_id"].rsplit("-", 1)[1]
         creator = f"{socket.gethostname()}:{worker_pid}"
