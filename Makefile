@@ -4,12 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-# The offline OSV database snapshot beside this checkout, unless one is configured.
-ifneq ($(wildcard ../shared/advisory-db),)
-export SKILLHARBOR_ADVISORY_DB ?= $(abspath ../shared/advisory-db)
-endif
-
-.PHONY: run test test-unit test-integration test-docker install system-deps base-image doctor bench template lint clean
+.PHONY: run test test-unit test-integration test-docker install system-deps base-image doctor bench template advisories lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,10 +49,21 @@ doctor: $(STAMP)  ## does this Docker engine enforce each isolation property?
 bench: $(STAMP) system-deps  ## benchmarks → bench/results/*.json and docs/BENCHMARKS.md
 	$(PY) -m bench.run_all
 
-template: $(STAMP)  ## the deployable SAM/CloudFormation template in build/
-	$(PY) -m infra.template build/merge-template.json
-	$(VENV)/bin/chalice package --stage dev --merge-template build/merge-template.json build/package
-	$(VENV)/bin/cfn-lint build/package/sam.json
+# chalice package needs an AWS region even offline: a fresh machine has none configured, so the
+# settings' region (SKILLHARBOR_REGION, else AWS_DEFAULT_REGION, else us-east-1) is the default.
+TEMPLATE_DIR ?= build
+template: $(STAMP)  ## the deployable SAM/CloudFormation template in build/ (TEMPLATE_DIR), linted
+	$(PY) -m infra.template $(TEMPLATE_DIR)/merge-template.json
+	AWS_DEFAULT_REGION="$$($(PY) -c 'from chalicelib.settings import get_settings; print(get_settings().region)')" \
+	  $(VENV)/bin/chalice package --stage dev --merge-template $(TEMPLATE_DIR)/merge-template.json $(TEMPLATE_DIR)/package
+	$(VENV)/bin/cfn-lint $(TEMPLATE_DIR)/package/sam.json
+
+# The scan's embedded advisory snapshot (chalicelib/scanning/data/advisory-db.tar.xz), refreshed from
+# FROM: a directory, a zip or tar of OSV records, or a URL (default: the OSV.dev PyPI export).
+ADVISORY_ARGS = $(if $(FROM),--from "$(FROM)") $(if $(COMMIT),--commit "$(COMMIT)") \
+                $(if $(UPSTREAM),--upstream "$(UPSTREAM)") $(if $(LICENCE),--licence "$(LICENCE)")
+advisories: $(STAMP)  ## refresh the embedded advisory snapshot: make advisories [FROM=dir|zip|url] [COMMIT=sha] [LICENCE=file]
+	$(PY) -m chalicelib.scanning.advisory_snapshot $(strip $(ADVISORY_ARGS))
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

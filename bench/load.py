@@ -79,9 +79,6 @@ class LocalStack:
     def start(self, timeout: float = 120) -> LocalStack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SKILLHARBOR_"))}
         env.update(SKILLHARBOR_ADMIN_KEY=ADMIN_KEY, SKILLHARBOR_LOCAL_SCHEDULE_SECONDS="86400")
-        advisory_db = ROOT.parent / "shared" / "advisory-db"
-        if advisory_db.exists():
-            env["SKILLHARBOR_ADVISORY_DB"] = str(advisory_db)
         command = [sys.executable, "-m", "chalicelib.local.stack", "--host", "127.0.0.1",
                    "--moto-port", str(self.moto_port), "--api-port", str(self.api_port),
                    "--runner-port", str(self.runner_port)]  # fmt: skip

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     package_cache_max_size: int = Field(1000, validation_alias=_env("PACKAGE_CACHE_MAX_SIZE"))
 
     # --- scanning ------------------------------------------------------------
-    advisory_db: Path | None = None  # directory or zip of OSV records
+    advisory_db: Path | None = None  # directory, zip or tar of OSV records; None: the embedded snapshot
+    advisory_db_max_age_days: float = 30.0  # scan reports and health warn when the newest advisory is older
     vulnerability_service: str = "offline"  # offline | pypi | osv (online services also use the offline db)
     vulnerability_service_proxy: str | None = None  # HTTPS proxy for the online service only
     popular_packages_file: Path | None = None

@@ -24,7 +24,6 @@ from chalicelib.settings import get_settings
 from chalicelib.store import blobs, dynamo
 
 ADMIN_KEY = "shk_admin_test-key-0123456789abcdefghij"
-ADVISORY_DB = Path(__file__).resolve().parents[2] / "shared" / "advisory-db"  # shared/ sits beside the clone
 
 
 class FakeEngine:
@@ -179,8 +178,6 @@ class Stack:
 @contextlib.contextmanager
 def running_stack(monkeypatch: pytest.MonkeyPatch, engine: Any) -> Iterator[Stack]:
     monkeypatch.setenv("SKILLHARBOR_ADMIN_KEY", ADMIN_KEY)
-    if not os.environ.get("SKILLHARBOR_ADVISORY_DB"):
-        monkeypatch.setenv("SKILLHARBOR_ADVISORY_DB", str(ADVISORY_DB))
     with mock_aws(config=lambda_seam.STATE_MACHINE_CONFIG):
         lambda_seam.install()
         reset_all_clients()

@@ -35,8 +35,23 @@ def stack_health() -> dict[str, Any]:
     for label, url in (("inbox", settings.inbox_queue_url), ("runner", settings.runner_queue_url)):
         parts[f"sqs:{label}"] = _check(lambda u=url: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"]))
     parts["stepfunctions:import"] = _check(lambda: sfn.describe_state_machine(stateMachineArn=settings.state_machine_arn))
-    healthy = all(p["ok"] for p in parts.values())
-    return {"status": "ok" if healthy else "degraded", "parts": parts, "runners": _runners()}
+    advisory_db = _advisory_db()
+    healthy = all(p["ok"] for p in parts.values()) and advisory_db["ok"]
+    return {"status": "ok" if healthy else "degraded", "parts": parts, "runners": _runners(), "advisory_db": advisory_db}
+
+
+def _advisory_db() -> dict[str, Any]:
+    """The offline advisory database the scan uses: its source, age and a warning when stale
+    (loaded once per process; without it every scan fails closed, so the stack is degraded)."""
+    from chalicelib.scanning.offline_osv import advisory_database_status
+
+    try:
+        status = advisory_database_status()
+        if status.get("ok") and status.get("source") != "embedded snapshot":
+            status["source"] = "SKILLHARBOR_ADVISORY_DB"  # not the path: this answer needs no key
+        return status
+    except Exception as error:
+        return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
 
 
 def _runners() -> dict[str, Any]:

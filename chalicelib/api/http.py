@@ -15,6 +15,10 @@ from chalicelib.errors import BadRequest, SkillharborError, TooManyRequests
 log = logging.getLogger("skillharbor.api")
 
 MAX_JSON_BODY_BYTES = 256 * 1024
+#: what a JSON route lets through Chalice's media-type check: the body decides, not the header.
+#: ``curl -d '{...}'`` (the seed documents' calls) declares application/x-www-form-urlencoded, and
+#: Chalice would answer such a request 415 before the view ran; json_body parses it, or says why not.
+JSON_ROUTE_CONTENT_TYPES = ["*/*"]
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -44,7 +48,11 @@ def json_body(request: Request, *, required: tuple[str, ...] = ()) -> dict[str, 
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as error:
-        raise BadRequest(f"request body is not valid JSON: {error}") from error
+        declared = (request.headers.get("content-type") or "no Content-Type").split(";")[0].strip()
+        raise BadRequest(
+            f"request body is not valid JSON ({error}; it was sent as {declared}): this endpoint takes a JSON "
+            "object, e.g. curl -H 'Content-Type: application/json' -d '{\"field\": \"value\"}'"
+        ) from error
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(body).__name__}")
     missing = [name for name in required if body.get(name) in (None, "")]
@@ -80,8 +88,11 @@ def route(app: Any, path: str, **options: Any) -> Any:
 
     Chalice turns any exception a view raises into its own 500 body before
     middleware sees it (only ChaliceUnhandledError escapes), so the
-    translation happens here, around the view.
+    translation happens here, around the view. A route that names no
+    ``content_types`` is a JSON route: any declared type gets to the view
+    (see ``JSON_ROUTE_CONTENT_TYPES``), whose ``json_body`` judges the body.
     """
+    options.setdefault("content_types", JSON_ROUTE_CONTENT_TYPES)
 
     def decorate(view: Any) -> Any:
         @functools.wraps(view)

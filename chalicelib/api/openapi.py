@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.api.http import json_response, route
+from chalicelib.api.http import JSON_ROUTE_CONTENT_TYPES, json_response, route
 
 _STRING = {"type": "string"}
 _SHORT = {"type": "string", "maxLength": 256}
@@ -36,7 +36,8 @@ def _object(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]
 #: "METHOD /path" → summary, query parameters ({name: (schema, required)}) and the JSON body's schema
 ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "GET /api/health": {"summary": "Stack health: `ok` or `degraded` for anyone (reused for a few seconds); with an "
-                       "admin key, each part's state (no key needed)"},
+                                   "admin key, each part's state and the advisory database's source and age "
+                                   "(`advisory_db.warning` when it is older than SKILLHARBOR_ADVISORY_DB_MAX_AGE_DAYS) (no key needed)"},
     "GET /api/openapi.json": {"summary": "This document (no key)"},
     "POST /api/skills": {"summary": "Import a SKILL.md (text) or a skill zip; 202 with the import id. A new skill id "
                         "becomes the publisher's; a skill owned by someone else is 403 (only its owner or an admin may "
@@ -190,7 +191,7 @@ def _operation(path: str, method: str, entry: Any) -> dict[str, Any]:
         operation["parameters"] = parameters
     if method in ("POST", "PUT", "PATCH"):
         content_types = list(entry.content_types or ["application/json"])
-        if content_types == ["application/json"]:
+        if content_types in (["application/json"], JSON_ROUTE_CONTENT_TYPES):
             body_schema = doc.get("body", {"type": "object"})
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
         else:

@@ -60,7 +60,8 @@ def register(app: Any, authorizer: Any) -> None:
         record_event("package.scan", actor=caller.actor, outcome=report.status, detail={"pins": len(pin_json)})
         result = report.to_dict()
         return json_response({"pins": pin_json, "findings": result["findings"], "typosquats": result["typosquats"],
-                              "unaudited": result["unaudited"], "scan_status": report.status, "reasons": result["reasons"]})  # fmt: skip
+                              "unaudited": result["unaudited"], "scan_status": report.status, "reasons": result["reasons"],
+                              "advisory_db": result["advisory_db"], "warnings": result["warnings"]})  # fmt: skip
 
     @route(app, "/api/skills/{skill_id}/sbom", methods=["GET"], authorizer=authorizer)
     def skill_sbom(skill_id: str) -> Any:

@@ -208,6 +208,18 @@ def _render_health(report: dict[str, Any]) -> None:
         for name, part in sorted((report.get("parts") or {}).items())
     ]
     console.print(output.table(("part", "state", "error"), rows, title=f"stack: {report.get('status')}"))
+    database = report.get("advisory_db") or {}
+    if database.get("ok"):
+        console.print(f"advisory database: {database.get('source')}, {database.get('records')} records, "
+                      f"as of {str(database.get('as_of'))[:10]} ({database.get('age_days')} days old)")  # fmt: skip
+    elif database:
+        console.print(f"advisory database: [red]unavailable[/]: {database.get('error')}")
+    _print_warnings([database["warning"]] if database.get("warning") else [])
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        output.stderr_console().print(f"[yellow]warning:[/] {warning}")
 
 
 # --- import -------------------------------------------------------------------------
@@ -390,6 +402,8 @@ def _finish_import(
             f"import {import_id} still {status} after {wait_timeout:.0f}s; "
             f"check later with: skillharbor imports show {import_id}"
         )
+    if not session.json_output:
+        _print_warnings([str(w) for w in (skill.get("scan") or {}).get("warnings") or []])
     if status == "SUCCEEDED":
         if not session.json_output:
             _echo_ok(f"[green]✓[/] {state.get('skill_id')} {output.short(state.get('version'))} is ready")
@@ -968,6 +982,7 @@ def packages_scan(session: Session, requirements: tuple[str, ...]) -> None:
             )
         if status == "passed":
             console.print(f"[green]passed[/]: {len(pins)} package(s), no known vulnerabilities, no typosquats")
+        _print_warnings([str(w) for w in r.get("warnings") or []])
 
     session.show(report, render)
     if status != "passed":

@@ -11,6 +11,13 @@ Delivery rules (SQS is at-least-once):
   until ``max_attempts`` receives; then the job fails with ``runner_unavailable``;
 * a message that is not a valid job is never deleted, so the queue's redrive
   policy moves it to the dead-letter queue where it stays visible.
+
+Stopping (SIGTERM or SIGINT) is prompt: the poll threads look at the stop
+event between long polls, and a message received after it was set goes
+back to the queue unhandled; jobs already running get ``drain_seconds``;
+one still running then is released to the queue for another worker. The
+warm pool is closed and every container this process created is removed
+before it exits, so a stop leaves no container behind.
 """
 
 from __future__ import annotations
@@ -134,6 +141,29 @@ class DockerEngine:
         if self._remover is not None:
             self._remover.close()
 
+    def shut_down(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """On the way out of the worker process: close the pool, then remove whatever else this
+        process created (containers of jobs still running). (what was there, what is still there)"""
+        from chalicelib.runner import leftovers
+        from chalicelib.runner.engine import creator
+
+        client = self._client
+        if client is None:  # never connected: nothing was created
+            self.close()
+            return [], []
+        try:
+            present = leftovers.containers_of(client.api, creator())
+        except Exception as error:
+            log.warning("could not list this runner's containers: %s", error)
+            present = []
+        self.close()
+        try:
+            leftovers.remove_containers_of(client.api, creator())
+            return present, leftovers.containers_of(client.api, creator())
+        except Exception as error:
+            log.error("could not remove this runner's containers: %s", error)
+            return present, present
+
     def wait_removed(self, timeout: float = 30.0) -> bool:
         """True once every used container (pooled or cold) is removed."""
         pool = self._pool
@@ -231,12 +261,14 @@ class RunnerWorker:
         audit: Any = None,
         max_attempts: int = 4,
         retry_delay_seconds: int = 5,
-        wait_seconds: int = 5,
+        wait_seconds: int = 2,  # the SQS long poll: also the most a stop waits for an idle poll thread
         heartbeat_seconds: float = 15.0,
         direct_listen: str = "",
         direct_secret: str = "",
+        drain_seconds: float = 10.0,
     ):
         self.wait_seconds = wait_seconds
+        self.drain_seconds = drain_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.engine = engine
@@ -250,6 +282,10 @@ class RunnerWorker:
         self.direct_server: Any = None
         # containers this worker runs at once, queued and direct jobs together (run_forever sizes it)
         self.run_slots = threading.BoundedSemaphore(4)
+        self._in_flight: dict[int, dict[str, Any]] = {}  # poll thread id -> the message it is handling
+        self._in_flight_lock = threading.Lock()
+        self.stop_requested_at: float | None = None
+        self._stop_requested = False
 
     # --- the loop -------------------------------------------------------------
 
@@ -259,9 +295,25 @@ class RunnerWorker:
             WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds, AttributeNames=["ApproximateReceiveCount"]
         )
         messages = response.get("Messages", [])
+        if messages and self.stop_event.is_set():  # received while stopping: another worker takes them
+            self._release(messages)
+            return 0
         for message in messages:
-            self.handle(message)
+            with self._in_flight_lock:
+                self._in_flight[threading.get_ident()] = message
+            try:
+                self.handle(message)
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight.pop(threading.get_ident(), None)
         return len(messages)
+
+    def _release(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            try:
+                self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            except Exception:  # it comes back after its visibility timeout anyway
+                log.warning("could not hand message %s back to the queue", message.get("MessageId"), exc_info=True)
 
     def run_forever(self, threads: int = 1) -> None:
         def loop() -> None:
@@ -291,11 +343,33 @@ class RunnerWorker:
                 log.error("cannot serve direct runs on %s (%s); runs go through the queue only", self.direct_listen, error)
         for worker in workers:
             worker.start()
-        try:
-            for worker in workers:
-                worker.join()
-        finally:
-            self.stop_direct_server()
+        # polled, not an untimed wait: a signal that lands on another thread runs its Python handler only
+        # when the main thread is back in the interpreter (an untimed wait or join never is); and the
+        # handler only sets a flag (request_stop), since setting the event takes its lock, which this
+        # thread may hold just then. Either way the worker used to miss SIGTERM/SIGINT until it was killed.
+        while not self.stop_event.wait(0.2):
+            if self._stop_requested:
+                self.stop_event.set()
+        self.stop_requested_at = time.monotonic()
+        self._drain(workers)
+
+    def _drain(self, workers: list[threading.Thread]) -> None:
+        """After the stop event: stop taking direct runs, give running jobs ``drain_seconds``,
+        then hand the jobs still running back to the queue."""
+        deadline = time.monotonic() + self.drain_seconds
+        self.stop_direct_server(drain_seconds=self.drain_seconds)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        with self._in_flight_lock:
+            unfinished = list(self._in_flight.values())
+        if unfinished:
+            log.warning("%d job(s) still running after %.0fs; handed back to the queue for another worker",
+                        len(unfinished), self.drain_seconds)  # fmt: skip
+            self._release(unfinished)
+
+    def request_stop(self) -> None:
+        """Stop soon; safe in a signal handler (takes no lock: run_forever sets the stop event)."""
+        self._stop_requested = True
 
     def start_direct_server(self) -> str:
         """Serve signed run jobs over HTTP on ``direct_listen`` (host:port); the URL it listens on.
@@ -501,11 +575,14 @@ def build_worker(settings: Any | None = None) -> RunnerWorker:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="skillharbor container-runner worker")
     parser.add_argument("--threads", type=int, default=4, help="jobs handled at once")
+    parser.add_argument("--drain-seconds", type=float, default=10.0,
+                        help="on SIGTERM/SIGINT, how long running jobs may finish before they go back to the queue")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     worker = build_worker()
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set())
-    signal.signal(signal.SIGINT, lambda *_: worker.stop_event.set())
+    worker.drain_seconds = args.drain_seconds
+    signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: worker.request_stop())
     try:
         worker._publish_platform()
         prewarm = getattr(worker.engine, "prewarm", None)
@@ -518,10 +595,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         worker.run_forever(threads=args.threads)
     finally:
-        close = getattr(worker.engine, "close", None)
-        if close is not None:
-            close()  # remove the warm containers
-    log.info("runner worker stopped after %.0fs", time.monotonic() - started)
+        present, left = worker.engine.shut_down() if isinstance(worker.engine, DockerEngine) else ([], [])
+    from chalicelib.runner.leftovers import summary
+
+    stopping = worker.stop_requested_at or time.monotonic()
+    log.info("runner worker stopped after %.0fs, %.1fs after the stop signal; removed %s", stopping - started,
+             time.monotonic() - stopping, summary([c for c in present if c not in left]))  # fmt: skip
+    if left:
+        log.error("runner worker could not remove %s", summary(left))
+        return 1
     return 0
 
 

@@ -4,21 +4,31 @@ Public interface::
 
     db = AdvisoryDatabase.load(source, cache_dir=None)   # raises ScanUnavailable
     db.match(name, version) -> PackageMatch                # .findings, .problem
-    db.key, db.source, db.record_count, db.withdrawn_count,
-    db.package_count, db.loaded_from_cache, db.describe() -> dict
+    db.key, db.source, db.record_count, db.withdrawn_count, db.package_count,
+    db.as_of, db.snapshot, db.loaded_from, db.loaded_from_cache, db.describe() -> dict
+    db.freshness(now, max_age_days) -> dict                # as_of, age_days, warning
+    EMBEDDED_DATABASE                                      # the snapshot shipped in data/
 
-``source`` is a directory (searched recursively, hidden entries skipped) or a
-zip file of OSV records in YAML (``.yaml``/``.yml``) or JSON (``.json``).
+``source`` is a directory (searched recursively, hidden entries skipped), a
+zip file or a tar archive (``.tar.xz``, ``.tar.gz``, ...) of OSV records in
+YAML (``.yaml``/``.yml``) or JSON (``.json``); see ``advisory_sources``.
 Only ``PyPI`` entries are used; package names are compared PEP 503
 normalized. A version is affected when it is listed in ``versions`` or falls
 in an ``ECOSYSTEM`` (or ``SEMVER``) range, evaluated as the OSV schema says
 (events sorted; ``introduced`` opens, ``fixed``/``limit`` close at that
 version, ``last_affected`` closes after it). Withdrawn records are skipped.
 
-Records are compiled into a compact JSON index written under ``cache_dir``
-and keyed by the database's fingerprint (file names, sizes and mtimes for a
-directory; member names, CRC-32s and sizes for a zip), so a warm start reads
-one file instead of thousands of YAML documents. A damaged index is rebuilt.
+Records are compiled into a compact JSON index. An archive made by ``make
+advisories`` carries its index (used when its key matches the records in
+it, so even a first start parses no YAML); the index is written under
+``cache_dir`` keyed by the database's fingerprint (a tar archive's: its
+file's path, size and mtime), so a warm start reads one file instead of
+unpacking an archive or parsing thousands of YAML documents. A damaged
+index is rebuilt.
+
+Age: ``as_of`` is the newest ``modified`` time of any record (what the data
+knows, whoever copied it when); ``snapshot`` is the archive's provenance
+note (upstream, commit, when it was made), when there is one.
 
 Fail closed: a missing, unreadable, empty or corrupt database raises
 :class:`~chalicelib.errors.ScanUnavailable` naming what is wrong; it never
@@ -36,13 +46,11 @@ reports it as a ``problem`` (the caller marks the pin unaudited).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +59,16 @@ from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from chalicelib.errors import ScanUnavailable
+from chalicelib.scanning.advisory_sources import RecordSource, open_source, tar_stat_key
 from chalicelib.scanning.models import VulnerabilityFinding
 
 log = logging.getLogger(__name__)
 
-#: bump when the compiled layout or the compile rules change (invalidates caches)
-INDEX_FORMAT = 3
-RECORD_SUFFIXES = (".yaml", ".yml", ".json")
+#: bump when the compiled layout or the compile rules change (invalidates caches and bundled indexes)
+INDEX_FORMAT = 4
+INDEX_FORMAT_TAG = f"osv-index/{INDEX_FORMAT}"
+#: the snapshot shipped with the project (``make advisories`` refreshes it; see data/PROVENANCE.md)
+EMBEDDED_DATABASE = Path(__file__).resolve().parent / "data" / "advisory-db.tar.xz"
 SOURCE_NAME = "osv-offline"
 _RANGE_TYPES = ("ECOSYSTEM", "SEMVER")
 _CLOSING_EVENTS = ("fixed", "last_affected", "limit")
@@ -88,77 +99,6 @@ def _parse_json(data: bytes) -> Any:
 
 def _parse_record(name: str, data: bytes) -> Any:
     return _parse_json(data) if name.lower().endswith(".json") else _parse_yaml(data)
-
-
-def _is_record_name(relpath: str) -> bool:
-    parts = relpath.replace("\\", "/").split("/")
-    return not any(p.startswith(".") for p in parts) and relpath.lower().endswith(RECORD_SUFFIXES)
-
-
-def _walk_directory(root: Path) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime_ns) of every record file, sorted."""
-    found: list[tuple[str, int, int]] = []
-    stack = [("", str(root))]
-    while stack:
-        prefix, directory = stack.pop()
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                rel = prefix + entry.name
-                if entry.is_dir():
-                    stack.append((rel + "/", entry.path))
-                elif entry.name.lower().endswith(RECORD_SUFFIXES):
-                    st = entry.stat()
-                    found.append((rel, st.st_size, st.st_mtime_ns))
-    found.sort()
-    return found
-
-
-class _Source:
-    """A directory or zip of records, with a content fingerprint."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.zip: zipfile.ZipFile | None = None
-        try:
-            if path.is_dir():
-                listing = _walk_directory(path)
-                self.names = [rel for rel, _, _ in listing]
-                lines = [f"{rel}\t{size}\t{mtime}" for rel, size, mtime in listing]
-            elif path.is_file():
-                if not zipfile.is_zipfile(path):
-                    raise ScanUnavailable(f"advisory database {path} is neither a directory nor a zip file")
-                self.zip = zipfile.ZipFile(path)
-                members = [i for i in self.zip.infolist() if not i.is_dir() and _is_record_name(i.filename)]
-                members.sort(key=lambda i: i.filename)
-                self.names = [i.filename for i in members]
-                lines = [f"{i.filename}\t{i.file_size}\t{i.CRC:08x}" for i in members]
-            else:
-                raise ScanUnavailable(f"advisory database {path} does not exist")
-        except ScanUnavailable:
-            raise
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise ScanUnavailable(f"advisory database {path} cannot be read: {exc}") from exc
-        if not self.names:
-            raise ScanUnavailable(
-                f"advisory database {path} holds no OSV records ({', '.join(RECORD_SUFFIXES)} files)"
-            )
-        digest = hashlib.sha256(f"osv-index/{INDEX_FORMAT}\n".encode())
-        digest.update("\n".join(lines).encode())
-        self.key = digest.hexdigest()
-
-    def records(self) -> Iterator[tuple[str, bytes]]:
-        for name in self.names:
-            try:
-                data = self.zip.read(name) if self.zip else (self.path / name).read_bytes()
-            except (OSError, zipfile.BadZipFile, KeyError) as exc:
-                raise ScanUnavailable(f"advisory database {self.path}: cannot read {name}: {exc}") from exc
-            yield name, data
-
-    def close(self) -> None:
-        if self.zip:
-            self.zip.close()
 
 
 # --- compiling records into the index ----------------------------------------
@@ -217,9 +157,19 @@ def _compile_ranges(affected: dict[str, Any], has_versions: bool) -> list[list[l
     return ranges
 
 
-def _compile(source: _Source) -> dict[str, Any]:
+def _modified(record: dict[str, Any]) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(record.get("modified") or "").strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def compile_index(source: RecordSource) -> dict[str, Any]:
+    """The index of ``source`` (raises ScanUnavailable naming the first bad record)."""
     packages: dict[str, dict[str, list[Any]]] = {}
     records = withdrawn = 0
+    newest: datetime | None = None
     for name, data in source.records():
         try:
             record = _parse_record(name, data)
@@ -229,6 +179,9 @@ def _compile(source: _Source) -> dict[str, Any]:
             if not isinstance(affected_list, list):
                 raise ValueError("'affected' is not a list")
             records += 1
+            modified = _modified(record)
+            if modified is not None and (newest is None or modified > newest):
+                newest = modified
             if record.get("withdrawn"):
                 withdrawn += 1
                 continue
@@ -264,6 +217,7 @@ def _compile(source: _Source) -> dict[str, Any]:
         "key": source.key,
         "records": records,
         "withdrawn": withdrawn,
+        "as_of": newest.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if newest else None,
         "packages": {pkg: list(entries.values()) for pkg, entries in packages.items()},
     }
 
@@ -329,45 +283,89 @@ class _Advisory:
 class AdvisoryDatabase:
     """Compiled, queryable OSV records for PyPI packages (see module doc)."""
 
-    def __init__(self, index: dict[str, Any], *, source: Path, loaded_from_cache: bool):
+    def __init__(self, index: dict[str, Any], *, source: Path, loaded_from: str, snapshot: dict[str, Any] | None = None):
         self.source = source
         self.key: str = index["key"]
         self.record_count: int = index["records"]
         self.withdrawn_count: int = index["withdrawn"]
-        self.loaded_from_cache = loaded_from_cache
+        self.as_of: str | None = index.get("as_of")
+        self.snapshot = snapshot
+        self.loaded_from = loaded_from  # "bundled index" | "cache" | "records"
         self._raw: dict[str, list[list[Any]]] = index["packages"]
         self._compiled: dict[str, list[_Advisory]] = {}
+
+    @property
+    def loaded_from_cache(self) -> bool:
+        return self.loaded_from == "cache"
 
     @property
     def package_count(self) -> int:
         return len(self._raw)
 
+    @property
+    def embedded(self) -> bool:
+        return self.source == EMBEDDED_DATABASE
+
     def describe(self) -> dict[str, Any]:
         return {
-            "source": str(self.source),
+            "source": "embedded snapshot" if self.embedded else str(self.source),
             "key": self.key,
             "records": self.record_count,
             "withdrawn": self.withdrawn_count,
             "packages": self.package_count,
-            "loaded_from_cache": self.loaded_from_cache,
+            "as_of": self.as_of,
+            "snapshot": self.snapshot,
+            "loaded_from": self.loaded_from,
         }
+
+    def freshness(self, now: datetime, max_age_days: float) -> dict[str, Any]:
+        """How old the data is, with a warning past ``max_age_days``."""
+        as_of = datetime.fromisoformat(self.as_of) if self.as_of else None
+        if as_of is None:
+            return {"as_of": None, "age_days": None,
+                    "warning": "the advisory database says nowhere how recent it is (no record has a 'modified' time)"}  # fmt: skip
+        age_days = max(0, (now - as_of).days)
+        warning = None
+        if age_days > max_age_days:
+            refresh = "make advisories" if self.embedded else "point SKILLHARBOR_ADVISORY_DB at a newer copy"
+            warning = (f"the advisory database is {age_days} days old (newest record {as_of.date().isoformat()}): "
+                       f"advisories published since are unknown to the scan; refresh it ({refresh})")  # fmt: skip
+        return {"as_of": self.as_of, "age_days": age_days, "warning": warning}
 
     @classmethod
     def load(cls, source: Path | str, cache_dir: Path | str | None = None) -> AdvisoryDatabase:
-        """Open ``source``, reusing the compiled index in ``cache_dir`` when current."""
+        """Open ``source``: a current index in ``cache_dir``, else the archive's bundled index when
+        it matches, else compile the records; the index is then cached in ``cache_dir``."""
         path = Path(source).expanduser()
-        db_source = _Source(path)
-        try:
-            cache_file = Path(cache_dir) / f"osv-index-{db_source.key[:40]}.json" if cache_dir else None
-            index = _read_cached_index(cache_file, db_source.key) if cache_file else None
+        cache = Path(cache_dir) if cache_dir else None
+        # a tar archive is unpacked to be fingerprinted: its file's stat finds its cached index first
+        stat_key = tar_stat_key(path, INDEX_FORMAT_TAG) if cache else None
+        if cache and stat_key:
+            index = _read_cached_index(cache / f"osv-archive-{stat_key[:40]}.json", stat_key, field="stat_key")
             if index is not None:
-                return cls(index, source=path, loaded_from_cache=True)
-            index = _compile(db_source)
+                return cls(index, source=path, loaded_from="cache", snapshot=index.get("snapshot"))
+        db_source = open_source(path, INDEX_FORMAT_TAG)
+        cache_file = cache / f"osv-index-{db_source.key[:40]}.json" if cache and not stat_key else None
+        loaded_from = "records"
+        try:
+            metadata = db_source.metadata
+            index = _valid_index(db_source.bundled_index, db_source.key)
+            if index is not None:
+                loaded_from = "bundled index"
+            elif cache_file:
+                index = _read_cached_index(cache_file, db_source.key)
+                if index is not None:
+                    return cls(index, source=path, loaded_from="cache", snapshot=metadata)
+            if index is None:
+                index = compile_index(db_source)
         finally:
             db_source.close()
+        if cache and stat_key:
+            cache_file = cache / f"osv-archive-{stat_key[:40]}.json"
+            index = {**index, "stat_key": stat_key, "snapshot": metadata}
         if cache_file:
             _write_cached_index(cache_file, index)
-        return cls(index, source=path, loaded_from_cache=False)
+        return cls(index, source=path, loaded_from=loaded_from, snapshot=metadata)
 
     def _advisories(self, package: str) -> list[_Advisory]:
         compiled = self._compiled.get(package)
@@ -409,7 +407,7 @@ class AdvisoryDatabase:
         return PackageMatch(findings, problem)
 
 
-def _read_cached_index(cache_file: Path, key: str) -> dict[str, Any] | None:
+def _read_cached_index(cache_file: Path, key: str, *, field: str = "key") -> dict[str, Any] | None:
     try:
         index = json.loads(cache_file.read_bytes())
     except FileNotFoundError:
@@ -417,8 +415,16 @@ def _read_cached_index(cache_file: Path, key: str) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         log.warning("advisory index %s is unreadable (%s); rebuilding it", cache_file, exc)
         return None
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT or index.get("key") != key:
+    valid = _valid_index(index, key, field=field)
+    if valid is None:
         log.warning("advisory index %s does not match the database; rebuilding it", cache_file)
+    return valid
+
+
+def _valid_index(index: Any, key: str, *, field: str = "key") -> dict[str, Any] | None:
+    """``index`` when it is one of this format, compiled from exactly the records with ``key``
+    (or, ``field="stat_key"``, cached for the archive file with that stat key)."""
+    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT or index.get(field) != key:
         return None
     if not isinstance(index.get("packages"), dict):
         return None

@@ -10,7 +10,9 @@ Public interface::
         (JudgedFinding: the advisory + ignored/ignore), unaudited, typosquats,
         code_findings, needs_approval (.typosquats: names, .code: HIGH
         findings, .required), reasons (human-readable lines), scanned_at,
-        vulnerability_service;  report.to_dict() -> JSON-ready dict
+        vulnerability_service, advisory_db (source and age of the offline
+        database), warnings (e.g. that database is stale);
+        report.to_dict() -> JSON-ready dict
 
 ``status`` is the vulnerability verdict only (see ``policy.judge``: blocked >
 scan_unavailable > passed). Typosquats and HIGH code findings do not change
@@ -60,6 +62,8 @@ class ScanReport(BaseModel):
     reasons: tuple[str, ...] = ()
     scanned_at: datetime
     vulnerability_service: str = ""
+    advisory_db: dict[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -133,6 +137,8 @@ class Scanner:
         reasons += [f.describe() for f in verdict.findings if f.ignored]
         reasons += [f"{m.describe()}; needs an admin approval naming {m.name}" for m in squats]
         reasons += [f"{f.describe()}; needs an admin approval of this skill version" for f in high_code]
+        database = self._database_status(now) if pins else None  # nothing was looked up: its age says nothing
+        warnings = (database["warning"],) if database and database.get("warning") else ()
         return ScanReport(
             status=verdict.status,
             findings=verdict.findings,
@@ -143,4 +149,15 @@ class Scanner:
             reasons=tuple(reasons),
             scanned_at=now,
             vulnerability_service=getattr(self.vulnerabilities, "name", ""),
+            advisory_db=database,
+            warnings=warnings,
         )
+
+    def _database_status(self, now: datetime) -> dict[str, Any] | None:
+        status_of = getattr(self.vulnerabilities, "database_status", None)
+        if status_of is None:
+            return None
+        try:
+            return status_of(now)
+        except Exception as exc:  # the age is information: its failure must not fail the scan
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}

@@ -6,11 +6,15 @@ Public interface::
         name: str
         def audit(self, pins: Sequence[PinLike]) -> AuditResult
 
-    OfflineOsvService(source=None, cache_dir=None, *, database=None)
+    OfflineOsvService(...), advisory_database_status(...)   # see offline_osv (re-exported here)
     PipAuditService(service="pypi", *, timeout_seconds=120.0, request_timeout_seconds=15.0,
                     python=sys.executable, env=None, cache_dir=None)
     CombinedService(services)            # union of findings, union of unaudited pins
     make_vulnerability_service(settings=None) -> VulnerabilityService
+
+The offline database is the embedded snapshot unless ``advisory_db`` names
+another; one offline service per database is kept per process, so it is
+loaded once however many scanners and health checks ask.
 
 Fail closed everywhere: a pin a service could not check (database missing or
 corrupt, pip-audit skipped it, timed out, crashed or printed no JSON) is
@@ -25,8 +29,8 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,8 +40,13 @@ from packaging.version import InvalidVersion, Version
 from chalicelib.errors import ScanUnavailable
 from chalicelib.packages.environment import resolver_environment
 from chalicelib.redact import redact
-from chalicelib.scanning.advisories import AdvisoryDatabase
 from chalicelib.scanning.models import AuditResult, PinLike, UnauditedPin, VulnerabilityFinding
+from chalicelib.scanning.offline_osv import (  # noqa: F401  (re-exported: the services live together for callers)
+    OfflineOsvService,
+    advisory_database_status,
+    all_unaudited,
+    offline_service_for,
+)
 
 PIP_AUDIT_SERVICES = ("pypi", "osv")
 _NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
@@ -51,68 +60,6 @@ class VulnerabilityService(Protocol):
     def audit(self, pins: Sequence[PinLike]) -> AuditResult:
         """Findings for ``pins``; pins that could not be checked go to ``unaudited``."""
         ...
-
-
-def _all_unaudited(pins: Sequence[PinLike], reason: str) -> AuditResult:
-    return AuditResult(
-        unaudited=tuple(UnauditedPin(package=canonicalize_name(p.name), version=p.version, reason=reason) for p in pins)
-    )
-
-
-# --- offline ---------------------------------------------------------------------
-
-
-class OfflineOsvService:
-    """Checks pins against an :class:`AdvisoryDatabase`, loaded on first use.
-
-    Keep one instance per process (e.g. module level in the Lambda) so the
-    database is loaded once; a failed load is retried on the next audit.
-    """
-
-    name = "osv-offline"
-
-    def __init__(
-        self,
-        source: Path | str | None = None,
-        cache_dir: Path | str | None = None,
-        *,
-        database: AdvisoryDatabase | None = None,
-    ):
-        if source is None and database is None:
-            self._missing = "no advisory database is configured (set SKILLHARBOR_ADVISORY_DB)"
-        else:
-            self._missing = None
-        self._source = source
-        self._cache_dir = cache_dir
-        self._database = database
-        self._lock = threading.Lock()
-
-    @property
-    def database(self) -> AdvisoryDatabase:
-        """The loaded database; raises :class:`ScanUnavailable` when it cannot be."""
-        if self._database is None:
-            if self._missing:
-                raise ScanUnavailable(self._missing)
-            with self._lock:
-                if self._database is None:
-                    self._database = AdvisoryDatabase.load(self._source, self._cache_dir)  # type: ignore[arg-type]
-        return self._database
-
-    def audit(self, pins: Sequence[PinLike]) -> AuditResult:
-        try:
-            database = self.database
-        except ScanUnavailable as exc:
-            return _all_unaudited(pins, exc.message)
-        findings: list[VulnerabilityFinding] = []
-        unaudited: list[UnauditedPin] = []
-        for pin in pins:
-            match = database.match(pin.name, pin.version)
-            findings.extend(match.findings)
-            if match.problem:
-                unaudited.append(
-                    UnauditedPin(package=canonicalize_name(pin.name), version=pin.version, reason=match.problem)
-                )
-        return AuditResult(findings=tuple(findings), unaudited=tuple(unaudited))
 
 
 # --- online, through pip-audit -------------------------------------------------------
@@ -227,14 +174,14 @@ class PipAuditService:
                     check=False,
                 )
             except subprocess.TimeoutExpired:
-                return _all_unaudited(pins, f"{self.name} timed out after {self.timeout_seconds:g} s")
+                return all_unaudited(pins, f"{self.name} timed out after {self.timeout_seconds:g} s")
             except OSError as exc:
-                return _all_unaudited(pins, f"{self.name} could not be started: {exc}")
+                return all_unaudited(pins, f"{self.name} could not be started: {exc}")
             report = _read_report(output)
         # pip-audit exits 1 when it found vulnerabilities, 0 when not; anything
         # else, or no report, means the audit itself failed.
         if completed.returncode not in (0, 1) or report is None:
-            return _all_unaudited(
+            return all_unaudited(
                 pins, f"{self.name} failed (exit {completed.returncode}): {_last_error_line(completed.stderr)}"
             )
         return self._interpret(pins, report)
@@ -318,6 +265,13 @@ class CombinedService:
         self.services = list(services)
         self.name = "+".join(s.name for s in self.services)
 
+    def database_status(self, now: datetime | None = None) -> dict[str, Any] | None:
+        for service in self.services:
+            status_of = getattr(service, "database_status", None)
+            if status_of is not None:
+                return status_of(now)
+        return None
+
     def audit(self, pins: Sequence[PinLike]) -> AuditResult:
         findings: list[VulnerabilityFinding] = []
         unaudited: dict[tuple[str, str], UnauditedPin] = {}
@@ -359,14 +313,15 @@ def _proxy_environment(proxy: str | None) -> dict[str, str]:
 
 
 def make_vulnerability_service(settings: Any = None) -> VulnerabilityService:
-    """The service the settings ask for: always the offline database, plus
-    pip-audit when ``vulnerability_service`` is ``pypi`` or ``osv``."""
+    """The service the settings ask for: always the offline database (the
+    embedded snapshot unless ``advisory_db`` names one), plus pip-audit when
+    ``vulnerability_service`` is ``pypi`` or ``osv``."""
     if settings is None:
         from chalicelib.settings import get_settings
 
         settings = get_settings()
     cache_root = Path(settings.cache_dir)
-    offline = OfflineOsvService(settings.advisory_db, cache_root / "advisories")
+    offline = offline_service_for(settings)
     mode = str(settings.vulnerability_service or "offline").lower()
     if mode == "offline":
         return offline

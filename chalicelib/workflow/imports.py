@@ -418,6 +418,7 @@ class ImportService:
             "typosquats": [t.model_dump(mode="json") for t in report.typosquats],
             "code_findings": [f.model_dump(mode="json") for f in report.code_findings],
             "code_approval": code_approval, "vulnerability_service": report.vulnerability_service,
+            "advisory_db": report.advisory_db, "warnings": list(report.warnings),
         }  # fmt: skip
         steps = dict(record.get("steps", {}), scan=_step_ok(status=report.status, findings=len(report.findings)))
         if report.status != "passed" or (code_high and code_approval is None):

@@ -1,4 +1,4 @@
-"""The Scan step in the pipeline, as issue 4's "done when" lists it (shared advisory snapshot)."""
+"""The Scan step in the pipeline, as issue 4's "done when" lists it (the embedded advisory snapshot)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,32 @@ def test_current_requests_passes_the_scan(stack, admin_headers):
         record, skill = _import(client, stack, admin_headers, _skill("new-requests", ["requests>=2.32"]))
         assert record["status"] == "SUCCEEDED", record
         assert skill["scan"]["status"] == "passed" and skill["scan"]["findings"] == []
+        # the embedded snapshot (as of 2024-10) is past the 30-day mark: the report says how old, and warns
+        database = skill["scan"]["advisory_db"]
+        assert database["source"] == "embedded snapshot" and database["age_days"] > 30
+        assert skill["scan"]["warnings"] == [database["warning"]] and "make advisories" in database["warning"]
+
+
+def test_health_gives_the_advisory_databases_age(stack, admin_headers, monkeypatch):
+    from chalicelib.api.status import forget_cached_status
+
+    with Client(stack.app) as client:
+        response = client.http.get("/api/health", headers=admin_headers)
+        health = json.loads(response.body)
+        database = health["advisory_db"]
+        assert database["ok"] is True and database["source"] == "embedded snapshot"
+        assert database["as_of"].startswith("2024-10-10") and database["age_days"] > 30
+        assert "days old" in database["warning"]
+        monkeypatch.setenv("SKILLHARBOR_ADVISORY_DB_MAX_AGE_DAYS", "100000")
+        assert json.loads(client.http.get("/api/health", headers=admin_headers).body)["advisory_db"]["warning"] is None
+        monkeypatch.setenv("SKILLHARBOR_ADVISORY_DB", "/nowhere/advisories.zip")
+        response = client.http.get("/api/health", headers=admin_headers)
+        broken = json.loads(response.body)
+        assert response.status_code == 503 and broken["status"] == "degraded"  # every scan would fail closed
+        assert broken["advisory_db"]["ok"] is False and "does not exist" in broken["advisory_db"]["error"]
+        forget_cached_status()
+        anyone = client.http.get("/api/health")  # without a key: the status word alone
+        assert anyone.status_code == 503 and json.loads(anyone.body)["status"] == "degraded"
 
 
 def test_preflight_scan_flags_a_typosquat(stack, admin_headers):

@@ -37,7 +37,6 @@ from chalicelib.api.openapi import openapi_document  # noqa: E402
 ADMIN_KEY = "shk_admin_fuzz-key-0123456789abcdefghijkl"
 EXAMPLES = int(os.environ.get("SKILLHARBOR_FUZZ_EXAMPLES", "25"))
 PROJECT = Path(__file__).resolve().parents[2]
-ADVISORY_DB = PROJECT.parent / "shared" / "advisory-db"
 
 #: (method, path) the sweep leaves out; see the module docstring
 RUNNER_BACKED = {
@@ -68,8 +67,6 @@ def live_api() -> Iterator[str]:
     moto_port, api_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SKILLHARBOR_"))}
     env.update(SKILLHARBOR_ADMIN_KEY=ADMIN_KEY, SKILLHARBOR_LOCAL_SCHEDULE_SECONDS="3600")
-    if ADVISORY_DB.exists():
-        env["SKILLHARBOR_ADVISORY_DB"] = str(ADVISORY_DB)
     process = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.local.stack", "--no-runner", "--moto-port", str(moto_port), "--api-port", str(api_port)],
         cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

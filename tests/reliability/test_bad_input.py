@@ -103,11 +103,28 @@ def test_huge_frontmatter(stack):
     assert_refused(status, body, "frontmatter", statuses=(400, 413))
 
 
-@pytest.mark.parametrize("path, content_type", [("/api/agents", "text/plain"), ("/api/skills", "application/json"),
-                                                ("/api/packages/approve", "application/x-www-form-urlencoded")])  # fmt: skip
-def test_wrong_content_type(stack, path, content_type):
-    status, body = raw(stack, "POST", path, b'{"agent_id": "a"}', content_type)
+def test_an_upload_in_a_type_it_does_not_take(stack):
+    status, body = raw(stack, "POST", "/api/skills", b'{"agent_id": "a"}', "application/json")
     assert_refused(status, body, "media type", statuses=(415,))
+
+
+JSON_DECLARED_AS = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream",
+                    "multipart/form-data; boundary=x", None]  # fmt: skip
+
+
+@pytest.mark.parametrize("content_type", JSON_DECLARED_AS, ids=lambda c: str(c).split(";")[0])
+def test_a_json_route_reads_a_json_body_whatever_type_it_declares(stack, content_type):
+    """curl -d '{...}' declares application/x-www-form-urlencoded: the seed documents' calls do that."""
+    agent_id = "ct-" + str(content_type).split(";")[0].replace("/", "-").replace(".", "-")[:40]
+    status, body = raw(stack, "POST", "/api/agents", json.dumps({"agent_id": agent_id, "maturity": "INTERN"}), content_type)
+    assert status == 201 and body["agent_id"] == agent_id, (status, body)
+
+
+@pytest.mark.parametrize("content_type", JSON_DECLARED_AS, ids=lambda c: str(c).split(";")[0])
+def test_a_body_that_is_not_json_is_refused_naming_the_format_expected(stack, content_type):
+    status, body = raw(stack, "POST", "/api/packages/approve", b"package_name=numpy&min_maturity=INTERN", content_type)
+    assert_refused(status, body, "not valid json", "takes a json object", "content-type: application/json")
+    assert (content_type or "no content-type").split(";")[0] in message_of(body).lower()
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Fixtures for the scanning tests.
 
-The PyPA advisory snapshot is found through the ``SKILLHARBOR_ADVISORY_DB``
-setting, falling back to the shared snapshot next to the project checkout.
+The PyPA advisory snapshot is the one ``SKILLHARBOR_ADVISORY_DB`` names, else
+the snapshot embedded in the project (what a fresh clone scans with).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from chalicelib.scanning.advisories import AdvisoryDatabase
+from chalicelib.scanning.advisories import EMBEDDED_DATABASE, AdvisoryDatabase
 from chalicelib.scanning.typosquats import PopularNames, load_popular_names
-from chalicelib.settings import PROJECT_ROOT, get_settings
+from chalicelib.settings import get_settings
 
 
 def _snapshot_path() -> Path:
     configured = get_settings().advisory_db
-    return Path(configured) if configured else PROJECT_ROOT.parent / "shared" / "advisory-db"
+    return Path(configured) if configured else EMBEDDED_DATABASE
 
 
 @pytest.fixture(scope="session")
