@@ -24,6 +24,7 @@ from chalicelib.settings import get_settings
 from chalicelib.store import blobs, dynamo
 
 ADMIN_KEY = "shk_admin_test-key-0123456789abcdefghij"
+RUNNER_SECRET = "runner-secret-for-the-tests-0123456789"  # every runner job is signed with it
 ADVISORY_DB = Path(__file__).resolve().parents[2] / "shared" / "advisory-db"  # shared/ sits beside the clone
 
 
@@ -90,7 +91,7 @@ class Stack:
         self.runner = RunnerWorker(
             self.engine, sqs=self.sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
             skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), retry_delay_seconds=1,
-            wait_seconds=1, audit=None,
+            wait_seconds=1, audit=None, secret=settings.runner_secret,
         )  # fmt: skip
 
 
@@ -179,6 +180,7 @@ class Stack:
 @contextlib.contextmanager
 def running_stack(monkeypatch: pytest.MonkeyPatch, engine: Any) -> Iterator[Stack]:
     monkeypatch.setenv("SKILLHARBOR_ADMIN_KEY", ADMIN_KEY)
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", RUNNER_SECRET)
     if not os.environ.get("SKILLHARBOR_ADVISORY_DB"):
         monkeypatch.setenv("SKILLHARBOR_ADVISORY_DB", str(ADVISORY_DB))
     with mock_aws(config=lambda_seam.STATE_MACHINE_CONFIG):
