@@ -107,6 +107,30 @@ class _DeadlineReader(io.RawIOBase):
         return count
 
 
+class _WarningThrottle:
+    """A warning per key at most every ``interval`` seconds, saying how many it stands for: a flood of hostile
+    connections must not become a flood of log lines."""
+
+    def __init__(self, interval: float = 10.0, max_keys: int = 10_000):
+        self.interval, self.max_keys = interval, max_keys
+        self._counts: Counter[Any] = Counter()
+        self._logged: dict[Any, float] = {}
+        self._lock = threading.Lock()
+
+    def warn(self, key: Any, message: str, *args: Any) -> None:
+        """Log ``message % (count, *args)``."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._logged) > self.max_keys:
+                self._logged.clear()
+            self._counts[key] += 1
+            if now - self._logged.get(key, -self.interval) < self.interval:
+                return
+            self._logged[key] = now
+            count = self._counts.pop(key)
+        log.warning(message, count, *args)
+
+
 class DirectRunServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
@@ -133,6 +157,7 @@ class DirectRunServer(ThreadingHTTPServer):
         self._open = 0
         self._unverified: dict[Any, str] = {}  # connection → client address, until its first request is verified
         self._unverified_per_address: Counter[str] = Counter()
+        self.warnings = _WarningThrottle()
         super().__init__(address, _Handler)
 
     @property
@@ -154,10 +179,13 @@ class DirectRunServer(ThreadingHTTPServer):
                 self._unverified[request] = address
                 self._unverified_per_address[address] += 1
         if over:  # closed before any byte: the API knows the job did not start here and queues it
-            log.warning("closed a connection from %s: too many open connections", address)
+            self._note_turned_away(address)
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
+
+    def _note_turned_away(self, address: str) -> None:
+        self.warnings.warn(("capped", address), "closed %d connection(s) from %s: too many open connections", address)
 
     def verified(self, request: Any) -> None:
         """The connection's first request carried a valid signature: it no longer counts against its address."""
@@ -303,7 +331,8 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _refuse(self, status: int, reason: str, message: str, **detail: Any) -> None:
-        log.warning("refused a direct run from %s: %s", self.client_address[0], message)
+        self.server.warnings.warn(("refused", self.client_address[0], reason), "refused %d direct run(s) from %s: %s",
+                                  self.client_address[0], message)  # fmt: skip
         self._answer(status, {"message": message})
         if self.server.refused is not None:
             try:

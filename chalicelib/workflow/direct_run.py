@@ -72,7 +72,7 @@ class DirectRunClient:
             try:
                 response = connection.getresponse()
             except TimeoutError as error:
-                raise DirectRunNoAnswerYet(f"runner at {self.url} did not answer within {timeout:g}s") from error
+                raise DirectRunNoAnswerYet(f"runner at {self.url} did not answer within {timeout:.1f}s") from error
             except (OSError, http.client.RemoteDisconnected) as error:
                 # closed (or reset) before the status line: nothing was answered
                 raise DirectRunUnreachable(f"runner at {self.url} closed the connection without answering: {error!r}") from error
