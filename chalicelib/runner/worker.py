@@ -242,7 +242,7 @@ class RunnerWorker:
         orchestrator: Any,
         audit: Any = None,
         runs: Any = None,
-        secret: str = "",
+        secret: str | None = None,
         maxima: Any = None,
         max_attempts: int = 4,
         retry_delay_seconds: int = 5,
@@ -250,7 +250,7 @@ class RunnerWorker:
         heartbeat_seconds: float = 15.0,
         direct_listen: str = "",
     ):
-        """``secret`` verifies every job (SKILLHARBOR_RUNNER_SECRET); ``runs`` is the shared run store
+        """``secret`` verifies every job (default: SKILLHARBOR_RUNNER_SECRET); ``runs`` is the shared run store
         (store/runs.py); ``maxima`` the settings whose limits this runner enforces (default: its own)."""
         self.wait_seconds = wait_seconds
         self.heartbeat_seconds = heartbeat_seconds
@@ -263,7 +263,7 @@ class RunnerWorker:
         self.retry_delay_seconds = retry_delay_seconds
         self.stop_event = threading.Event()
         self.platform_published = False
-        self.secret, self.direct_listen = secret, direct_listen
+        self._secret, self.direct_listen = secret, direct_listen
         if runs is None:
             from chalicelib.store.runs import RunStore
 
@@ -282,6 +282,19 @@ class RunnerWorker:
     @audit.setter
     def audit(self, audit: Any) -> None:
         self._audit_log = self.runs.audit = audit
+
+    @property
+    def secret(self) -> str:
+        """The key every job must be signed with."""
+        if self._secret is None:
+            from chalicelib.settings import get_settings
+
+            return get_settings().runner_secret
+        return self._secret
+
+    @secret.setter
+    def secret(self, secret: str) -> None:
+        self._secret = secret
 
     @property
     def maxima(self) -> Any:
