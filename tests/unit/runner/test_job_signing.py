@@ -123,3 +123,13 @@ def test_every_job_kind_has_an_id_and_can_be_signed() -> None:
     for job in (BuildJob(skill_id="s"), CleanupJob(ttl_days=1), _run_job()):
         opened, _ = open_message(SECRET, seal(SECRET, job, lifetime_seconds=60))
         assert opened.job_id == job.job_id and opened.type == job.type
+
+
+def test_a_flood_of_refusals_becomes_one_audit_event_a_minute_per_address() -> None:
+    from chalicelib.runner.intake import RefusalThrottle
+
+    throttle = RefusalThrottle(interval=60.0)
+    recorded = [throttle.should_record("direct:10.0.0.9") for _ in range(1000)]
+    assert recorded.count(True) == 1 and recorded[0]
+    assert throttle.take_count("direct:10.0.0.9") == 1000  # the event that follows says how many it stands for
+    assert throttle.should_record("direct:10.0.0.10")  # another address is recorded at once
