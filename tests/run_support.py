@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice.test import Client
-
 from stack_support import ADMIN_HEADERS, FakeEngine, Stack
 
 PLAIN_SKILL = b"""---

@@ -21,7 +21,14 @@ from typing import Any
 
 from chalicelib.errors import BadRequest, Unauthorized
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob, parse_job
-from chalicelib.runner.signing import JobClaims, authentic_claims, check_job, open_envelope, refusal_reason, unsigned_summary
+from chalicelib.runner.signing import (
+    JobClaims,
+    authentic_claims,
+    check_job,
+    open_envelope,
+    refusal_reason,
+    unsigned_summary,
+)
 from chalicelib.runner.spec import MIN_CPUS, MIN_MEMORY_MB, MIN_OUTPUT_BYTES, MIN_PIDS, MIN_TMPFS_MB, RunLimits
 
 #: the repository of the images the builder makes (builder.env_tag)

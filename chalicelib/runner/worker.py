@@ -373,9 +373,7 @@ class RunnerWorker:
             self.runs.claim(job)  # Conflict (409): a replay, or the queued copy got it first
         except RefusedJob as refusal:
             self._audit_refusal(refusal)
-            document = self.runs.refused(job, refusal)
-            self.runs.record(job, document)
-            return document
+            return self.runs.refused(job, refusal)  # answered, then recorded by runs.record
         try:
             # not retried here if the engine failed after the container started: the queue would run it twice
             result = self.execute_run(job, retry_started=False)

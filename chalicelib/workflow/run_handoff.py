@@ -34,7 +34,13 @@ from chalicelib.runner.signing import sign
 from chalicelib.runner.spec import RunResult, RunStatus
 from chalicelib.settings import get_settings
 from chalicelib.store.runs import ACCEPTED, DONE
-from chalicelib.workflow.direct_run import DirectRunClient, DirectRunLost, DirectRunNoAnswerYet, DirectRunRefused, DirectRunUnreachable
+from chalicelib.workflow.direct_run import (
+    DirectRunClient,
+    DirectRunLost,
+    DirectRunNoAnswerYet,
+    DirectRunRefused,
+    DirectRunUnreachable,
+)
 
 log = logging.getLogger("skillharbor.execution")
 

@@ -10,11 +10,11 @@ import time
 import boto3
 import pytest
 from chalice.test import Client
+from stack_support import ADMIN_HEADERS, RUNNER_SECRET, Stack
 
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import BuildJob
 from chalicelib.runner.signing import seal
-from stack_support import ADMIN_HEADERS, RUNNER_SECRET, Stack
 
 pytestmark = pytest.mark.docker
 

@@ -11,10 +11,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
-from chalicelib.runner.direct import MAX_UNVERIFIED_PER_ADDRESS
 from run_support import SKILL_ID, RunningEngine, agent, call, queue_counts, ready_skill, wait_for
 from stack_support import Stack, running_stack
+
+from chalicelib.runner.direct import MAX_UNVERIFIED_PER_ADDRESS
 
 
 @pytest.fixture
@@ -124,3 +124,24 @@ def test_a_run_longer_than_the_wait_is_pending_then_its_result_is_at_the_url(sta
     assert result["status"] == "ok" and result["output"] == 4 and result["packages"] == []
     wait_for(lambda: queue_counts(stack, stack.settings.runner_queue_url), lambda c: c == (0, 0), "the queued copy drained")
     assert len(stack.engine.runs) == 1 and len(queued) == 1
+
+
+def test_a_replayed_direct_request_runs_nothing(stack):
+    """The same signed request sent twice to the endpoint: the second finds the job claimed (409)."""
+    import time
+
+    from chalicelib.runner.jobs import RunJob
+    from chalicelib.runner.signing import sign
+    from chalicelib.store.runs import RunStore
+    from chalicelib.workflow.direct_run import DirectRunClient, DirectRunLost
+    from stack_support import RUNNER_SECRET
+
+    job = RunJob(skill_id=SKILL_ID, version="v1", code="def execute():\n    return 1\n", entrypoint="execute", agent_id="a")
+    RunStore().register(job.job_id, agent_id="a", skill_id=SKILL_ID, start_by=time.time() + 60, result_due=time.time() + 120)
+    body = job.model_dump_json().encode()
+    token = sign(RUNNER_SECRET, "run", job.job_id, body, lifetime_seconds=60)
+    client = DirectRunClient(stack.runner.direct_server.url)
+    assert client.run(body, token, timeout=10)["status"] == "ok"
+    with pytest.raises(DirectRunLost, match="409.*already taken"):
+        client.run(body, token, timeout=10)
+    assert len(stack.engine.runs) == 1

@@ -8,10 +8,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-from chalicelib.store.skills import DynamoSkillRegistry
 from run_support import SKILL_ID, RunningEngine, agent, call, ready_skill, trail, wait_for
 from stack_support import Stack, running_stack
+
+from chalicelib.store.skills import DynamoSkillRegistry
 
 SIX = {"name": "six", "version": "1.16.0", "sha256": "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254",
        "filename": "six-1.16.0-py2.py3-none-any.whl", "direct": True,
@@ -91,7 +91,7 @@ def test_a_run_no_worker_ends_is_ended_by_the_api_when_it_is_overdue(stack, monk
 def test_a_run_result_is_for_its_agent_and_admins(stack):
     ready_skill(stack)
     owner, other = agent(stack, "owner"), agent(stack, "other")
-    status, result, _ = call(stack, "POST", f"/api/skills/{SKILL_ID}/execute", {"inputs": {"a": 1}}, owner)
+    assert call(stack, "POST", f"/api/skills/{SKILL_ID}/execute", {"inputs": {"a": 1}}, owner)[0] == 200
     job_id = next(e["detail"]["job_id"] for e in trail(stack, action="skill.execute"))
     assert call(stack, "GET", f"/api/runs/{job_id}", headers=owner)[0] == 200
     assert call(stack, "GET", f"/api/runs/{job_id}")[0] == 200  # the admin

@@ -12,13 +12,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-from chalicelib.packages.pins import Pin
-from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
-from chalicelib.runner.signing import seal
-from chalicelib.runner.spec import RunLimits
-from chalicelib.settings import Settings
-from chalicelib.store.runs import RunStore
 from run_support import (
     SKILL_ID,
     RunningEngine,
@@ -33,6 +26,13 @@ from run_support import (
     wait_until,
 )
 from stack_support import RUNNER_SECRET, Stack, running_stack
+
+from chalicelib.packages.pins import Pin
+from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
+from chalicelib.runner.signing import seal
+from chalicelib.runner.spec import RunLimits
+from chalicelib.settings import Settings
+from chalicelib.store.runs import RunStore
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_unsigned_forged_and_altered_jobs_run_nothing_are_audited_and_dead_lette
         assert event["actor"] == "system" and event["outcome"] == "denied"
         assert event["agent_id"] is None  # what an unsigned message claims is not filed under that agent
         assert event["detail"]["sender_id"] and len(event["detail"]["body_sha256"]) == 64
-    status, report, _ = call(stack, "GET", "/api/queues/dead-letters?peek=10")
+    _, report, _ = call(stack, "GET", "/api/queues/dead-letters?peek=10")
     runner = next(q for q in report["queues"] if q["purpose"] == "runner")
     assert runner["messages"] == len(attacks)  # there for an operator to look at
 

@@ -40,9 +40,9 @@ def test_a_token_vouches_for_exactly_its_body_type_id_and_time() -> None:
     ahead = sign(SECRET, "run", "run-1", body, lifetime_seconds=60, now=time.time() + 3600)
     assert _why(lambda: verify_token(SECRET, ahead)) == "not_yet_valid"
     for bad in (None, ""):
-        assert _why(lambda: verify_token(SECRET, bad)) == "unsigned"
+        assert _why(lambda bad=bad: verify_token(SECRET, bad)) == "unsigned"
     for bad in ("v2;type=run", "v1;type=run;type=run", token + ";extra=1", token.replace("len=", "len=-")):
-        assert _why(lambda: verify_token(SECRET, bad)) == "malformed"
+        assert _why(lambda bad=bad: verify_token(SECRET, bad)) == "malformed"
 
 
 def test_a_signer_cannot_grant_more_than_the_longest_lifetime() -> None:
@@ -133,3 +133,13 @@ def test_a_flood_of_refusals_becomes_one_audit_event_a_minute_per_address() -> N
     assert recorded.count(True) == 1 and recorded[0]
     assert throttle.take_count("direct:10.0.0.9") == 1000  # the event that follows says how many it stands for
     assert throttle.should_record("direct:10.0.0.10")  # another address is recorded at once
+
+
+def test_an_execute_request_stops_waiting_before_the_api_function_times_out() -> None:
+    """Runs may last SKILLHARBOR_MAX_TIMEOUT_SECONDS; the API answers 202 before its own function's timeout."""
+    from pathlib import Path
+
+    config = json.loads((Path(__file__).resolve().parents[3] / ".chalice" / "config.json").read_text())
+    for stage in config["stages"].values():
+        timeout = stage.get("lambda_functions", {}).get("api_handler", {}).get("lambda_timeout", config["lambda_timeout"])
+        assert Settings().run_sync_wait_seconds < timeout < Settings().max_timeout_seconds
