@@ -110,12 +110,11 @@ def test_every_refusal_of_an_authenticated_run_or_install_is_audited(stack):
     registry = DynamoSkillRegistry()
     registry.put_version({"skill_id": "six-user", "version": "v1", "name": "six user", "status": "ready", "pins": [SIX],
                           "artifact_key": "none", "uploaded_at": "2026-01-01T00:00:00.000000Z"})  # fmt: skip
-    registry.put_version({"skill_id": "pkgset-sixset", "version": "v1", "name": "sixset", "status": "ready", "skill_type": "package_set",
+    registry.put_version({"skill_id": "pkgset:pupil:sixset", "version": "v1", "name": "sixset", "agent_id": "pupil", "status": "ready",
+                          "skill_type": "package_set",
                           "pins": [SIX], "image_tag": "skillharbor/env:" + "a" * 32, "uploaded_at": "2026-01-01T00:00:00.000000Z"})  # fmt: skip
-    bad = b"---\nname: Broken Pins\ndescription: d\npackages: ['six', '--index-url http://evil']\n---\n```python\ndef execute():\n    return 1\n```\n"
-    stack.s3.put_object(Bucket=stack.settings.inbox_bucket, Key="broken/SKILL.md", Body=bad)
-    stack.deliver_inbox_events()
-    wait_for(lambda: registry.latest("broken-pins"), lambda r: bool(r) and r.get("status") == "failed", "the failed import")
+    registry.put_version({"skill_id": "broken-pins", "version": "v1", "name": "Broken Pins", "status": "failed",
+                          "status_reason": "invalid_skill", "uploaded_at": "2026-01-01T00:00:00.000000Z"})  # fmt: skip
 
     refusals = [  # (what, method, path, body, headers, status, action, actor)
         ("permission denied", "POST", "/api/skills/six-user/execute", {"inputs": {}}, student, 403, "skill.execute", "agent:pupil"),
@@ -138,14 +137,18 @@ def test_every_refusal_of_an_authenticated_run_or_install_is_audited(stack):
          {"skill_id": "x", "requirements": ["six", "--index-url http://evil"]}, intern, 400, "package.install", "agent:trainee"),
         ("seed install, bad input", "POST", "/api/packages/install", {"skill_id": "x", "requirements": "six"}, intern, 400,
          "package.install", "agent:trainee"),
+        # refused and audited by the package-set service itself: still one event
+        ("seed install, permission denied", "POST", "/api/packages/install", {"skill_id": "x", "requirements": ["six"]}, student,
+         403, "package.install", "agent:pupil"),
     ]  # fmt: skip
     before = {e["event_id"] for e in trail(stack)}
     for what, method, path, body, headers, expected, action, actor in refusals:
         status, answer, _ = call(stack, method, path, body, headers)
         assert status == expected, (what, answer)
-        new = [e for e in trail(stack) if e["event_id"] not in before and e["action"] != "import.step"]  # (the failed import's)
+        new = [e for e in trail(stack) if e["event_id"] not in before]
         before |= {e["event_id"] for e in new}
         assert [(e["action"], e["actor"], e["outcome"]) for e in new] == [(action, actor, "denied")], (what, new)
-        assert new[0]["detail"]["status"] == expected and new[0]["detail"]["error"] == answer["error"], what
+        if "status" in new[0]["detail"]:  # (the service's own event says it in its own words)
+            assert new[0]["detail"]["status"] == expected and new[0]["detail"]["error"] == answer["error"], what
     assert call(stack, "POST", f"/api/skills/{SKILL_ID}/execute", {}, {"Authorization": "Bearer nope"})[0] == 401
-    assert [e for e in trail(stack) if e["event_id"] not in before and e["action"] != "import.step"] == []  # no actor: not audited
+    assert [e for e in trail(stack) if e["event_id"] not in before] == []  # no actor to name: not audited
