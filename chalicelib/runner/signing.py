@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.errors import BadRequest, Unauthorized
+from chalicelib.errors import Unauthorized
 
 SIGNATURE_HEADER = "X-Skillharbor-Signature"
 VERSION = "v1"
@@ -227,7 +227,3 @@ def unsigned_summary(message_body: str) -> dict[str, Any]:
                 summary[f"claimed_{name}"] = value[:100]
     return summary
 
-
-def bad_job_text(error: BadRequest) -> str:
-    """A short line for a signed message whose job does not parse (a signer's bug, not an attack)."""
-    return "; ".join(error.problems[:5]) or error.message
