@@ -9,7 +9,7 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib.api import auth, governance, openapi, ownership, queues, runs, scanning, skills, status
-from chalicelib.api.services import import_service
+from chalicelib.api.services import execution_service, import_service
 from chalicelib.errors import BadRequest
 
 app = Chalice(app_name="skillharbor")
@@ -56,6 +56,12 @@ def check(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="scan")
 def scan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return import_service().scan_step(event)
+
+
+@app.lambda_function(name="dispatch_build")
+def dispatch_build(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Install step: a signed build job on the runner queue (the state machine waits for its task token)."""
+    return execution_service().dispatch_build(event)
 
 
 @app.lambda_function(name="finalize")

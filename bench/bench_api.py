@@ -78,9 +78,10 @@ class Phases:
     PARTS = (
         ("chalicelib.workflow.execution", "ExecutionService", "execute", "API execute(): checks, queue, wait"),
         ("chalicelib.workflow.execution", "SqsJobQueue", "send", "SQS send of the run job"),
-        ("chalicelib.workflow.execution", "ExecutionService", "wait_for_result", "waiting for the result record (queue hop, worker, polling)"),
+        ("chalicelib.store.runs", "RunStore", "register", "run record before the send"),
+        ("chalicelib.workflow.run_handoff", "RunHandoff", "_wait", "waiting for the run record (queue hop, worker, polling)"),
         ("chalicelib.workflow.direct_run", "DirectRunClient", "run", "direct POST to the worker until its answer"),
-        ("chalicelib.api.runs", None, "record_event", "audit record after the run"),
+        ("chalicelib.workflow.run_handoff", "RunHandoff", "_result", "the run's end event (audit) after the run"),
     )
 
     def __init__(self) -> None:

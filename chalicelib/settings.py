@@ -53,6 +53,8 @@ class Settings(BaseSettings):
 
     # --- resolution ----------------------------------------------------------
     index_url: str = "https://pypi.org/simple"
+    # hosts the builder may download wheels from (comma-separated host[:port]); empty: derived from index_url
+    index_file_hosts: str = ""
     python_version: str = "3.11"
     manylinux_tag: str = "manylinux_2_36_x86_64"
     resolver_timeout_seconds: int = 300
@@ -89,6 +91,7 @@ class Settings(BaseSettings):
     max_output_bytes: int = 1024 * 1024
     image_ttl_days: float = Field(7.0, validation_alias=_env("IMAGE_TTL_DAYS"))
     runner_job_timeout_seconds: float = 900.0
+    run_sync_wait_seconds: float = 25.0  # an execute request waits this long, then answers 202 with a result URL
     pool_enabled: bool = True  # warm containers per image (runner/pool.py); False: every run starts cold
     pool_size_per_image: int = 2  # warm containers kept per image (and limits / pre-import set)
     pool_max_total: int = 10  # warm containers across all images
@@ -96,7 +99,7 @@ class Settings(BaseSettings):
     # direct run path (workflow/direct_run.py): the API posts run jobs to a worker, skipping the queue hop
     runner_url: str = ""  # API side: the worker's direct endpoint, e.g. http://10.0.1.5:8001; empty: queue only
     runner_listen: str = ""  # worker side: host:port to serve direct runs on (a private address); empty: off
-    runner_secret: str = Field("", repr=False)  # shared HMAC key signing direct runs; required by both settings above
+    runner_secret: str = Field("", repr=False)  # shared HMAC key signing every runner job (queue and direct)
 
     @model_validator(mode="after")
     def _admin_key_is_long_enough(self) -> Settings:
@@ -124,6 +127,17 @@ class Settings(BaseSettings):
         if self.runner_listen and not self.runner_listen.rpartition(":")[2].isdigit():
             raise ValueError(f"SKILLHARBOR_RUNNER_LISTEN must be host:port, got {self.runner_listen!r}")
         return self
+
+    @property
+    def wheel_hosts(self) -> frozenset[str]:
+        """Where wheels may be downloaded from: ``index_file_hosts``, or the index's own file host."""
+        if self.index_file_hosts.strip():
+            return frozenset(h.strip().lower() for h in self.index_file_hosts.split(",") if h.strip())
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(self.index_url).hostname or "").lower()
+        # PyPI serves its files from another host than its index
+        return frozenset({"files.pythonhosted.org"}) if host in ("pypi.org", "pypi.python.org") else frozenset({host})
 
     @property
     def target_platform(self) -> TargetPlatform:

@@ -35,7 +35,8 @@ def mermaid(asl: dict | None = None) -> str:
 def _task_kind(state: dict) -> str:
     resource = state["Resource"]
     if "waitForTaskToken" in resource:
-        return "runner queue, waits for the task token"
+        function = lambda_name_for(state["Parameters"]["FunctionName"].strip("${}").replace("FunctionArn", ""))
+        return f"Lambda {function} → runner queue, waits for the task token"
     return "Lambda " + lambda_name_for(resource.strip("${}").replace("FunctionArn", ""))
 
 

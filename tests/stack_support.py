@@ -24,6 +24,7 @@ from chalicelib.settings import get_settings
 from chalicelib.store import blobs, dynamo
 
 ADMIN_KEY = "shk_admin_test-key-0123456789abcdefghij"
+RUNNER_SECRET = "runner-secret-for-the-tests-0123456789"  # every runner job is signed with it
 
 
 class FakeEngine:
@@ -89,7 +90,7 @@ class Stack:
         self.runner = RunnerWorker(
             self.engine, sqs=self.sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
             skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), retry_delay_seconds=1,
-            wait_seconds=1, audit=None,
+            wait_seconds=1, audit=None, secret=settings.runner_secret,
         )  # fmt: skip
 
 
@@ -178,6 +179,7 @@ class Stack:
 @contextlib.contextmanager
 def running_stack(monkeypatch: pytest.MonkeyPatch, engine: Any) -> Iterator[Stack]:
     monkeypatch.setenv("SKILLHARBOR_ADMIN_KEY", ADMIN_KEY)
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_SECRET", RUNNER_SECRET)
     with mock_aws(config=lambda_seam.STATE_MACHINE_CONFIG):
         lambda_seam.install()
         reset_all_clients()
@@ -190,6 +192,10 @@ def running_stack(monkeypatch: pytest.MonkeyPatch, engine: Any) -> Iterator[Stac
         stack = Stack(provisioned, engine)
         worker = threading.Thread(target=stack.runner.run_forever, name="test-runner", daemon=True)
         worker.start()
+        # its first heartbeat written before a test starts: tests that count AWS calls must not see it
+        deadline = time.monotonic() + 10
+        while not stack.runner.images.runners() and time.monotonic() < deadline:
+            time.sleep(0.01)
         try:
             yield stack
         finally:

@@ -25,10 +25,11 @@ SUCCESS_STATUS = {
     "POST /api/packages/ignores": 201,
     "POST /api/skills/{skill_id}/approve-code": 201,
 }
-#: error statuses a route can answer beyond 400/401/403 (which any keyed route with input can)
+#: statuses a route can answer beyond its success status and 400/401/403 (which any keyed route with input can)
 EXTRA_ERRORS = {
-    "POST /api/skills/{skill_id}/execute": (404, 409, 503),
-    "POST /api/packages/execute": (404, 503),
+    "POST /api/skills/{skill_id}/execute": (202, 404, 409, 503),
+    "POST /api/packages/execute": (202, 404, 503),
+    "GET /api/runs/{job_id}": (202, 404),
     "POST /api/packages/install": (422, 429, 500, 503),
     "POST /api/packages/scan": (422, 429, 503),
     "POST /api/images/cleanup": (503,),
@@ -90,6 +91,15 @@ def render(app: Any) -> str:
         "a server log id, e.g. `numpy 1.21.0 has no wheel for CPython 3.11 on manylinux_2_36_x86_64; the oldest",
         "release that has one is 1.23.2 (server log id res-…)`; `details` has `log_id`, `platform` and, where",
         "known, `requirement` or `conflict`. pip's own output stays in the server log (redacted).",
+        "",
+        "## Runs: long runs and their audit",
+        "",
+        "An execute request waits at most `SKILLHARBOR_RUN_SYNC_WAIT_SECONDS` (25 s, below the API",
+        "function's 30 s timeout). A run that ends by then is answered 200 with its result; a longer one 202",
+        "with `{\"job_id\", \"status\": \"queued\"|\"running\", \"result_url\"}` (also in `Location`), and",
+        "`GET /api/runs/{job_id}` answers 202 until the result is there. Every run is audited `skill.execute`",
+        "`started` before it is sent and with its end (`ok`/`failed`); every refusal of an authenticated run or",
+        "install request is audited too (`denied` for 4xx, `failed` for 5xx).",
         "",
         "## Errors",
         "",

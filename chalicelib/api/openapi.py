@@ -71,12 +71,15 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "body": _object(("reason",), reason=_STRING, version=_SHORT),
     },
     "POST /api/skills/{skill_id}/execute": {
-        "summary": "Run a ready skill in the sandbox",
+        "summary": "Run a ready skill in the sandbox: 200 with the result, or 202 with a result_url when the run "
+                   "outlasts SKILLHARBOR_RUN_SYNC_WAIT_SECONDS",
         "body": _object(
             (), agent_id=_SHORT, inputs={"type": "object"}, timeout_seconds={"type": "number"}, memory_mb={"type": "number"},
             cpus={"type": "number"},
         ),
     },
+    "GET /api/runs/{job_id}": {"summary": "A run's result (200) once it has ended, 202 while it is queued or running "
+                                          "(the agent that ran it, or an admin)"},
     "POST /api/agents": {"summary": "Admin: register an agent and issue its key", "body": _object(("agent_id", "maturity"), agent_id=_SHORT, maturity=_MATURITY)},
     "GET /api/agents/{agent_id}": {"summary": "An agent"},
     "PATCH /api/agents/{agent_id}": {
@@ -148,7 +151,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
                         scan_for_vulnerabilities={"type": "boolean"}),  # fmt: skip
     },
     "POST /api/packages/execute": {
-        "summary": "Seed-compatible: run code in the agent's own package set",
+        "summary": "Seed-compatible: run code in the agent's own package set (202 with a result_url like execute)",
         "body": _object(("skill_id", "code"), skill_id=_SHORT, code=_STRING, entrypoint=_SHORT, agent_id=_SHORT, inputs={"type": "object"}),
     },
     "GET /api/packages/{skill_id}/status": {

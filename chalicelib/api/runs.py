@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_body, json_response, query_params, requirements_field, route, string_field
-from chalicelib.api.services import execution_service, import_service, package_set_service, record_event, valid_skill_id
-from chalicelib.errors import BadRequest, NotFound, PermissionDenied, RunnerUnavailable
-from chalicelib.governance.audit import FAILED, OK, SKILL_EXECUTE
+from chalicelib.api.refusals import audited_refusals
+from chalicelib.api.services import execution_service, import_service, package_set_service, valid_skill_id
+from chalicelib.errors import BadRequest, Forbidden, NotFound, PermissionDenied, RunnerUnavailable
+from chalicelib.governance.audit import SKILL_EXECUTE
 from chalicelib.governance.identity import Role, acting_agent_id
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import CleanupJob, RemoveJob, RunJob
 from chalicelib.settings import get_settings
+from chalicelib.workflow.package_sets import INSTALL
+from chalicelib.workflow.run_handoff import PendingRun
+
+_RUN_JOB_ID = re.compile(r"^run-[0-9a-f]{24}$")
 
 
 def _inputs(body: dict[str, Any]) -> dict[str, Any]:
@@ -45,23 +51,32 @@ def _package_sets(skill_id: str, agent_id: str | None) -> list[dict[str, Any]]:
     return service.sets_named(skill_id)
 
 
+def _pending(outcome: PendingRun) -> Any:
+    """202: the run outlasts what a request waits (run_sync_wait_seconds); its result will be at result_url."""
+    return json_response(outcome.to_json(), 202, headers={"Location": outcome.result_url})
+
+
 def register(app: Any, authorizer: Any) -> None:
     @route(app, "/api/skills/{skill_id}/execute", methods=["POST"], authorizer=authorizer)
+    @audited_refusals(app, SKILL_EXECUTE)
     def execute_skill(skill_id: str) -> Any:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
         valid_skill_id(skill_id)
         body = json_body(app.current_request)
         agent_id = _agent_for(caller, body)
-        try:
-            result = execution_service().execute(skill_id, agent_id, _inputs(body), body)
-        except PermissionDenied as error:
-            record_event(SKILL_EXECUTE, actor=caller.actor, agent_id=agent_id, skill_id=skill_id, outcome="denied",
-                         detail={"problems": error.problems})  # fmt: skip
-            raise
-        record_event(SKILL_EXECUTE, actor=caller.actor, agent_id=agent_id, skill_id=skill_id,
-                     outcome=OK if result["success"] else FAILED,
-                     detail={"status": result["status"], "duration_ms": result["duration_ms"], "image_tag": result["image_tag"]})  # fmt: skip
-        return json_response(result)
+        # audited by the run itself: started before it is sent, its end by whoever sees it (governance/run_events.py)
+        result = execution_service().execute(skill_id, agent_id, _inputs(body), body, actor=caller.actor)
+        return _pending(result) if isinstance(result, PendingRun) else json_response(result)
+
+    @route(app, "/api/runs/{job_id}", methods=["GET"], authorizer=authorizer)
+    def run_result(job_id: str) -> Any:
+        caller = require(app.current_request, Role.AGENT, Role.ADMIN)
+        if not _RUN_JOB_ID.match(job_id):
+            raise BadRequest(f"invalid run job id {job_id[:80]!r}: expected run- followed by 24 hex digits")
+        record, outcome = execution_service().run_status(job_id)
+        if caller.role != Role.ADMIN and caller.agent_id != record.get("agent_id"):
+            raise Forbidden("this run belongs to another agent")
+        return _pending(outcome) if isinstance(outcome, PendingRun) else json_response(outcome)
 
     @route(app, "/api/images", methods=["GET"], authorizer=authorizer)
     def list_images() -> Any:
@@ -84,6 +99,7 @@ def register(app: Any, authorizer: Any) -> None:
     # --- seed-compatible package endpoints ---------------------------------
 
     @route(app, "/api/packages/install", methods=["POST"], authorizer=authorizer)
+    @audited_refusals(app, INSTALL)
     def install_packages() -> Any:
         caller = require(app.current_request, Role.ADMIN, Role.PUBLISHER, Role.AGENT)
         body = json_body(app.current_request, required=("skill_id", "requirements"))
@@ -96,6 +112,7 @@ def register(app: Any, authorizer: Any) -> None:
         return json_response(result, 200 if result["success"] else 500)
 
     @route(app, "/api/packages/execute", methods=["POST"], authorizer=authorizer)
+    @audited_refusals(app, SKILL_EXECUTE, seed_endpoint=True)
     def execute_code() -> Any:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
         body = json_body(app.current_request, required=("skill_id", "code"))
@@ -112,10 +129,11 @@ def register(app: Any, authorizer: Any) -> None:
         code = string_field(body, "code", required=True, max_length=512 * 1024, multiline=True) or ""
         entrypoint = string_field(body, "entrypoint") or "execute"
         job = RunJob(skill_id=skill_id, version=record["version"], image_tag=record["image_tag"], pins=pins, code=code,
-                     entrypoint=entrypoint, inputs=_inputs(body), limits=execution_service().limits(body), agent_id=agent_id)  # fmt: skip
-        result = execution_service().run(job)
-        record_event(SKILL_EXECUTE, actor=caller.actor, agent_id=agent_id, skill_id=skill_id,
-                     outcome=OK if result.success else FAILED, detail={"status": result.status.value, "seed_endpoint": True})  # fmt: skip
+                     entrypoint=entrypoint, inputs=_inputs(body), limits=execution_service().limits(body), agent_id=agent_id,
+                     requested_by=caller.actor, audit_detail={"seed_endpoint": True})  # fmt: skip
+        result = execution_service().run(job)  # audited by the run itself, as for the execute endpoint
+        if isinstance(result, PendingRun):
+            return _pending(result)
         return json_response({**result.model_dump(mode="json"), "image_tag": record["image_tag"],
                               "packages": [f"{p.name}=={p.version}" for p in pins]})  # fmt: skip
 

@@ -73,6 +73,9 @@ def record_event(action: str, *, actor: str, **fields: object) -> None:
     from chalicelib.governance.audit import audit_event
 
     governance_service().audit_log.append(audit_event(action, actor=actor, **fields))
+    from chalicelib.api.refusals import note_recorded
+
+    note_recorded(action)  # a view's own audit of a refusal is not repeated by audited_refusals
 
 
 def reset_services() -> None:
@@ -111,4 +114,4 @@ def package_set_service() -> PackageSetService:
 def execution_service() -> ExecutionService:
     governance = governance_service()
     service = import_service()
-    return ExecutionService(service.skills, service.blobs, service.images, governance.checker)
+    return ExecutionService(service.skills, service.blobs, service.images, governance.checker, audit=governance.audit_log)

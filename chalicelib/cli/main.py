@@ -675,6 +675,9 @@ def run_skill(
     if timeout_seconds is not None:
         body["timeout_seconds"] = timeout_seconds
     result = session.call("POST", f"/api/skills/{skill_id}/execute", json_body=body)
+    while result.get("result_url") and "success" not in result:  # 202: a long run; its result comes at the URL
+        time.sleep(POLL_SECONDS)
+        result = session.call("GET", result["result_url"])
     session.show(result, _render_run)
     if not result.get("success"):
         if result.get("traceback") and not session.json_output:

@@ -84,9 +84,10 @@ class LocalStack:
         os.environ.update(local_environment(self.options))
         self.admin_key = self.options.admin_key or os.environ.get("SKILLHARBOR_ADMIN_KEY") or "shk_admin_" + secrets.token_urlsafe(24)
         os.environ["SKILLHARBOR_ADMIN_KEY"] = self.admin_key
+        # every runner job (queued or direct) is signed with it; generated, it lives as long as this stack
+        os.environ.setdefault("SKILLHARBOR_RUNNER_SECRET", secrets.token_urlsafe(32))
         if self.options.start_runner and self.options.runner_port and not os.environ.get("SKILLHARBOR_RUNNER_URL"):
-            # the API posts runs straight to the worker it starts; the secret lives as long as this stack
-            os.environ.setdefault("SKILLHARBOR_RUNNER_SECRET", secrets.token_urlsafe(32))
+            # the API posts runs straight to the worker it starts
             # loopback whatever --host says: the endpoint runs code for whoever holds the secret
             os.environ["SKILLHARBOR_RUNNER_LISTEN"] = f"127.0.0.1:{self.options.runner_port}"
             os.environ["SKILLHARBOR_RUNNER_URL"] = f"http://127.0.0.1:{self.options.runner_port}"

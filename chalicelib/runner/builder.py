@@ -2,7 +2,10 @@
 
 * Wheels are downloaded on the host into a wheelhouse keyed by sha256
   (``<cache_dir>/wheelhouse/<sha256>/<filename>``), verified on download and
-  again on every use.
+  again on every use. Only ``https://`` URLs on the index's file hosts
+  (``Settings.wheel_hosts``: files.pythonhosted.org for PyPI) are fetched, and
+  a redirect must stay on them: a pin naming ``file://``, plain ``http://``,
+  another host or a redirect elsewhere is refused before anything is read.
 * The tag is ``skillharbor/env:<sha256(base image id + closure digest)[:32]>``:
   an unchanged package set on an unchanged base is never rebuilt, and skills
   with the same set share one image.
@@ -34,8 +37,7 @@ from chalicelib.errors import BuildFailed, RunnerUnavailable
 from chalicelib.packages.pins import Pin, closure_digest
 from chalicelib.runner import engine
 from chalicelib.runner.base_image import BaseImageInfo
-
-ENV_REPOSITORY = "skillharbor/env"
+from chalicelib.runner.intake import ENV_REPOSITORY
 DOWNLOAD_TIMEOUT_SECONDS = 60
 CHUNK = 1024 * 1024
 STAGE_LABEL = "skillharbor.stage"
@@ -64,30 +66,73 @@ class ImageInfo(BaseModel):
     built: bool = False  # False when an existing image was returned
 
 
+def url_problem(url: str, hosts: frozenset[str]) -> str | None:
+    """Why a wheel may not be downloaded from ``url``, or None (``hosts``: lower-case host or host:port)."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port
+    except ValueError:
+        return f"{url[:200]!r} is not a valid URL"
+    if parsed.scheme != "https":
+        return f"only https:// downloads are allowed, not {parsed.scheme or 'a relative URL'}:"
+    host = (parsed.hostname or "").lower()
+    if parsed.username or parsed.password or not (host in hosts or (port is not None and f"{host}:{port}" in hosts)):
+        return f"{host or 'no host'} is not the package index's file host ({', '.join(sorted(hosts))})"
+    return None
+
+
+class _IndexOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is followed only to another URL that could have been pinned."""
+
+    def __init__(self, hosts: frozenset[str]):
+        self.hosts = hosts
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        problem = url_problem(newurl, self.hosts)
+        if problem:
+            raise urllib.error.URLError(f"redirected to {newurl[:200]}: {problem}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class Wheelhouse:
     """Host-side cache of verified wheel files, keyed by sha256."""
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, *, hosts: frozenset[str] | None = None):
+        """``hosts``: where wheels may come from (default: the settings' ``wheel_hosts``)."""
         self.root = Path(root)
+        self._hosts = hosts
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        if self._hosts is None:
+            from chalicelib.settings import get_settings
+
+            return get_settings().wheel_hosts
+        return self._hosts
 
     def path_for(self, pin: Pin) -> Path:
         return self.root / pin.sha256 / _filename(pin)
 
     def fetch(self, pin: Pin) -> Path:
         """The verified wheel for ``pin``, downloading it if needed."""
+        if not pin.url:
+            raise BuildFailed(f"{pin.name}=={pin.version}: the pin has no download URL", package=pin.name)
+        hosts = self.hosts
+        problem = url_problem(pin.url, hosts)
+        if problem:  # checked even for a cached file: such a pin is not one the resolver made
+            raise BuildFailed(f"{pin.name}=={pin.version}: download refused: {problem}", package=pin.name)
         target = self.path_for(pin)
         if target.exists():
             if _sha256(target) == pin.sha256:
                 return target
             target.unlink()  # tampered or corrupt cache entry: fetch again
-        if not pin.url:
-            raise BuildFailed(f"{pin.name}=={pin.version}: the pin has no download URL", package=pin.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
         digest = hashlib.sha256()
         try:
             request = urllib.request.Request(pin.url, headers={"User-Agent": "skillharbor-wheelhouse"})
-            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, open(partial, "wb") as out:
+            opener = urllib.request.build_opener(_IndexOnlyRedirects(hosts))
+            with opener.open(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, open(partial, "wb") as out:
                 while chunk := response.read(CHUNK):
                     digest.update(chunk)
                     out.write(chunk)

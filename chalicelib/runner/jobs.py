@@ -1,5 +1,7 @@
 """Messages on the runner queue (plain models; no docker import).
 
+Every job has a ``job_id`` and travels signed (``runner/signing.py``).
+
 * ``build``: build (or find) the image for a skill version's pins; the
   pipeline's Install step waits on ``task_token``.
 * ``run``: execute a skill; the result goes to the results store under
@@ -19,10 +21,15 @@ from chalicelib.packages.pins import Pin
 from chalicelib.runner.spec import RunLimits
 
 
+def _job_id() -> str:
+    return "job-" + secrets.token_hex(12)
+
+
 class BuildJob(BaseModel):
     """Pins come from the skill version's record, or with the job (seed install endpoint)."""
 
     type: Literal["build"] = "build"
+    job_id: str = Field(default_factory=_job_id)
     skill_id: str
     version: str = ""
     import_id: str | None = None
@@ -44,6 +51,8 @@ class RunJob(BaseModel):
     files: dict[str, str] = Field(default_factory=dict)
     limits: RunLimits = Field(default_factory=RunLimits)
     agent_id: str | None = None
+    requested_by: str = "system"  # the audit actor of the run's events (the caller's key)
+    audit_detail: dict[str, Any] = Field(default_factory=dict)  # extra detail for the run's audit events
     preimport: bool = True  # False: a warm container must not import the skill's packages ahead
     # epoch seconds: a queued job not started by then is dropped: the API has stopped waiting for it, and
     # a late run would be a surprise (an agent told "runner_unavailable" may have asked again)
@@ -52,6 +61,7 @@ class RunJob(BaseModel):
 
 class CleanupJob(BaseModel):
     type: Literal["cleanup"] = "cleanup"
+    job_id: str = Field(default_factory=_job_id)
     ttl_days: float
     dry_run: bool = False
     requested_by: str = "system"
@@ -62,6 +72,7 @@ class RemoveJob(BaseModel):
     """Remove one skill's image now (the seed's DELETE /api/packages/{skill_id})."""
 
     type: Literal["remove"] = "remove"
+    job_id: str = Field(default_factory=_job_id)
     image_tag: str
     requested_by: str
     result_id: str | None = None

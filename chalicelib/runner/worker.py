@@ -4,13 +4,22 @@ Run it as ``python -m chalicelib.runner.worker`` next to any Docker engine
 (``DOCKER_HOST`` picks it: local socket, tcp+TLS, ssh). Scaling out is more
 workers on more hosts draining the same queue.
 
+Every job is verified first (runner/intake.py): a message that is not
+signed with the runner secret, or was altered, or expired, is refused,
+logged and audited (``runner.job_refused``); a run job must also be within
+this runner's own limits. Run jobs are claimed once in the shared store
+before their container starts (runner/run_records.py), so no copy of a job
+(a replay, a redelivery, the queued fallback of a direct request) runs twice.
+
 Delivery rules (SQS is at-least-once):
 * a message is deleted only once its job reached an outcome that was
   recorded (task token answered, result stored, cleanup done);
 * an unreachable engine leaves the message for redelivery, with a backoff,
   until ``max_attempts`` receives; then the job fails with ``runner_unavailable``;
-* a message that is not a valid job is never deleted, so the queue's redrive
-  policy moves it to the dead-letter queue where it stays visible.
+* a message that is not a valid job, or not signed, is never deleted, so the
+  queue's redrive policy moves it to the dead-letter queue where it stays
+  visible (audited once, on its first receive); a genuine job that expired is
+  answered (nobody is left waiting) and deleted.
 
 Stopping (SIGTERM or SIGINT) is prompt: the poll threads look at the stop
 event between long polls, and a message received after it was set goes
@@ -33,10 +42,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib.errors import BadRequest, BuildFailed, NotFound, RunnerUnavailable, SkillharborError
+from chalicelib.errors import BadRequest, BuildFailed, Conflict, NotFound, RunnerUnavailable, SkillharborError
 from chalicelib.packages.pins import Pin
 from chalicelib.governance.audit import IMAGE_REMOVE, audit_event
-from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob, parse_job
+from chalicelib.governance.run_events import job_refused
+from chalicelib.runner.intake import RefusalThrottle, RefusedJob, admit_run, open_message
+from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
+from chalicelib.runner.run_records import RunRecorder
 from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
 
 log = logging.getLogger("skillharbor.runner")
@@ -259,26 +271,38 @@ class RunnerWorker:
         skills: Any,
         orchestrator: Any,
         audit: Any = None,
+        runs: Any = None,
+        secret: str | None = None,
+        maxima: Any = None,
         max_attempts: int = 4,
         retry_delay_seconds: int = 5,
         wait_seconds: int = 2,  # the SQS long poll: also the most a stop waits for an idle poll thread
         heartbeat_seconds: float = 15.0,
         direct_listen: str = "",
-        direct_secret: str = "",
         drain_seconds: float = 10.0,
     ):
+        """``secret`` verifies every job (default: SKILLHARBOR_RUNNER_SECRET); ``runs`` is the shared run store
+        (store/runs.py); ``maxima`` the settings whose limits this runner enforces (default: its own)."""
         self.wait_seconds = wait_seconds
         self.drain_seconds = drain_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.engine = engine
         self.sqs, self.queue_url = sqs, queue_url
-        self.images, self.skills, self.orchestrator, self.audit = images, skills, orchestrator, audit
+        self.images, self.skills, self.orchestrator = images, skills, orchestrator
+        self._audit_log = audit
         self.max_attempts = max_attempts
         self.retry_delay_seconds = retry_delay_seconds
         self.stop_event = threading.Event()
         self.platform_published = False
-        self.direct_listen, self.direct_secret = direct_listen, direct_secret
+        self._secret, self.direct_listen = secret, direct_listen
+        if runs is None:
+            from chalicelib.store.runs import RunStore
+
+            runs = RunStore()
+        self.runs = RunRecorder(runs, audit, self.worker_id)
+        self._maxima = maxima
+        self._refusals = RefusalThrottle()
         self.direct_server: Any = None
         # containers this worker runs at once, queued and direct jobs together (run_forever sizes it)
         self.run_slots = threading.BoundedSemaphore(4)
@@ -287,12 +311,42 @@ class RunnerWorker:
         self.stop_requested_at: float | None = None
         self._stop_requested = False
 
+    @property
+    def audit(self) -> Any:
+        return self._audit_log
+
+    @audit.setter
+    def audit(self, audit: Any) -> None:
+        self._audit_log = self.runs.audit = audit
+
+    @property
+    def secret(self) -> str:
+        """The key every job must be signed with."""
+        if self._secret is None:
+            from chalicelib.settings import get_settings
+
+            return get_settings().runner_secret
+        return self._secret
+
+    @secret.setter
+    def secret(self, secret: str) -> None:
+        self._secret = secret
+
+    @property
+    def maxima(self) -> Any:
+        """The settings whose limits this runner enforces on every run job."""
+        if self._maxima is None:
+            from chalicelib.settings import get_settings
+
+            return get_settings()
+        return self._maxima
+
     # --- the loop -------------------------------------------------------------
 
     def poll_once(self, wait_seconds: int | None = None) -> int:
         response = self.sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=1,
-            WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds, AttributeNames=["ApproximateReceiveCount"]
+            WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds, AttributeNames=["ApproximateReceiveCount", "SenderId"]
         )
         messages = response.get("Messages", [])
         if messages and self.stop_event.is_set():  # received while stopping: another worker takes them
@@ -379,15 +433,35 @@ class RunnerWorker:
         from chalicelib.runner.direct import DirectRunServer
 
         host, _, port = self.direct_listen.rpartition(":")
-        self.direct_server = DirectRunServer((host or "127.0.0.1", int(port)), self._direct_run, self.direct_secret,
-                                             slots=self.run_slots)  # fmt: skip
+        self.direct_server = DirectRunServer((host or "127.0.0.1", int(port)), self._direct_run, self.secret,
+                                             slots=self.run_slots, after_answer=self.runs.record,
+                                             refused=self._direct_refused)  # fmt: skip
         self.direct_server.start()
         log.info("direct runs served on %s", self.direct_server.url)
         return str(self.direct_server.url)
 
-    def _direct_run(self, job: RunJob) -> RunResult:
-        # not retried here if the engine failed after the container started: the queue would run it twice
-        return self.execute_run(job, retry_started=False)
+    def _direct_run(self, job: RunJob) -> dict[str, Any]:
+        """A verified direct job → its outcome document (recorded by ``runs.record`` once it is answered)."""
+        try:
+            admit_run(job, self.maxima)
+            self.runs.claim(job)  # Conflict (409): a replay, or the queued copy got it first
+        except RefusedJob as refusal:
+            self._audit_refusal(refusal)
+            return self.runs.refused(job, refusal)  # answered, then recorded by runs.record
+        try:
+            # not retried here if the engine failed after the container started: the queue would run it twice
+            result = self.execute_run(job, retry_started=False)
+        except RunnerUnavailable:
+            self.runs.release(job)  # it did not start: the API queues it, and that copy must be able to claim it
+            raise
+        except Exception:
+            self._record_crash(job)
+            raise
+        return self.runs.outcome(job, result)
+
+    def _direct_refused(self, reason: str, message: str, client: str, detail: dict[str, Any]) -> None:
+        self._audit_refusal(RefusedJob(reason, message, None, {**detail, "path": "direct", "client": client}),
+                            throttle_key=f"direct:{client}")  # fmt: skip
 
     def stop_direct_server(self, drain_seconds: float = 60.0) -> None:
         """Stop taking direct runs and let the ones in flight answer."""
@@ -398,13 +472,28 @@ class RunnerWorker:
             server.server_close()
 
     def handle(self, message: dict[str, Any]) -> None:
-        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        attributes = message.get("Attributes", {})
+        attempt = int(attributes.get("ApproximateReceiveCount", "1"))
         try:
-            job = parse_job(message["Body"])
+            job, _claims = open_message(self.secret, message["Body"])
+            if isinstance(job, RunJob):
+                admit_run(job, self.maxima)
+        except RefusedJob as refusal:
+            refusal.detail.update(path="queue", message_id=message.get("MessageId"), sender_id=attributes.get("SenderId"))
+            if refusal.job is None:  # not ours: never acted on, kept in the dead-letter queue for a look
+                log.warning("refused runner message %s from %s: %s", message.get("MessageId"), attributes.get("SenderId"), refusal)
+                if attempt == 1:
+                    self._audit_refusal(refusal)
+                self._dead_letter(message)
+                return
+            log.warning("refused %s job %s: %s", refusal.job.type, refusal.job.job_id, refusal)
+            self._audit_refusal(refusal)
+            self._answer_refused(refusal.job, refusal)
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            return
         except BadRequest as error:
             log.error("poison message %s left for the dead-letter queue: %s", message.get("MessageId"), error)
-            # visible again at once: after maxReceiveCount receives SQS dead-letters it (not 5 x the 960 s timeout)
-            self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            self._dead_letter(message)
             return
         try:
             if isinstance(job, BuildJob):
@@ -423,6 +512,37 @@ class RunnerWorker:
             self._give_up(job, error)
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
+    def _dead_letter(self, message: dict[str, Any]) -> None:
+        # visible again at once: after maxReceiveCount receives SQS dead-letters it (not 5 x the 960 s timeout)
+        self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+
+    def _answer_refused(self, job: Any, refusal: RefusedJob) -> None:
+        """Tell whoever waits for a genuine job that it will not run."""
+        if isinstance(job, RunJob):
+            self.runs.record(job, self.runs.refused(job, refusal))
+        elif isinstance(job, BuildJob):
+            self._answer_build(job, error=("RunnerUnavailable", f"the runner refused the job: {refusal.message}"))
+        elif job.result_id:
+            self.images.put_result(job.result_id, {"success": False, "status": "runner_unavailable",
+                                                   "error": f"the runner refused the job: {refusal.message}"})  # fmt: skip
+
+    def _audit_refusal(self, refusal: RefusedJob, throttle_key: str | None = None) -> None:
+        if throttle_key is not None and not self._refusals.should_record(throttle_key):
+            return
+        genuine = refusal.job
+        fields: dict[str, Any] = dict(refusal.detail)
+        if genuine is not None:
+            fields.update(job_type=genuine.type, job_id=genuine.job_id)
+            if isinstance(genuine, RunJob):
+                fields.update(agent_id=genuine.agent_id, skill_id=genuine.skill_id)
+        if throttle_key is not None:
+            fields["refusals_since_last_event"] = self._refusals.take_count(throttle_key)
+        try:
+            if self.audit is not None:
+                self.audit.append(job_refused(refusal.reason, refusal.message, worker=self.worker_id, **fields))
+        except Exception:  # the refusal stands either way; the log has it
+            log.exception("could not audit a refused job")
+
     def _retry_later(self, message: dict[str, Any], attempt: int) -> None:
         self.sqs.change_message_visibility(
             QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=self.retry_delay_seconds * attempt
@@ -434,7 +554,7 @@ class RunnerWorker:
             self._answer_build(job, error=("RunnerUnavailable", str(error)))
         elif isinstance(job, RunJob):
             result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
-            self.images.put_result(job.job_id, result.model_dump(mode="json"))
+            self.runs.record(job, self.runs.outcome(job, result))
         elif job.result_id:
             self.images.put_result(job.result_id, {"success": False, "status": "runner_unavailable", "error": str(error)})
 
@@ -489,15 +609,35 @@ class RunnerWorker:
             log.warning("build job for %s: task token no longer open (%s); job done", job.skill_id, code)
 
     def _run(self, job: RunJob, attempt: int) -> None:
-        if job.start_by is not None and time.time() > job.start_by:
-            # redelivered late (a worker died holding it) or the queue was backed up: nobody waits any more
-            log.warning("run job %s for %s expired %.0fs ago; dropped, not run", job.job_id, job.skill_id, time.time() - job.start_by)
-            expired = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="the run job expired in the queue before a worker could start it")
-            self.images.put_result(job.job_id, expired.model_dump(mode="json"))
+        try:
+            self.runs.claim(job)
+        except Conflict:
+            # a copy of a job that another worker (or the direct endpoint) took: it must not run twice
+            log.info("run job %s was already taken; this copy is dropped", job.job_id)
             return
-        with self.run_slots:
-            result = self.execute_run(job, last_attempt=attempt >= self.max_attempts)
-        self.images.put_result(job.job_id, result.model_dump(mode="json"))
+        except RefusedJob as refusal:
+            log.warning("refused run job %s: %s", job.job_id, refusal)
+            self._audit_refusal(refusal)
+            return
+        try:
+            with self.run_slots:
+                result = self.execute_run(job, last_attempt=attempt >= self.max_attempts)
+        except RunnerUnavailable:
+            self.runs.release(job)  # retried later: the next attempt must be able to claim it
+            raise
+        except Exception:
+            self._record_crash(job)
+            raise
+        self.runs.record(job, self.runs.outcome(job, result))
+
+    def _record_crash(self, job: RunJob) -> None:
+        """The worker failed during the run (a bug): say so, rather than leave the caller waiting; never rerun it."""
+        log.exception("run job %s failed in the runner", job.job_id)
+        crashed = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="the runner failed during the job; see the runner's log")
+        try:
+            self.runs.record(job, self.runs.outcome(job, crashed))
+        except Exception:
+            log.exception("could not record the failure of run job %s", job.job_id)
 
     def execute_run(self, job: RunJob, *, last_attempt: bool = False, retry_started: bool = True) -> RunResult:
         """Run ``job`` (rebuilding its image first if the cleanup removed it).
@@ -568,7 +708,7 @@ def build_worker(settings: Any | None = None) -> RunnerWorker:
     return RunnerWorker(
         DockerEngine(settings), sqs=sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
         skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), audit=AuditStore(),
-        direct_listen=settings.runner_listen, direct_secret=settings.runner_secret,
+        secret=settings.runner_secret, maxima=settings, direct_listen=settings.runner_listen,
     )  # fmt: skip
 
 
@@ -579,6 +719,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="on SIGTERM/SIGINT, how long running jobs may finish before they go back to the queue")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from chalicelib.runner.signing import require_secret
+    from chalicelib.settings import get_settings
+
+    try:
+        require_secret(get_settings().runner_secret)
+    except ValueError as error:
+        parser.exit(2, f"skillharbor runner: {error}\n")
     worker = build_worker()
     worker.drain_seconds = args.drain_seconds
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())

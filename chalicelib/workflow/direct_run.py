@@ -1,64 +1,43 @@
-"""Runs sent over HTTP straight to a runner worker, skipping the queue hop.
+"""Runs sent over HTTP straight to a runner worker, skipping the queue hop (the endpoint is runner/direct.py).
 
-The queue path (SQS send, the worker's long poll, a result record the API
-polls for) survives worker restarts, but each of its hops costs
-milliseconds on every request. When ``runner_url`` is set, the API posts a
-run job to the worker's direct endpoint and reads the result from the
-response. Requests are signed with ``runner_secret`` (HMAC-SHA256 over a
-timestamp and the body), so only holders of the secret can make a runner
-execute code, and a captured request cannot be replayed later.
+The queue path (SQS send, the worker's long poll, a run record the API
+polls) survives worker restarts, but each of its hops costs milliseconds on
+every request. When ``runner_url`` is set, the API posts a run job to the
+worker's direct endpoint and reads the result from the response. The
+request carries the job's signature (runner/signing.py) in a header, so only
+holders of the runner secret can make a runner execute code, and a captured
+request cannot be replayed: the signature expires and each run job id is
+claimed once, in the shared store, by whichever worker starts it.
 
-If the job does not start (no connection, every run slot busy, the engine
-down before the container started), the caller falls back to the queue,
-which holds the job until a worker can take it. A refusal (bad signature,
-wrong URL) is a configuration problem and fails the run loudly instead of
-quietly using the slow path. Once the job is handed over it is never sent
-again, even if its answer is lost: a run must not happen twice.
+That claim is what makes falling back safe. When the runner did not answer
+at all (no connection, the connection closed or timed out before the first
+byte of an answer) or answered 503, the job may be sent through the queue:
+if the direct worker did start it after all, the queued copy finds the claim
+and is dropped, and the result arrives in the run record either way. A
+refusal (bad signature, wrong URL) is a configuration problem and fails the
+run loudly instead of quietly using the slow path. An answer that started
+but broke off means the job was taken: it is not sent again, and its result
+is read from the run record.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
 import json
-import time
 import urllib.parse
 from typing import Any
 
-from chalicelib.errors import Unauthorized
+from chalicelib.runner.signing import SIGNATURE_HEADER
 
-SIGNATURE_HEADER = "X-Skillharbor-Signature"
 RUN_PATH = "/run"
-MAX_SKEW_SECONDS = 300  # how old (or how far ahead) a signed request may be
-
-
-def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The header value that proves ``body`` comes from a holder of ``secret``."""
-    moment = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), b"%d." % moment + body, hashlib.sha256).hexdigest()
-    return f"t={moment},v1={mac}"
-
-
-def verify(secret: str, header: str | None, body: bytes, *, now: float | None = None) -> int:
-    """The request's timestamp if ``header`` signs ``body``; Unauthorized (saying why) otherwise."""
-    if not header:
-        raise Unauthorized(f"missing {SIGNATURE_HEADER} header")
-    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    try:
-        timestamp = int(fields.get("t", ""))
-    except ValueError:
-        raise Unauthorized("malformed signature: no timestamp") from None
-    if abs((time.time() if now is None else now) - timestamp) > MAX_SKEW_SECONDS:
-        raise Unauthorized(f"signature timestamp is more than {MAX_SKEW_SECONDS}s away from the runner's clock")
-    expected = signature(secret, body, timestamp)
-    if not hmac.compare_digest(expected.encode(), f"t={timestamp},v1={fields.get('v1', '')}".encode()):
-        raise Unauthorized("signature does not match (is SKILLHARBOR_RUNNER_SECRET the same on both sides?)")
-    return timestamp
 
 
 class DirectRunUnreachable(Exception):
-    """The job did not start (no connection, runner busy, engine down before the start): the queue may take it."""
+    """No answer began (no connection, closed before the first byte, 503): the queue may take the job."""
+
+
+class DirectRunNoAnswerYet(DirectRunUnreachable):
+    """The wait ended before the first byte of an answer: the job may be running there, or may never have started."""
 
 
 class DirectRunRefused(Exception):
@@ -67,19 +46,19 @@ class DirectRunRefused(Exception):
 
 
 class DirectRunLost(Exception):
-    """The job was handed over but no usable answer came back: it must not be sent again."""
+    """An answer began but is unusable (cut off, 500, 409): the job was taken, so it must not be sent again."""
 
 
 class DirectRunClient:
-    def __init__(self, url: str, secret: str, *, connect_timeout: float = 2.0):
+    def __init__(self, url: str, *, connect_timeout: float = 2.0):
         problem = url_problem(url)
         if problem:
             raise ValueError(problem)
-        self.url, self.secret, self.connect_timeout = url, secret, connect_timeout
+        self.url, self.connect_timeout = url, connect_timeout
         self._parsed = urllib.parse.urlsplit(url)
 
-    def run(self, job_json: bytes, timeout: float) -> dict[str, Any]:
-        """POST a serialised RunJob; the runner's result document."""
+    def run(self, job_json: bytes, signature: str, timeout: float) -> dict[str, Any]:
+        """POST a serialised RunJob with its signature; the runner's result document."""
         connection_type = http.client.HTTPSConnection if self._parsed.scheme == "https" else http.client.HTTPConnection
         connection = connection_type(self._parsed.hostname, self._parsed.port, timeout=self.connect_timeout)
         try:
@@ -87,14 +66,22 @@ class DirectRunClient:
                 connection.connect()
                 connection.sock.settimeout(timeout)
                 connection.request("POST", self._parsed.path.rstrip("/") + RUN_PATH, body=job_json, headers={
-                    "Content-Type": "application/json", SIGNATURE_HEADER: signature(self.secret, job_json)})  # fmt: skip
+                    "Content-Type": "application/json", SIGNATURE_HEADER: signature})  # fmt: skip
             except (OSError, http.client.HTTPException) as error:
                 raise DirectRunUnreachable(f"runner at {self.url} unreachable: {error}") from error
             try:
                 response = connection.getresponse()
+            except TimeoutError as error:
+                raise DirectRunNoAnswerYet(f"runner at {self.url} did not answer within {timeout:.1f}s") from error
+            except (OSError, http.client.RemoteDisconnected) as error:
+                # closed (or reset) before the status line: nothing was answered
+                raise DirectRunUnreachable(f"runner at {self.url} closed the connection without answering: {error!r}") from error
+            except http.client.HTTPException as error:
+                raise DirectRunLost(f"the runner at {self.url} answered with something that is not HTTP: {error!r}") from error
+            try:
                 payload = response.read()
             except (OSError, http.client.HTTPException) as error:
-                raise DirectRunLost(f"the runner at {self.url} took the job but did not answer: {error!r}") from error
+                raise DirectRunLost(f"the runner at {self.url} took the job but its answer broke off: {error!r}") from error
         finally:
             connection.close()
         if response.status == 200:
@@ -109,7 +96,7 @@ class DirectRunClient:
         if response.status == 503:
             raise DirectRunUnreachable(message)
         if response.status in (500, 409) or response.status > 503:
-            raise DirectRunLost(message)  # it failed mid-job, or already took this job id: never resend
+            raise DirectRunLost(message)  # it failed mid-job, or another copy took this job id: never resend
         raise DirectRunRefused(message)
 
 

@@ -1,10 +1,12 @@
 """Executing a ready skill for an agent: permission per package, then one sandboxed run.
 
-The API never touches Docker. It posts a run job straight to a runner
-worker when one is configured (``runner_url``, workflow/direct_run.py), and
-otherwise, or when that worker cannot be reached, queues the job and waits
-for the result record the worker writes. Prompt-only skills are rendered
-here, without a container.
+The API never touches Docker. It hands a run job to a runner worker
+(workflow/run_handoff.py: straight to a worker when ``runner_url`` is set,
+through the runner queue otherwise or when that worker did not take it) and
+waits for its outcome, at most ``run_sync_wait_seconds``: longer runs are
+answered as pending, with a URL for their result. Every job that leaves the
+API is signed (runner/signing.py). Prompt-only skills are rendered here,
+without a container.
 """
 
 from __future__ import annotations
@@ -16,22 +18,38 @@ import re
 import time
 from typing import Any, Protocol
 
-from chalicelib.errors import BadRequest, Conflict, NotFound, PermissionDenied
+from chalicelib.errors import BadRequest, Conflict, NotFound, PermissionDenied, RunnerUnavailable
+from chalicelib.governance.audit import OK, SKILL_EXECUTE, audit_event
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
-from chalicelib.runner.spec import RunLimits, RunResult, RunStatus
+from chalicelib.runner.signing import seal
+from chalicelib.runner.spec import RunLimits, RunResult
 from chalicelib.settings import get_settings
-from chalicelib.workflow.direct_run import DirectRunClient, DirectRunLost, DirectRunRefused, DirectRunUnreachable
+from chalicelib.workflow.run_handoff import PendingRun, RunHandoff
 
 log = logging.getLogger("skillharbor.execution")
 
 
 class JobQueue(Protocol):
-    def send(self, job: Any) -> None: ...
+    def send(self, job: Any, *, lifetime_seconds: float | None = None) -> None: ...
+
+
+#: how long a job of each kind may wait for a worker before a worker must drop it (its signature expires)
+SCHEDULED_CLEANUP_LIFETIME_SECONDS = 3600.0  # the next hourly cleanup takes over
+PIPELINE_BUILD_LIFETIME_SECONDS = 1800.0  # the Install step's TimeoutSeconds (infra/state_machine.asl.json)
+
+
+def default_lifetime(job: Any) -> float:
+    settings = get_settings()
+    if isinstance(job, RunJob):
+        return job.limits.timeout_seconds + 30.0
+    if isinstance(job, CleanupJob) and job.result_id is None:
+        return SCHEDULED_CLEANUP_LIFETIME_SECONDS
+    return settings.runner_job_timeout_seconds  # as long as whoever asked waits for it
 
 
 class SqsJobQueue:
-    """The runner queue (SQS)."""
+    """The runner queue (SQS); every message is a signed job."""
 
     @staticmethod
     @functools.lru_cache(maxsize=8)
@@ -40,11 +58,13 @@ class SqsJobQueue:
 
         return boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
 
-    def send(self, job: Any) -> None:
+    def send(self, job: Any, *, lifetime_seconds: float | None = None) -> None:
         settings = get_settings()
-        self._client(settings.region, settings.aws_endpoint_url).send_message(
-            QueueUrl=settings.runner_queue_url, MessageBody=job.model_dump_json()
-        )
+        try:
+            body = seal(settings.runner_secret, job, lifetime_seconds=lifetime_seconds or default_lifetime(job))
+        except ValueError as error:  # no runner secret: a configuration problem, said plainly
+            raise RunnerUnavailable(f"runner jobs cannot be signed: {error}") from error
+        self._client(settings.region, settings.aws_endpoint_url).send_message(QueueUrl=settings.runner_queue_url, MessageBody=body)
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}")
@@ -64,9 +84,16 @@ def render_template(template: str, inputs: dict[str, Any]) -> str:
 
 
 class ExecutionService:
-    def __init__(self, skills: Any, blobs: Any, images: Any, checker: Any, queue: JobQueue | None = None):
+    def __init__(self, skills: Any, blobs: Any, images: Any, checker: Any, queue: JobQueue | None = None, *,
+                 runs: Any = None, audit: Any = None):  # fmt: skip
         self.skills, self.blobs, self.images, self.checker = skills, blobs, images, checker
         self.queue = queue or SqsJobQueue()
+        if runs is None:
+            from chalicelib.store.runs import RunStore
+
+            runs = RunStore()
+        self.audit = audit
+        self.handoff = RunHandoff(runs, self.queue, audit)
         self._artifacts: dict[tuple[str, str], dict[str, Any]] = {}
 
     def artifact(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +121,9 @@ class ExecutionService:
                 raise BadRequest(f"{name} must be a number")
         return RunLimits.from_settings(settings).with_overrides(settings, **overrides)
 
-    def execute(self, skill_id: str, agent_id: str, inputs: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, skill_id: str, agent_id: str, inputs: dict[str, Any], body: dict[str, Any], *,
+                actor: str = "system") -> dict[str, Any] | PendingRun:  # fmt: skip
+        """The run's result document, or PendingRun when it outlasts the request (see run())."""
         # the newest *ready* version: a newer upload that is broken or still importing does not stop runs
         record = self.skills.latest_ready(skill_id)
         if record is None:
@@ -114,51 +143,43 @@ class ExecutionService:
         artifact = self.artifact(record)
         packages = [f"{p.name}=={p.version}" for p in pins]
         if record.get("skill_type") == "prompt_only":
-            return {"success": True, "status": "ok", "output": render_template(artifact.get("template") or "", inputs),
-                    "stdout": "", "stderr": "", "duration_ms": 0, "image_tag": None, "packages": packages}  # fmt: skip
+            output = render_template(artifact.get("template") or "", inputs)
+            if self.audit is not None:
+                self.audit.append(audit_event(SKILL_EXECUTE, actor=actor, agent_id=agent_id, skill_id=skill_id, outcome=OK,
+                                              detail={"status": "ok", "duration_ms": 0, "image_tag": None, "prompt_only": True}))  # fmt: skip
+            return {"success": True, "status": "ok", "output": output, "stdout": "", "stderr": "", "duration_ms": 0,
+                    "image_tag": None, "packages": packages}  # fmt: skip
         limits = self.limits(body)
         job = RunJob(
             skill_id=skill_id, version=record["version"], image_tag=record.get("image_tag"), pins=pins,
             code=artifact.get("code") or "", entrypoint=record.get("entrypoint") or "execute", inputs=inputs,
             files=artifact.get("files") or {}, limits=limits, agent_id=agent_id, preimport=record.get("preimport", True),
+            requested_by=actor,
         )  # fmt: skip
-        result = self.run(job)
-        return {**result.model_dump(mode="json"), "image_tag": job.image_tag or get_settings().base_image_tag, "packages": packages}
+        outcome = self.run(job, packages=packages)
+        if isinstance(outcome, PendingRun):
+            return outcome
+        return {**outcome.model_dump(mode="json"), "image_tag": job.image_tag or get_settings().base_image_tag, "packages": packages}
 
-    def run(self, job: RunJob) -> RunResult:
-        """Run the job on a worker and wait for its result (the worker kills the container at its timeout)."""
+    def run(self, job: RunJob, *, packages: list[str] | None = None) -> RunResult | PendingRun:
+        """Run the job on a worker: its result, or PendingRun when it is not over within ``run_sync_wait_seconds``
+        (the worker kills the container at its timeout; ``run_status`` has the result later)."""
         settings = get_settings()
-        margin = 30.0
+        rebuild = 0.0
         if job.image_tag and self.images.get_image(job.image_tag) is None:
             # removed by the cleanup: the worker rebuilds it from the stored pins first
-            margin = settings.runner_job_timeout_seconds
-        if settings.runner_url:
-            try:
-                raw = self._direct(settings.runner_url, settings.runner_secret).run(
-                    job.model_dump_json().encode(), job.limits.timeout_seconds + margin)
-                return RunResult(**{k: v for k, v in raw.items() if k != "success"})
-            except DirectRunUnreachable as error:
-                log.warning("%s; sending job %s through the runner queue", error, job.job_id)
-            except DirectRunRefused as error:  # agents see a plain message; operators the details in this log
-                log.error("direct run of job %s refused, check SKILLHARBOR_RUNNER_URL and _SECRET: %s", job.job_id, error)
-                return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="the runner refused the job (a configuration "
-                                 "problem on the platform's side); the operators have the details")  # fmt: skip
-            except (DirectRunLost, ValueError) as error:  # ValueError: a result document that is not a RunResult
-                log.error("direct run of job %s lost: %s", job.job_id, error)
-                return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="the runner took the job but its answer "
-                                 "was lost; it is not retried, so that it cannot run twice")  # fmt: skip
-        wait = job.limits.timeout_seconds + margin
-        job = job.model_copy(update={"start_by": time.time() + wait})  # after that nobody waits for it
-        self.queue.send(job)
-        raw = self.wait_for_result(job.job_id, wait)
-        if raw is None:
-            return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error="no runner worker answered in time; is one running?")
-        return RunResult(**{k: v for k, v in raw.items() if k != "success"})
+            rebuild = settings.runner_job_timeout_seconds
+        image_tag = job.image_tag or settings.base_image_tag
+        return self.handoff.run(job, rebuild_margin=rebuild, record={
+            "image_tag": image_tag, "packages": packages if packages is not None else [f"{p.name}=={p.version}" for p in job.pins],
+            "audit_detail": job.audit_detail})  # fmt: skip
 
-    @staticmethod
-    @functools.lru_cache(maxsize=4)
-    def _direct(url: str, secret: str) -> DirectRunClient:
-        return DirectRunClient(url, secret)
+    def run_status(self, job_id: str) -> tuple[dict[str, Any], dict[str, Any] | PendingRun]:
+        """A run's record, and its result document (as the execute endpoint answers it) or PendingRun."""
+        record, outcome = self.handoff.status(job_id)
+        if isinstance(outcome, PendingRun):
+            return record, outcome
+        return record, {**outcome.model_dump(mode="json"), "image_tag": record.get("image_tag"), "packages": record.get("packages") or []}
 
     def wait_for_result(self, job_id: str, timeout: float) -> dict[str, Any] | None:
         """Poll the result record from 5 ms apart, backing off to 100 ms (faster polling measured
@@ -173,12 +194,26 @@ class ExecutionService:
             delay = min(delay * 1.5, 0.1)
         return None
 
-    # --- jobs for the seed-compatible endpoints and the scheduler -------------
+    # --- jobs for the pipeline, the seed-compatible endpoints and the scheduler -------------
+
+    def dispatch_build(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The pipeline's Install step: a signed build job whose worker answers ``task_token``."""
+        from pydantic import ValidationError
+
+        fields = {k: event.get(k) for k in ("task_token", "import_id", "skill_id", "version")}
+        try:
+            job = BuildJob.model_validate(fields)
+        except ValidationError as error:
+            raise BadRequest(f"dispatch_build needs task_token, import_id, skill_id and version: {error.errors()[:3]}") from error
+        if not job.task_token:
+            raise BadRequest("dispatch_build needs a task_token")
+        self.queue.send(job, lifetime_seconds=PIPELINE_BUILD_LIFETIME_SECONDS)
+        return {"job_id": job.job_id}
 
     def build(self, job: BuildJob, timeout: float = 900.0) -> dict[str, Any] | None:
-        self.queue.send(job)
+        self.queue.send(job, lifetime_seconds=timeout)
         return self.wait_for_result(job.result_id or "", timeout)
 
     def cleanup(self, job: CleanupJob | RemoveJob, timeout: float = 120.0) -> dict[str, Any] | None:
-        self.queue.send(job)
+        self.queue.send(job, lifetime_seconds=timeout if job.result_id else None)
         return self.wait_for_result(job.result_id, timeout) if job.result_id else None

@@ -105,9 +105,12 @@ def test_pip_failure_returns_the_log_and_leaves_no_tag(docker_client, base_image
         version="1.0",
         sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
         filename=wheel.name,
-        url=wheel.as_uri(),
+        url=f"https://files.pythonhosted.org/packages/{wheel.name}",  # never fetched: the wheelhouse has it
     )
+    house = builder.Wheelhouse(tmp_path / "house")
+    house.path_for(pin).parent.mkdir(parents=True)
+    house.path_for(pin).write_bytes(wheel.read_bytes())
     with pytest.raises(BuildFailed) as caught:
-        builder.build_image(docker_client, base_image, [pin], wheelhouse=builder.Wheelhouse(tmp_path / "house"))
+        builder.build_image(docker_client, base_image, [pin], wheelhouse=house)
     assert caught.value.details.get("build_log_tail")
     assert builder.find_image(docker_client, builder.env_tag(base_image.image_id, [pin])) is None

@@ -63,7 +63,7 @@ def test_a_skill_that_opts_out_of_preimport_sends_jobs_that_say_so(stack, admin_
     skill = b"---\nname: Lazy Imports\ndescription: d\npreimport: false\n---\n```python\ndef execute():\n    return 1\n```\n"
     sent = []
 
-    def run_and_capture(job):  # stands in for the queue hop to the runner (runs need the real engine)
+    def run_and_capture(job, **kwargs):  # stands in for the queue hop to the runner (runs need the real engine)
         sent.append(job)
         return RunResult(status=RunStatus.OK, output=1)
 

@@ -99,7 +99,9 @@ def test_every_spelling_is_refused_by_the_seed_install(api):
         status, body = api.call("post", "/api/packages/install", {"skill_id": "calc", "requirements": [requirement]}, key=agent)
         _assert_refused_per_item(status, body, "invalid_requirement", 1)
         _assert_no_secret(body)
-    assert not api.audit(action="package.install")  # nothing got as far as an install
+    refusals = api.audit(action="package.install")  # nothing got as far as an install; each refusal is on record
+    assert len(refusals) == len(HOSTILE) and {e["outcome"] for e in refusals} == {"denied"}
+    _assert_no_secret(refusals)
 
 
 def test_every_spelling_is_refused_by_an_import_and_nothing_is_kept(api):

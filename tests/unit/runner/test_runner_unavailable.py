@@ -115,23 +115,3 @@ def test_a_failed_rebuild_of_a_removed_image_ends_the_run_with_the_reason():
     result = _worker(engine).execute_run(_job(image_tag="skillharbor/env:gone", pins=[pin]))
     assert result.status == RunStatus.RUNNER_UNAVAILABLE and "rebuilding it failed: six==1.16.0: sha256 mismatch" in result.error
     assert engine.runs == 0
-
-
-def test_a_run_job_nobody_waits_for_any_more_is_dropped_not_run():
-    import time
-
-    class _Results(_Images):
-        def __init__(self):
-            self.results = {}
-
-        def put_result(self, job_id, result):
-            self.results[job_id] = result
-
-    engine = _Engine(run_result=None)
-    worker = _worker(engine)
-    worker.images = _Results()
-    late = _job(start_by=time.time() - 5)
-    worker._run(late, attempt=2)  # e.g. redelivered after a worker died holding it
-    assert engine.runs == 0
-    assert worker.images.results[late.job_id]["status"] == "runner_unavailable"
-    assert "expired in the queue" in worker.images.results[late.job_id]["error"]

@@ -1,0 +1,179 @@
+"""Handing one run job to a runner worker and getting its outcome, within what an API request may wait.
+
+Order of events for every run:
+
+1. the job is registered (store/runs.py, ``accepted``) and ``skill.execute
+   started`` is audited, before the job leaves the API;
+2. it goes straight to a worker (workflow/direct_run.py) when ``runner_url``
+   is set, through the runner queue otherwise, or when the direct worker did
+   not begin an answer (the worker claims each job id once, so a copy that
+   arrives twice runs once);
+3. the API waits at most ``run_sync_wait_seconds`` (below the API function's
+   timeout, ``.chalice/config.json``). A run that ends by then is answered
+   with its result (200); a longer one is answered 202 with
+   ``/api/runs/{job_id}``, where the result appears when the worker records it.
+
+The end of a run is recorded (result and audit event) by the worker that ran
+it; the API records it only when no worker will: the job was refused, could
+not be handed over, or its result is overdue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import NotFound, RunnerUnavailable
+from chalicelib.governance.audit import AuditEvent
+from chalicelib.governance.run_events import run_started
+from chalicelib.runner.jobs import RunJob
+from chalicelib.runner.run_records import AUDIT_EVENT_FIELD, RunRecorder
+from chalicelib.runner.signing import sign
+from chalicelib.runner.spec import RunResult, RunStatus
+from chalicelib.settings import get_settings
+from chalicelib.store.runs import ACCEPTED, DONE
+from chalicelib.workflow.direct_run import (
+    DirectRunClient,
+    DirectRunLost,
+    DirectRunNoAnswerYet,
+    DirectRunRefused,
+    DirectRunUnreachable,
+)
+
+log = logging.getLogger("skillharbor.execution")
+
+#: time a run may need beyond its own timeout (container start, image pull, result upload)
+RUN_MARGIN_SECONDS = 30.0
+POLL_FIRST, POLL_MAX = 0.005, 0.1
+
+
+@dataclass(frozen=True)
+class PendingRun:
+    """A run that was still going when the API stopped waiting: its result will be at ``result_url``."""
+
+    job_id: str
+    state: str  # accepted (not started yet) or running
+
+    @property
+    def result_url(self) -> str:
+        return f"/api/runs/{self.job_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "status": "queued" if self.state == ACCEPTED else "running",
+                "result_url": self.result_url,
+                "message": "the run takes longer than a request waits; GET result_url for its result"}  # fmt: skip
+
+
+def strip_event(document: dict[str, Any]) -> tuple[dict[str, Any], AuditEvent | None]:
+    """A run document without its audit event, and the event."""
+    document = dict(document)
+    raw = document.pop(AUDIT_EVENT_FIELD, None)
+    document.pop("success", None)
+    return document, AuditEvent.model_validate(raw) if isinstance(raw, dict) else None
+
+
+class RunHandoff:
+    def __init__(self, runs: Any, queue: Any, audit: Any):
+        self.runs, self.queue, self.audit = runs, queue, audit
+        self.recorder = RunRecorder(runs, audit, worker_id="")
+
+    def run(self, job: RunJob, *, rebuild_margin: float = 0.0, record: dict[str, Any] | None = None) -> RunResult | PendingRun:
+        settings = get_settings()
+        budget = job.limits.timeout_seconds + RUN_MARGIN_SECONDS + rebuild_margin  # once started
+        now = time.time()
+        job = job.model_copy(update={"start_by": now + budget})  # a queued job not started by then is dropped
+        self.runs.register(job.job_id, agent_id=job.agent_id, skill_id=job.skill_id, version=job.version,
+                           requested_by=job.requested_by, start_by=job.start_by, result_due=job.start_by + budget,
+                           **(record or {}))  # fmt: skip
+        self.audit.append(run_started(job))
+        deadline = time.monotonic() + settings.run_sync_wait_seconds
+        try:
+            return self._hand_over(job, budget, deadline)
+        except RunnerUnavailable:
+            raise
+        except Exception as error:  # never leave a started run without an end on record
+            log.exception("handing run job %s to a runner failed", job.job_id)
+            self._end(job, f"the job could not be handed to a runner: {type(error).__name__}")
+            raise RunnerUnavailable("the run could not be handed to a runner; try again") from error
+
+    def _hand_over(self, job: RunJob, budget: float, deadline: float) -> RunResult | PendingRun:
+        settings = get_settings()
+        job_json = job.model_dump_json().encode()
+        if settings.runner_url:
+            signature = sign(settings.runner_secret, "run", job.job_id, job_json, lifetime_seconds=budget)
+            try:
+                answer = self._direct(settings.runner_url).run(job_json, signature, max(0.1, deadline - time.monotonic()))
+                return self._result(answer)
+            except DirectRunNoAnswerYet as error:  # it may be running there; the claim keeps a queued copy from running too
+                log.info("%s; job %s also queued, answered as pending", error, job.job_id)
+                self.queue.send(job, lifetime_seconds=budget)
+                return self._wait(job.job_id, deadline)
+            except DirectRunUnreachable as error:
+                log.warning("%s; sending job %s through the runner queue", error, job.job_id)
+            except DirectRunRefused as error:  # agents see a plain message; operators the details in this log
+                log.error("direct run of job %s refused, check SKILLHARBOR_RUNNER_URL and _SECRET: %s", job.job_id, error)
+                return self._end(job, "the runner refused the job (a configuration problem on the platform's side); "
+                                 "the operators have the details")  # fmt: skip
+            except (DirectRunLost, ValueError) as error:  # ValueError: a document that is not a RunResult
+                log.error("direct run of job %s: answer lost (%s); waiting for its record", job.job_id, error)
+                return self._wait(job.job_id, deadline)
+        self.queue.send(job, lifetime_seconds=budget)
+        return self._wait(job.job_id, deadline)
+
+    @staticmethod
+    def _direct(url: str) -> DirectRunClient:
+        return _client(url)
+
+    def _result(self, document: dict[str, Any], *, audit: bool = True) -> RunResult:
+        document, event = strip_event(document)
+        if event is not None and audit:
+            self.audit.append(event)  # the worker appended the same one; the store keeps one
+        return RunResult(**document)
+
+    def _end(self, job: RunJob, error: str) -> RunResult:
+        """Record an end no worker will record; the recorded end (this one, or one that won the race)."""
+        document = self.recorder.outcome(job, RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=error))
+        if self.recorder.record(job, document):  # audited there
+            return self._result(document, audit=False)
+        stored = self.runs.get(job.job_id) or {}
+        return self._result(stored.get("result") or document)
+
+    def _wait(self, job_id: str, deadline: float) -> RunResult | PendingRun:
+        """Poll the run record from 5 ms apart, backing off to 100 ms (faster polling measured no better: every
+        read competes with the worker's writes for the same store)."""
+        delay = POLL_FIRST
+        record: dict[str, Any] | None = None
+        while True:
+            record = self.runs.get(job_id)
+            if record is not None and record.get("state") == DONE:
+                return self._result(record["result"])
+            if time.monotonic() + delay > deadline:
+                return PendingRun(job_id, (record or {}).get("state", ACCEPTED))
+            time.sleep(delay)
+            delay = min(delay * 1.5, POLL_MAX)
+
+    def status(self, job_id: str) -> tuple[dict[str, Any], RunResult | PendingRun]:
+        """The run record and the run's outcome, or PendingRun while it is not over (overdue runs are ended here)."""
+        record = self.runs.get(job_id)
+        if record is None:
+            raise NotFound(f"no run job {job_id!r}")
+        if record.get("state") == DONE:
+            return record, self._result(record["result"])
+        if time.time() <= float(record.get("result_due", 0)):
+            return record, PendingRun(job_id, record.get("state", ACCEPTED))
+        job = RunJob(job_id=job_id, skill_id=record["skill_id"], version=record.get("version", ""), code="", entrypoint="execute",
+                     agent_id=record.get("agent_id"), requested_by=record.get("requested_by", "system"),
+                     image_tag=record.get("image_tag"), audit_detail=record.get("audit_detail") or {})  # fmt: skip
+        return record, self._end(job, "no runner worker reported a result in time; is one running?")
+
+
+_clients: dict[str, DirectRunClient] = {}
+
+
+def _client(url: str) -> DirectRunClient:
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = DirectRunClient(url)
+    return client
