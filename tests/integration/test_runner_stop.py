@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.runner.jobs import BuildJob
+from chalicelib.runner.signing import open_envelope, seal
 from chalicelib.runner.worker import RunnerWorker
 
 
@@ -49,8 +50,16 @@ def queue():
         yield sqs, url
 
 
+SECRET = "runner-secret-for-the-stop-tests-0123"
+
+
+def _signed(job: BuildJob) -> str:
+    return seal(SECRET, job, lifetime_seconds=600)
+
+
 def _worker(sqs, url, engine, **options) -> RunnerWorker:
-    return RunnerWorker(engine, sqs=sqs, queue_url=url, images=_Images(), skills=None, orchestrator=None, wait_seconds=1, **options)
+    return RunnerWorker(engine, sqs=sqs, queue_url=url, images=_Images(), skills=None, orchestrator=None, wait_seconds=1,
+                        secret=SECRET, **options)  # fmt: skip
 
 
 def _visible(sqs, url) -> list[dict]:
@@ -62,7 +71,7 @@ def test_a_job_received_while_stopping_goes_back_unhandled(queue):
     sqs, url = queue
     engine = _BlockingEngine()
     worker = _worker(sqs, url, engine)
-    sqs.send_message(QueueUrl=url, MessageBody=BuildJob(skill_id="s", pins=[]).model_dump_json())
+    sqs.send_message(QueueUrl=url, MessageBody=_signed(BuildJob(skill_id="s", pins=[])))
     worker.stop_event.set()
     assert worker.poll_once() == 0
     assert not engine.started.is_set()
@@ -74,7 +83,7 @@ def test_a_job_still_running_after_the_drain_goes_back_to_the_queue(queue):
     sqs, url = queue
     engine = _BlockingEngine()
     worker = _worker(sqs, url, engine, drain_seconds=1)
-    sqs.send_message(QueueUrl=url, MessageBody=BuildJob(skill_id="s", pins=[]).model_dump_json())
+    sqs.send_message(QueueUrl=url, MessageBody=_signed(BuildJob(skill_id="s", pins=[])))
     loop = threading.Thread(target=worker.run_forever, kwargs={"threads": 2}, daemon=True)
     loop.start()
     try:
@@ -83,7 +92,7 @@ def test_a_job_still_running_after_the_drain_goes_back_to_the_queue(queue):
         loop.join(30)
         assert not loop.is_alive(), "run_forever did not return after the drain time"
         (message,) = _visible(sqs, url)  # handed back for another worker
-        assert BuildJob.model_validate_json(message["Body"]).skill_id == "s"
+        assert BuildJob.model_validate_json(open_envelope(SECRET, message["Body"])[1]).skill_id == "s"
     finally:
         engine.release.set()
         # the abandoned job ends while moto is still there (its calls must never leave for real AWS)
