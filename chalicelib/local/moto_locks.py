@@ -5,7 +5,10 @@ tables in plain dicts with no lock, so under the local stack's threaded server
 (or threads in a test) a query can iterate a table while a put resizes it
 ("dictionary changed size during iteration"), and a conditional write can
 interleave between its check and its write. Serialising the backend's
-operations gives the local stack the guarantee the deployed one has.
+operations gives the local stack the guarantee the deployed one has. The
+response handler is serialised too: it turns the live item the backend
+returned into JSON, and a concurrent update of that item would otherwise
+resize its attributes mid-conversion.
 
 Only DynamoDB is wrapped: its operations never call back into moto, so one
 lock cannot deadlock. (A lock around the whole server would: a Lambda invoke
@@ -24,8 +27,9 @@ _MARK = "_skillharbor_serialised"
 
 
 def serialise_dynamodb() -> None:
-    """Wrap every public DynamoDBBackend operation in one process-wide lock (idempotent)."""
+    """Wrap every DynamoDB backend operation, and each whole request, in one process-wide lock (idempotent)."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     if getattr(DynamoDBBackend, _MARK, False):
         return
@@ -33,6 +37,7 @@ def serialise_dynamodb() -> None:
         if name.startswith("_") or not inspect.isfunction(member):
             continue
         setattr(DynamoDBBackend, name, _locked(member))
+    DynamoHandler.call_action = _locked(DynamoHandler.call_action)
     setattr(DynamoDBBackend, _MARK, True)
 
 
