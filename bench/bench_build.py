@@ -3,8 +3,11 @@
     .venv/bin/python -m bench.bench_build [--six-rounds 2] [--heavy-rounds 1] [--out FILE]
 
 * first build of a one-package set (six) and of numpy+pandas, with the
-  wheelhouse cold (an empty temporary directory: wheels are downloaded and
-  verified) and warm (the wheels already cached);
+  wheelhouse cold (an empty temporary directory: wheels are downloaded,
+  verified, installed into staging trees), warm but unstaged (the wheels are
+  cached, never installed before: the honest "first build of a new set") and
+  warm (wheels and their staged trees cached: a new set made of packages an
+  earlier set already used); each with its time per phase;
 * the rebuild of an unchanged set (the content-addressed tag exists: no build).
 
 "First build" needs an image that was never built, but env tags are keyed by
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -52,6 +56,7 @@ class BuildBench:
         return PipResolver(self.settings.index_url).resolve(requirements, self.base.target_platform)
 
     def build(self, base: Any, pins: list[Any], wheelhouse_dir: Path) -> tuple[float, Any]:
+        """Milliseconds for one build on ``base`` (the image's ``phases`` say where they went)."""
         from chalicelib.runner.builder import Wheelhouse, build_image
 
         start = time.perf_counter()
@@ -67,18 +72,30 @@ class BuildBench:
         pins = self.pins(requirements)
         warm_dir = Path(self.settings.cache_dir) / "wheelhouse"
         Wheelhouse(warm_dir).fetch_all(pins)  # the warm variant starts warm
-        times: dict[str, list[float]] = {"wheelhouse_cold": [], "wheelhouse_warm": []}
+        variants = ["wheelhouse_cold", "wheelhouse_warm_unstaged", "wheelhouse_warm"]
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        phases: dict[str, dict[str, list[float]]] = {v: {} for v in variants}
         last_image, last_base = None, None
         for round_no in range(rounds):
-            order = ["wheelhouse_cold", "wheelhouse_warm"] if round_no % 2 == 0 else ["wheelhouse_warm", "wheelhouse_cold"]
+            order = variants if round_no % 2 == 0 else variants[::-1]
             for variant in order:
                 base = self.throwaway_base()
-                with tempfile.TemporaryDirectory(prefix="bench-wheelhouse-") as cold_dir:
-                    elapsed, image = self.build(base, pins, Path(cold_dir) if variant == "wheelhouse_cold" else warm_dir)
+                with tempfile.TemporaryDirectory(prefix="bench-wheelhouse-") as scratch:
+                    directory = warm_dir
+                    if variant != "wheelhouse_warm":
+                        directory = Path(scratch)
+                    if variant == "wheelhouse_warm_unstaged":  # the same verified files, no staged trees
+                        house = Wheelhouse(directory)
+                        for pin in pins:
+                            house.path_for(pin).parent.mkdir(parents=True, exist_ok=True)
+                            os.link(Wheelhouse(warm_dir).path_for(pin), house.path_for(pin))
+                    elapsed, image = self.build(base, pins, directory)
                 assert image.built, "a first build found an existing image"
                 times[variant].append(elapsed)
+                for phase, seconds in image.phases.items():
+                    phases[variant].setdefault(phase, []).append(seconds * 1000)
                 last_image, last_base = image, base
-                log(f"B4 {name} {variant}: {elapsed:.0f} ms")
+                log(f"B4 {name} {variant}: {elapsed:.0f} ms {image.phases}")
         rebuild = []
         for _ in range(rebuilds):
             elapsed, image = self.build(last_base, pins, warm_dir)
@@ -91,6 +108,7 @@ class BuildBench:
             "wheel_bytes": sum(Wheelhouse(warm_dir).path_for(p).stat().st_size for p in pins),
             "image_size_bytes": last_image.size if last_image else None,
             **stats,
+            "phases_ms": {v: {phase: summary(ms)["p50_ms"] for phase, ms in by_phase.items()} for v, by_phase in phases.items()},
             "rebuild_unchanged": summary(rebuild),
             "ratio_cold_to_warm_wheelhouse": ratio(stats["wheelhouse_cold"], stats["wheelhouse_warm"]),
         }

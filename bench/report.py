@@ -281,7 +281,7 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
     b4_rows = []
     for key, label in (("one_package", "six"), ("numpy_pandas", "numpy+pandas")):
         data = build.get(key) or {}
-        for variant in ("wheelhouse_cold", "wheelhouse_warm", "rebuild_unchanged"):
+        for variant in ("wheelhouse_cold", "wheelhouse_warm_unstaged", "wheelhouse_warm", "rebuild_unchanged"):
             b4_rows.append((f"{label}: {variant.replace('_', ' ')}", data.get(variant)))
     lines += stats_table(b4_rows) + [""]
     for key in ("one_package", "numpy_pandas"):
@@ -289,10 +289,15 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
         if data:
             lines.append(f"* {', '.join(data.get('pins', []))}: wheels {fmt(_mib(data.get('wheel_bytes')), 'MiB')}, "
                          f"image {fmt(_mib(data.get('image_size_bytes')), 'MiB')}")  # fmt: skip
+            for variant, phases in (data.get("phases_ms") or {}).items():
+                lines.append(f"  * {variant.replace('_', ' ')}, p50 per phase: "
+                             + ", ".join(f"{phase} {fmt(ms)}" for phase, ms in phases.items()))  # fmt: skip
     lines += ["", "First builds run on a throw-away copy of the base image (a new image id, so no build cache and no "
-              "existing tag); cold wheelhouse = an empty temporary wheelhouse (download + sha256 check). One build per "
-              "variant (each takes tens of seconds here), so these figures carry the machine's load swings; the build "
-              "itself (the two-stage `docker build` on fuse-overlayfs) dominates, not the download.", ""]  # fmt: skip
+              "existing tag); cold wheelhouse = an empty temporary wheelhouse (download + sha256 check + staging); warm "
+              "unstaged = the wheels cached but never installed (the first build of a new set); warm = wheels and their "
+              "staged trees cached. Phases: download (verify included), install (wheels unpacked and compiled on the host "
+              "into cached per-wheel trees), layer (one tar of those trees registered with `docker load` on top of the "
+              "base's layers).", ""]  # fmt: skip
     lines += image("bench-b4.png", bar_plot(IMAGES / "bench-b4.png", "B4 image builds", b4_rows, log_scale=True), "B4")
 
     b5 = api.get("b5") or {}

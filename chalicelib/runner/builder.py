@@ -9,23 +9,35 @@
 * The tag is ``skillharbor/env:<sha256(base image id + closure digest)[:32]>``:
   an unchanged package set on an unchanged base is never rebuilt, and skills
   with the same set share one image.
-* The build runs with ``network_mode="none"``: pip installs with
-  ``--no-index --no-deps --require-hashes`` into the base image's virtualenv
-  (``/opt/skillharbor/venv``, whose pip comes from the base image itself).
-* Wheels never reach the final image: a first stage holds them and runs pip,
-  the final stage copies only the virtualenv. The first stage's intermediate
-  images (labelled ``skillharbor.stage=wheels``) are pruned after the build.
+* Each verified wheel is installed on the host into a staging tree (pypa's
+  ``installer``: the wheel format's rules, RECORD hashes checked; see
+  ``wheel_staging``), compiled, and cached by its sha256. The image is the
+  base plus ONE layer made from those trees: a container of the base is
+  created with no network, the layer is copied in as a tar and the container
+  is committed. Nothing of the wheelhouse reaches the image, and the base's
+  venv is never copied (the two-stage ``docker build`` this replaced spent
+  most of its time copying the whole venv into a new layer on
+  fuse-overlayfs, and ran pip inside it).
+* Byte-code is compiled once at build time, in parallel (on the host when
+  its Python has the target's minor version, else inside the build
+  container): the sandbox's root is read-only, so an uncompiled package would
+  be compiled again on every cold import.
+* The wheel's tags must suit the base's interpreter, as pip would insist.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
+import io
 import json
 import os
+import tarfile
+import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,26 +47,17 @@ from pydantic import BaseModel, Field
 
 from chalicelib.errors import BuildFailed, RunnerUnavailable
 from chalicelib.packages.pins import Pin, closure_digest
-from chalicelib.runner import engine
+from chalicelib.runner import engine, wheel_staging
 from chalicelib.runner.base_image import BaseImageInfo
 from chalicelib.runner.intake import ENV_REPOSITORY
+
 DOWNLOAD_TIMEOUT_SECONDS = 60
 CHUNK = 1024 * 1024
-STAGE_LABEL = "skillharbor.stage"
-
-DOCKERFILE_TEMPLATE = """\
-FROM {base} AS wheels
-LABEL {stage_label}="wheels"
-USER 0:0
-COPY wheels/ /wheels/
-RUN /opt/skillharbor/venv/bin/python -m pip install --no-index --no-deps --require-hashes \\
-        --no-cache-dir --disable-pip-version-check --find-links /wheels -r /wheels/requirements.txt
-
-FROM {base}
-COPY --from=wheels /opt/skillharbor/venv /opt/skillharbor/venv
-LABEL skillharbor.managed="true" skillharbor.role="env" skillharbor.closure="{closure}" \\
-      skillharbor.pins='{pins}' skillharbor.base="{base_id}"
-"""
+BUILD_TIMEOUT_SECONDS = 900
+PARALLEL_DOWNLOADS = 8
+VENV = wheel_staging.VENV
+#: run in the build container only when the host cannot compile for the target Python
+COMPILE_COMMAND = [f"{VENV}/bin/python", "-m", "compileall", "-q", "-j", "0", f"{VENV}/lib"]
 
 
 class ImageInfo(BaseModel):
@@ -64,6 +67,8 @@ class ImageInfo(BaseModel):
     size: int = 0
     build_log: list[str] = Field(default_factory=list)
     built: bool = False  # False when an existing image was returned
+    #: seconds per build phase (download, install, layer) when built now
+    phases: dict[str, float] = Field(default_factory=dict)
 
 
 def url_problem(url: str, hosts: frozenset[str]) -> str | None:
@@ -150,7 +155,12 @@ class Wheelhouse:
         return target
 
     def fetch_all(self, pins: Sequence[Pin]) -> dict[str, Path]:
-        return {pin.name: self.fetch(pin) for pin in pins}
+        """Every pin's verified wheel, downloads in parallel (the first failure is raised)."""
+        if len(pins) <= 1:
+            return {pin.name: self.fetch(pin) for pin in pins}
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_DOWNLOADS, len(pins)), thread_name_prefix="wheel") as pool:
+            paths = list(pool.map(self.fetch, pins))
+        return {pin.name: path for pin, path in zip(pins, paths)}
 
 
 def _filename(pin: Pin) -> str:
@@ -228,24 +238,14 @@ def build_image(
             from chalicelib.settings import get_settings
 
             wheelhouse = Wheelhouse(Path(get_settings().cache_dir) / "wheelhouse")
-        files: dict[str, bytes | str] = {}
-        for pin in pins:
-            files[f"wheels/{_filename(pin)}"] = wheelhouse.fetch(pin).read_bytes()
-        files["wheels/requirements.txt"] = "".join(p.requirement_line + "\n" for p in sorted(pins, key=lambda p: p.name))
-        files["Dockerfile"] = DOCKERFILE_TEMPLATE.format(
-            base=base.image_id,
-            stage_label=STAGE_LABEL,
-            closure=closure_digest(list(pins)),
-            pins=pins_label(pins),
-            base_id=base.image_id,
-        )
-        with _BuildsInProgress(wheelhouse.root) as builds:
-            try:
-                _, log = engine.build_image(client, engine.tar_context(files), tag)
-            finally:
-                if builds.last_one():
-                    _prune_wheel_stages(client)
-        return _image_info(client.images.get(tag), tag, log, built=True)
+        phases: dict[str, float] = {}
+        started = time.perf_counter()
+        wheels = wheelhouse.fetch_all(pins)
+        phases["download"] = round(time.perf_counter() - started, 3)
+        log = _stage_and_layer(client, base, pins, wheels, tag, phases, wheelhouse.root / ".staged")
+        info = _image_info(client.images.get(tag), tag, log, built=True)
+        info.phases = phases
+        return info
     except docker.errors.DockerException as exc:
         if engine.is_unreachable(exc):
             raise RunnerUnavailable(f"Docker engine unreachable during the image build: {exc}") from exc
@@ -254,42 +254,121 @@ def build_image(
         raise RunnerUnavailable(f"Docker engine unreachable during the image build: {exc}") from exc
 
 
-class _BuildsInProgress:
-    """Every build holds a shared lock on the wheelhouse; pruning the wheel
-    stages needs it alone. A prune while another build sits between its two
-    stages would delete the dangling stage that build is about to copy from.
-    flock works across the worker's threads (one open file each) and across
-    workers on one host; the build that cannot take it leaves the prune to
-    the last one."""
+def _stage_and_layer(
+    client: docker.DockerClient,
+    base: BaseImageInfo,
+    pins: Sequence[Pin],
+    wheels: dict[str, Path],
+    tag: str,
+    phases: dict[str, float],
+    staging_root: Path,
+) -> list[str]:
+    """Stage ``wheels`` on the host and register them on top of ``base`` as one layer, tagged ``tag``."""
+    started = time.perf_counter()
+    ordered = sorted(pins, key=lambda p: p.name)
+    for pin in ordered:
+        wheel_staging.check_wheel_tags(pin, _filename(pin), base.target_platform)
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
+            trees = list(pool.map(
+                lambda pin: wheel_staging.stage_wheel(wheels[pin.name], pin.sha256, staging_root, base.python_version),
+                ordered,
+            ))
+    except BuildFailed as exc:
+        raise BuildFailed(f"image build failed for {tag}: {exc.message}", build_log_tail=exc.message) from exc
+    phases["install"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as layer:
+        files = wheel_staging.write_layer(trees, base.python_version, layer)
+        log = [f"staged {len(ordered)} wheels ({files} files)"]
+        if wheel_staging.host_can_compile(base.python_version):
+            _load_as_image(client, base, pins, layer, tag)
+        else:
+            log += _commit_compiled(client, base, pins, layer, tag)
+    phases["layer"] = round(time.perf_counter() - started, 3)
+    log.append("phases (s): " + ", ".join(f"{k} {v}" for k, v in phases.items()))
+    return log
 
-    def __init__(self, directory: Path):
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / ".builds.lock"
-        self.fd = -1
 
-    def __enter__(self) -> _BuildsInProgress:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_SH)
-        return self
+def _load_as_image(client: docker.DockerClient, base: BaseImageInfo, pins: Sequence[Pin], layer: Any, tag: str) -> None:
+    """Register ``base`` + ``layer`` as ``tag`` through ``docker load``.
 
-    def last_one(self) -> bool:
+    The archive holds a config naming the base's layers and the new one, but
+    only the new layer's file: the engine finds the base's layers by their
+    chain id and unpacks just the new one, onto its own filesystem (as a pull
+    does), which is several times faster than writing it through a container.
+    """
+    digest = hashlib.sha256()
+    layer.seek(0)
+    while chunk := layer.read(CHUNK):
+        digest.update(chunk)
+    size = layer.tell()
+    attrs = client.images.get(base.image_id).attrs
+    settings = dict(attrs.get("Config") or {})
+    settings["Labels"] = {**(settings.get("Labels") or {}), **_env_labels(base, pins)}
+    config = json.dumps({
+        "architecture": attrs.get("Architecture", "amd64"),
+        "os": attrs.get("Os", "linux"),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": settings,
+        "rootfs": {"type": "layers", "diff_ids": [*attrs["RootFS"]["Layers"], f"sha256:{digest.hexdigest()}"]},
+    }, separators=(",", ":")).encode()
+    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
+    layer_names = [f"{d.split(':', 1)[1]}/layer.tar" for d in attrs["RootFS"]["Layers"]] + [f"{digest.hexdigest()}/layer.tar"]
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": layer_names}]).encode()
+    with tempfile.TemporaryFile() as archive:
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for name, data in ((config_name, config), ("manifest.json", manifest)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            info = tarfile.TarInfo(layer_names[-1])
+            info.size = size
+            layer.seek(0)
+            tar.addfile(info, layer)
+        archive.seek(0)
+        client.images.load(archive)
+
+
+def _commit_compiled(client: docker.DockerClient, base: BaseImageInfo, pins: Sequence[Pin], layer: Any, tag: str) -> list[str]:
+    """``layer`` copied into a container of ``base``, compiled there by the target's Python, committed as ``tag``."""
+    container = client.containers.create(
+        base.image_id,
+        COMPILE_COMMAND,
+        user="0:0",
+        network_mode="none",
+        labels={engine.MANAGED_LABEL: "true", engine.ROLE_LABEL: "build", engine.CREATOR_LABEL: engine.creator()},
+    )
+    try:
+        layer.seek(0)
+        container.put_archive("/", layer)
+        container.start()
+        exit_code = int(container.wait(timeout=BUILD_TIMEOUT_SECONDS).get("StatusCode", -1))
+        log = [line for line in container.logs().decode(errors="replace").splitlines() if line.strip()]
+        if exit_code != 0:
+            raise BuildFailed(
+                f"image build failed for {tag}: byte-code compilation exited with status {exit_code}",
+                build_log_tail="\n".join(log[-30:]),
+            )
+        repository, _, version = tag.rpartition(":")
+        base_user = (client.images.get(base.image_id).attrs.get("Config") or {}).get("User") or "10001:10001"
+        labels = {**_env_labels(base, pins), engine.CREATOR_LABEL: ""}  # the build container's label is not the image's
+        changes = ["LABEL " + " ".join(f"{k}={json.dumps(v)}" for k, v in labels.items()), f"USER {base_user}",
+                   f'CMD ["{VENV}/bin/python"]']
+        container.commit(repository=repository, tag=version, changes=changes)
+        return log
+    finally:
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)  # releases the lock
+            container.remove(force=True)
+        except docker.errors.DockerException:
+            pass  # a leftover build container carries our creator label: the runner's stop removes it
 
 
-def _prune_wheel_stages(client: docker.DockerClient) -> None:
-    """Drop the wheel-holding first-stage images (prune removes leaves only,
-    so repeat until nothing is left)."""
-    for _ in range(8):
-        try:
-            pruned = client.images.prune(filters={"dangling": True, "label": f"{STAGE_LABEL}=wheels"})
-        except docker.errors.APIError:
-            return
-        if not pruned.get("ImagesDeleted"):
-            return
+def _env_labels(base: BaseImageInfo, pins: Sequence[Pin]) -> dict[str, str]:
+    return {
+        engine.MANAGED_LABEL: "true",
+        engine.ROLE_LABEL: "env",
+        "skillharbor.closure": closure_digest(list(pins)),
+        "skillharbor.pins": pins_label(pins),
+        "skillharbor.base": base.image_id,
+    }

@@ -114,3 +114,48 @@ def test_pip_failure_returns_the_log_and_leaves_no_tag(docker_client, base_image
         builder.build_image(docker_client, base_image, [pin], wheelhouse=house)
     assert caught.value.details.get("build_log_tail")
     assert builder.find_image(docker_client, builder.env_tag(base_image.image_id, [pin])) is None
+
+
+@pytest.mark.parametrize("host_compiles", [True, False], ids=["compiled-on-host", "compiled-in-container"])
+def test_a_built_package_imports_from_byte_code_and_its_script_runs(
+    docker_client, base_image, tmp_path, monkeypatch, run_code, host_compiles
+):
+    from tests.wheel_support import make_wheel, pin_for
+
+    from chalicelib.runner import wheel_staging
+
+    # a host whose Python differs from the image's compiles inside the build container instead
+    monkeypatch.setattr(wheel_staging, "host_can_compile", lambda version: host_compiles)
+    wheel = make_wheel(tmp_path)
+    pin = pin_for(wheel)
+    house = builder.Wheelhouse(tmp_path / "house")
+    house.path_for(pin).parent.mkdir(parents=True)
+    house.path_for(pin).write_bytes(wheel.read_bytes())
+    # each variant on its own copy of the base: the env tag is keyed by the base image id
+    from chalicelib.runner import engine
+
+    tag = f"skillharbor/test-base:{'host' if host_compiles else 'container'}-{tmp_path.name[-8:]}"
+    image_id, _ = engine.build_image(docker_client, engine.tar_context({"Dockerfile": f"FROM {base_image.tag}\nLABEL t={tag!r}\n"}), tag)
+    base = base_image.model_copy(update={"tag": tag, "image_id": image_id})
+    try:
+        info = builder.build_image(docker_client, base, [pin], wheelhouse=house)
+        assert info.built and set(info.phases) == {"download", "install", "layer"}
+        result = run_code(
+            "import glob, subprocess, demo_tool\n"
+            "def main():\n"
+            "    out = subprocess.run(['demo-tool'], capture_output=True, text=True).stdout\n"
+            "    pyc = glob.glob('/opt/skillharbor/venv/lib/python*/site-packages/demo_tool/__pycache__/*.pyc')\n"
+            "    return {'script': out.strip(), 'compiled': bool(pyc), 'cached': demo_tool.__cached__ is not None}\n",
+            image=info.tag,
+        )
+        assert result.status == RunStatus.OK, result
+        assert result.output == {"script": "demo", "compiled": True, "cached": True}
+        labels = docker_client.images.get(info.tag).labels
+        assert labels["skillharbor.role"] == "env" and labels["skillharbor.pins"] == '["demo-tool==1.0"]'
+        assert not labels.get("skillharbor.creator")
+    finally:
+        for image in (builder.env_tag(image_id, [pin]), tag):
+            try:
+                docker_client.images.remove(image, force=True)
+            except Exception:
+                pass

@@ -517,10 +517,10 @@ def _orphans_since(started: float, settle_seconds: float = 60) -> list[str]:
 
 
 def _leftovers_since(started: float) -> list[str]:
-    """Sandbox containers left stopped, and half-built wheel-stage images, created after ``started``.
+    """Sandbox and build containers left stopped, and dangling images, created after ``started``.
 
-    Other suites may be using the same engine: only leftovers (stopped run
-    containers, dangling wheel stages) created during this test count.
+    Other suites may be using the same engine: only leftovers (stopped run or
+    build containers, dangling images) created during this test count.
     """
     import docker
     from datetime import datetime
@@ -530,10 +530,12 @@ def _leftovers_since(started: float) -> list[str]:
 
     client = docker.from_env(environment=REAL_DOCKER_ENV)
     try:
-        containers = client.containers.list(all=True, filters={"label": "skillharbor.role=run", "status": ["exited", "dead"]})
-        left = [c.name for c in containers if created_after(c.attrs["Created"])]
-        stages = client.images.list(filters={"dangling": True, "label": "skillharbor.stage=wheels"})
-        left += [i.id for i in stages if created_after(i.attrs["Created"])]
+        left = []
+        for role, states in (("run", ["exited", "dead"]), ("build", ["exited", "dead", "created"])):
+            containers = client.containers.list(all=True, filters={"label": f"skillharbor.role={role}", "status": states})
+            left += [c.name for c in containers if created_after(c.attrs["Created"])]
+        dangling = client.images.list(filters={"dangling": True, "label": "skillharbor.managed=true"})
+        left += [i.id for i in dangling if created_after(i.attrs["Created"])]
         return left
     finally:
         client.close()

@@ -120,6 +120,16 @@ def test_sha_mismatch_deletes_the_file_and_names_the_package(tmp_path, index):
     assert not list((tmp_path / "house").rglob("*.whl*"))
 
 
+def test_a_set_of_wheels_is_fetched_in_parallel_and_one_bad_pin_fails_the_set(tmp_path, index):
+    pins = [index.publish(content=f"wheel-{n}".encode(), name=f"pkg{n}") for n in range(5)]
+    house = Wheelhouse(tmp_path / "house")
+    paths = house.fetch_all(pins)
+    assert {name: path.read_bytes() for name, path in paths.items()} == {f"pkg{n}": f"wheel-{n}".encode() for n in range(5)}
+    bad = index.publish(content=b"other", name="bad", sha="2" * 64)
+    with pytest.raises(BuildFailed, match="bad==1.0: sha256 mismatch"):
+        house.fetch_all([*pins, bad])
+
+
 def test_tampered_cache_entry_is_fetched_again(tmp_path, index):
     pin = index.publish()
     house = Wheelhouse(tmp_path / "house")
@@ -202,14 +212,3 @@ def test_tag_depends_on_base_and_closure_only():
     assert env_tag("sha256:base", [a]).startswith("skillharbor/env:") and len(env_tag("x", [a]).split(":")[1]) == 32
     assert pins_label([b, a]) == '["alpha==1.0","beta==1.0"]'
     assert image_problem(env_tag("sha256:base", [a]), "skillharbor/base:latest") is None  # the runner runs what it builds
-
-
-def test_only_the_last_of_concurrent_builds_prunes_the_wheel_stages(tmp_path):
-    from chalicelib.runner.builder import _BuildsInProgress
-
-    with _BuildsInProgress(tmp_path) as first:
-        with _BuildsInProgress(tmp_path) as second:
-            assert not second.last_one()  # the first is still building: its stage must survive
-        assert first.last_one()
-    with _BuildsInProgress(tmp_path) as alone:
-        assert alone.last_one()
