@@ -24,6 +24,14 @@ system-deps:
 	  else \
 	    echo "note: debootstrap is not installed; without it the base image must be pullable ($${SKILLHARBOR_BASE_IMAGE:-python:3.11-slim})" >&2; \
 	  fi; }
+	@# the CNCF distribution registry: tests (and SKILLHARBOR_REGISTRY users) share images through it on 127.0.0.1
+	@command -v docker-registry >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing docker-registry (a local image registry for the runner tests)"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; \
+	  else \
+	    echo "note: docker-registry is not installed; the registry tests will skip" >&2; \
+	  fi; }
 
 run: $(STAMP) system-deps  ## the local stack: moto, the HTTP API, pollers, scheduler, runner worker
 	$(PY) -m chalicelib.local.stack

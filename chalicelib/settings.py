@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # --- runner and sandbox -------------------------------------------------
     base_image: str = "python:3.11-slim"
     base_image_tag: str = "skillharbor/base:latest"
+    # host[:port][/path] of a container registry shared by the runner hosts (ECR in AWS; locally the
+    # distribution registry on 127.0.0.1): built images are pushed there and pulled by digest where missing
+    registry: str = ""
     debian_mirror: str = "http://deb.debian.org/debian"  # offline base image build (debootstrap)
     run_memory_mb: int = 256
     run_cpus: float = 0.5

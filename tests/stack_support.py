@@ -56,6 +56,11 @@ class FakeEngine:
     def image_exists(self, tag: str) -> bool:
         return True
 
+    def pull(self, tag: str, digest: str, pins: list[Any]) -> Any:
+        from chalicelib.runner.registry import RegistryError
+
+        raise RegistryError("the fake engine has no registry")
+
     def run(self, request: Any) -> Any:
         raise AssertionError("runs need the real engine: see tests/docker")
 

@@ -69,6 +69,9 @@ class ImageInfo(BaseModel):
     built: bool = False  # False when an existing image was returned
     #: seconds per build phase (download, install, layer) when built now
     phases: dict[str, float] = Field(default_factory=dict)
+    #: manifest digest in the shared registry, once pushed there (or pulled from it)
+    registry_digest: str = ""
+    pulled: bool = False  # True when the image came from the registry instead of a build
 
 
 def url_problem(url: str, hosts: frozenset[str]) -> str | None:

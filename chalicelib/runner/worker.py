@@ -62,6 +62,7 @@ class Engine(Protocol):
 
     def ensure_base(self) -> Any: ...  # BaseImageInfo
     def build(self, pins: list[Pin]) -> Any: ...  # ImageInfo
+    def pull(self, tag: str, digest: str, pins: list[Pin]) -> Any: ...  # ImageInfo; RegistryError when it cannot
     def image_exists(self, tag: str) -> bool: ...
     def run(self, request: RunRequest) -> RunResult: ...
     def remove_unused(self, last_used: dict[str, datetime], ttl: timedelta, now: datetime, dry_run: bool) -> list[str]: ...
@@ -193,7 +194,32 @@ class DockerEngine:
         from chalicelib.runner.builder import build_image
 
         base = self.ensure_base()
-        return self._guard(lambda: build_image(self._docker(), base, pins))
+        image = self._guard(lambda: build_image(self._docker(), base, pins))
+        if image.built and self.settings.registry:
+            from chalicelib.runner import registry
+
+            try:  # sharing is an optimisation: a failed push leaves the other hosts rebuilding
+                image.registry_digest = registry.push(self._docker(), image.tag, self.settings.registry)
+            except registry.RegistryError as error:
+                log.warning("%s", error)
+        return image
+
+    def pull(self, tag: str, digest: str, pins: list[Pin]) -> Any:
+        """``tag`` from the shared registry by ``digest``, verified to be ``pins`` on this host's base."""
+        from chalicelib.packages.pins import closure_digest
+        from chalicelib.runner import registry
+        from chalicelib.runner.builder import _image_info, env_tag
+
+        if not self.settings.registry:
+            raise registry.RegistryError("no registry is configured (SKILLHARBOR_REGISTRY)")
+        base = self.ensure_base()
+        if env_tag(base.image_id, pins) != tag:
+            raise registry.RegistryError(f"{tag} is not the image of these pins on this host's base image")
+        expected = {"skillharbor.closure": closure_digest(list(pins)), "skillharbor.base": base.image_id}
+        image = self._guard(lambda: registry.pull_verified(self._docker(), tag, self.settings.registry, digest, expected))
+        info = _image_info(image, tag, [], built=False)
+        info.registry_digest, info.pulled = digest, True
+        return info
 
     def image_exists(self, tag: str) -> bool:
         from chalicelib.runner.builder import find_image
@@ -583,7 +609,7 @@ class RunnerWorker:
             return
         self.images.record_image(
             image.tag, image_id=image.image_id, size=image.size, pins=[p.model_dump() for p in pins], skill_ids=[job.skill_id],
-            build_log_tail=image.build_log[-40:],
+            build_log_tail=image.build_log[-40:], **({"registry_digest": image.registry_digest} if image.registry_digest else {}),
         )
         self._answer_build(job, output={"image_tag": image.tag, "built": image.built, "size": image.size})
 
@@ -647,15 +673,21 @@ class RunnerWorker:
         container started and ``retry_started`` is off: then the result
         says so. Rebuilding a missing image that fails ends the run too."""
         image = job.image_tag or self.engine.ensure_base().tag
+        notes: list[str] = []
         if job.image_tag and not self.engine.image_exists(job.image_tag):
-            # cleaned up since the import: rebuild from the stored pins, never re-resolve
-            try:
-                rebuilt = self.engine.build(job.pins)
-            except BuildFailed as error:
-                return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=f"the skill's image was removed and rebuilding it failed: {error}")
-            self.images.record_image(rebuilt.tag, image_id=rebuilt.image_id, size=rebuilt.size,
-                                     pins=[p.model_dump() for p in job.pins], skill_ids=[job.skill_id])  # fmt: skip
-            image = rebuilt.tag
+            # cleaned up here since the import, or built on another host: pull it by digest, else
+            # rebuild from the stored pins (never re-resolve)
+            pulled, notes = self._pull(job)
+            if pulled is None:
+                try:
+                    rebuilt = self.engine.build(job.pins)
+                except BuildFailed as error:
+                    return RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=f"the skill's image was removed and rebuilding it failed: {error}")
+                self.images.record_image(rebuilt.tag, image_id=rebuilt.image_id, size=rebuilt.size,
+                                         pins=[p.model_dump() for p in job.pins], skill_ids=[job.skill_id],
+                                         **({"registry_digest": rebuilt.registry_digest} if rebuilt.registry_digest else {}))  # fmt: skip
+                notes.append("image rebuilt from the pins on this host")
+                image = rebuilt.tag
         request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
                              packages=[p.name for p in job.pins if p.direct], preimport=job.preimport)  # fmt: skip
         try:
@@ -666,7 +698,26 @@ class RunnerWorker:
             raise RunnerUnavailable(result.error or "Docker engine unavailable")
         if job.image_tag:
             self.images.touch(image)
+        if notes:
+            result.notes = [*notes, *result.notes]
         return result
+
+    def _pull(self, job: RunJob) -> tuple[Any, list[str]]:
+        """(the image pulled from the shared registry, or None; notes saying what happened)."""
+        if job.image_tag is None:
+            return None, []
+        record = self.images.get_image(job.image_tag) or {}
+        digest = record.get("registry_digest")
+        if not digest:
+            return None, []
+        from chalicelib.runner.registry import RegistryError
+
+        try:
+            image = self.engine.pull(job.image_tag, digest, list(job.pins))
+        except RegistryError as error:
+            log.warning("%s: rebuilding from the pins instead", error)
+            return None, [f"registry pull failed ({error}); rebuilding"]
+        return image, [f"image pulled from the registry by digest {digest}"]
 
     def _cleanup(self, job: CleanupJob) -> None:
         records = self.images.list_images()
