@@ -54,6 +54,9 @@ class _Images:
     def touch(self, tag):
         pass
 
+    def get_image(self, tag):
+        return None  # no record of a registry copy: the worker rebuilds
+
 
 class _Engine:
     """Engine doubles for the worker's retry decisions (the real engine is tested in tests/docker)."""
