@@ -247,7 +247,8 @@ class ImportService:
                 steps={"parse": _step_ok(requirements=len(parsed.requirements), skill_type=parsed.skill_type)},
             )
         )
-        self.imports.update(state["import_id"], skill_id=parsed.skill_id, version=parsed.version, current_step="resolve")
+        self.imports.update(state["import_id"], skill_id=parsed.skill_id, version=parsed.version, current_step="resolve",
+                            skill_type=parsed.skill_type, code_choice=parsed.code_choice)  # fmt: skip
         state = dict(state, skill_id=parsed.skill_id, version=parsed.version)
         self._step_event(state, "parse", "succeeded", version=parsed.version, requirements=parsed.requirements)
         return state
