@@ -81,6 +81,11 @@ class ParsedSkill(BaseModel):
     template: str | None = None  # markdown body, for prompt_only and script skills
     requirements: list[str] = Field(default_factory=list)  # normalized PEP 508, merged, sorted
     requirement_sources: dict[str, list[str]] = Field(default_factory=dict)  # requirement -> sources
+    # imports of the code and bundled scripts that no requirement provides (import, distribution, files,
+    # optional, evidence), and the distributions proposed for them: shown, never added unless accepted
+    undeclared_imports: list[dict[str, Any]] = Field(default_factory=list)
+    proposed_requirements: list[str] = Field(default_factory=list)
+    accepted_requirements: list[str] = Field(default_factory=list)  # added on import by the publisher/admin
     non_python_requirements: list[NonPythonRequirement] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)  # bundled text files, path -> text (SKILL.md excluded)
     skipped_files: dict[str, str] = Field(default_factory=dict)  # bundled files not kept in `files`, path -> why

@@ -12,6 +12,7 @@ from chalicelib.skills.parser.code import choose_code
 from chalicelib.skills.parser.common import ParseLimits, decode_utf8, fail, type_name
 from chalicelib.skills.parser.fields import read_metadata, read_preimport, required_text
 from chalicelib.skills.parser.frontmatter import load_frontmatter, split_frontmatter
+from chalicelib.skills.parser.imports import proposed_requirements, undeclared_imports
 from chalicelib.skills.parser.requirement_forms import declared_requirements
 from chalicelib.skills.requirements import merge_requirements
 
@@ -149,6 +150,10 @@ def _parse_skill(
         identity = {"skill_id": skill_id, "name": name, "requirements": requirements} if skill_id else {}
         fail(source, problems, **identity)
 
+    python_files = {path: text for path, text in files.items() if path.endswith(".py")}
+    if choice.code is not None and choice.code_path is None:
+        python_files["SKILL.md"] = choice.code  # the body's code block is code; its examples are not
+    undeclared = undeclared_imports(python_files, requirements)
     declared_form = next((form for form in ("seed", "openclaw", "agent_skills") if form in declared.forms), "none")
     return ParsedSkill(
         skill_id=skill_id,
@@ -165,6 +170,8 @@ def _parse_skill(
         template=None if choice.code is not None else body,
         requirements=requirements,
         requirement_sources=requirement_sources,
+        undeclared_imports=undeclared,
+        proposed_requirements=proposed_requirements(undeclared),
         non_python_requirements=declared.non_python,
         files=files,
         skipped_files=skipped,
