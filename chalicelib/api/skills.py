@@ -11,6 +11,7 @@ from chalicelib.api.services import import_service, valid_import_id, valid_skill
 from chalicelib.errors import BadRequest, NotFound, UnsupportedMediaType
 from chalicelib.governance.identity import Role
 from chalicelib.governance.ownership import Publisher
+from chalicelib.skills.needs import sandbox_needs
 from chalicelib.skills.proposals import RequirementOverride
 
 
@@ -63,6 +64,8 @@ def register(app: Any, authorizer: Any) -> None:
         newest_is_ready = not version and record.get("status") == "ready"
         active = record if newest_is_ready else service.skills.latest_ready(skill_id)
         shown = dict(_public(record), active_version=active["version"] if active else None)  # the version runs use
+        shown["sandbox_needs"] = sandbox_needs(record.get("non_python_requirements") or [],
+                                               python_version=service.target_platform().python_version)  # fmt: skip
         owner = service.ownership.visible_owner(caller, skill_id)
         if owner:
             shown["owner"] = owner
