@@ -49,7 +49,8 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "GET /api/skills": {"summary": "The latest version of every skill, with `active_version` (the one runs use)"},
     "GET /api/skills/{skill_id}": {
         "summary": "One skill: the newest upload (or ?version=) with its status, `active_version` (the newest ready "
-                   "version, the one runs use) and, for admins and the owner, `owner`",
+                   "version, the one runs use), `sandbox_needs` (each non-Python need: available or not available "
+                   "in this sandbox, and why) and, for admins and the owner, `owner`",
         "query": {"version": (_SHORT, False)},
     },
     "GET /api/skills/{skill_id}/owner": {"summary": "Admin: who owns a skill (may publish its versions)"},
