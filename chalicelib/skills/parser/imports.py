@@ -25,7 +25,7 @@ def undeclared_imports(python_files: dict[str, str], requirements: list[str]) ->
     declared = [Requirement(text).name for text in requirements]
     found: dict[str, dict[str, Any]] = {}
     for path, text in sorted(python_files.items()):
-        if _is_test(path):
+        if is_test_file(path):
             continue
         for name, optional in _top_level_imports(text):
             if name in sys.stdlib_module_names or name in local or name == "__future__":
@@ -51,7 +51,8 @@ def proposed_requirements(undeclared: list[dict[str, Any]]) -> list[str]:
     return sorted({entry["distribution"] for entry in undeclared if entry.get("distribution")})
 
 
-def _is_test(path: str) -> bool:
+def is_test_file(path: str) -> bool:
+    """Test files (pytest's naming, or under tests/): not what the skill needs to run."""
     parts = path.split("/")
     return parts[-1].startswith("test_") or parts[-1].endswith("_test.py") or parts[-1] == "conftest.py" or (
         "tests" in parts[:-1]

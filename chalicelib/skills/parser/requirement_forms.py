@@ -8,6 +8,8 @@ All forms are read and merged (see requirements.py for the entry syntax and what
   under ``metadata.requirements`` (alias ``metadata.dependencies``).
 * **ClawBio**: a ``dependencies`` mapping, top-level or under ``metadata``, with ``python`` (an
   interpreter constraint) and ``packages`` (a list of requirements).
+* **Script metadata**: a PEP 723 ``# /// script`` block's ``dependencies`` in a bundled ``.py``, and the
+  ``[project] dependencies`` of a ``pyproject.toml`` in ``scripts/`` (scripts run with ``uv run``).
 * **OpenClaw**: ``metadata.openclaw.install`` entries (legacy keys ``clawdbot``/``clawdis``); kinds
   ``uv`` and ``pip`` are Python requirements through their ``package`` string, every other kind (brew,
   node, go, download, ...) and ``metadata.openclaw.requires`` (bins, anyBins, env, config) become
@@ -19,12 +21,15 @@ rather than being ignored, so a misplaced declaration never disappears silently.
 
 from __future__ import annotations
 
+import re
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.skills.model import NonPythonRequirement
 from chalicelib.skills.parser.common import decode_utf8, type_name
 from chalicelib.skills.parser.frontmatter import json_object
+from chalicelib.skills.parser.imports import is_test_file
 from chalicelib.skills.requirements import (
     DeclaredRequirement,
     parse_requirement_list,
@@ -44,6 +49,9 @@ OPENCLAW_SPEC_FIELDS = {
 #: where a bundled requirements.txt is looked for, in this order
 REQUIREMENTS_TXT_PATHS = ("requirements.txt", "scripts/requirements.txt")
 _MISPLACED_REQUIREMENT_KEYS = ("requirements", "dependencies")
+PYPROJECT_PATHS = ("scripts/pyproject.toml",)
+# PEP 723: "# /// script", then "#"-prefixed TOML lines, then "# ///"
+_PEP723 = re.compile(r"^# /// script\s*$\n(?P<content>(^#(| .*)$\n)+?)^# ///\s*$", re.MULTILINE)
 
 
 @dataclass
@@ -124,6 +132,13 @@ def declared_requirements(
             accepted, bad = parse_requirements_txt(text, label=f"{file_prefix}{path}")
             found.requirements += accepted
             problems += bad
+
+    # script metadata: PEP 723 blocks and scripts/pyproject.toml
+    for path in sorted(bundle or {}):
+        if path.endswith(".py") and not is_test_file(path):
+            _pep723(bundle[path], f"{file_prefix}{path}", found, problems)  # type: ignore[index]
+        elif path in PYPROJECT_PATHS:
+            _pyproject(bundle[path], f"{file_prefix}{path}", found, problems)  # type: ignore[index]
 
     # OpenClaw form
     openclaw_key = next((key for key in OPENCLAW_METADATA_KEYS if key in metadata), None)
@@ -253,3 +268,39 @@ def _string_list(value: Any, spot: str, problems: list[str]) -> list[str]:
     problems.append(f"{spot} must be a list of strings")
     return []
 
+
+
+def _pep723(data: bytes, label: str, found: Declared, problems: list[str]) -> None:
+    if b"# /// script" not in data:
+        return
+    text = decode_utf8(data, label, [])
+    match = _PEP723.search(text.replace("\r\n", "\n")) if text is not None else None
+    if match is None:
+        return
+    toml = "\n".join(line[2:] if line.startswith("# ") else line[1:] for line in match["content"].splitlines())
+    line = text[: match.start()].count("\n") + 1  # type: ignore[union-attr]
+    _toml_dependencies(toml, lambda table: table, f"{label} line {line}, PEP 723 block", "pep723", found, problems)
+
+
+def _pyproject(data: bytes, label: str, found: Declared, problems: list[str]) -> None:
+    text = decode_utf8(data, label, problems)
+    if text is not None:
+        _toml_dependencies(text, lambda table: table.get("project") or {}, label, "pyproject.toml", found, problems)
+
+
+def _toml_dependencies(text: str, section: Any, spot: str, source: str, found: Declared, problems: list[str]) -> None:
+    try:
+        table = section(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{spot}: invalid TOML: {exc}")
+        return
+    dependencies = table.get("dependencies") if isinstance(table, dict) else None
+    if dependencies is None:
+        return
+    if not isinstance(dependencies, list):
+        problems.append(f"{spot}: dependencies must be a list of requirement strings")
+        return
+    found.forms.add("agent_skills")
+    accepted, bad = parse_requirement_list(dependencies, source=source, where="dependencies", file_label=spot)  # type: ignore[arg-type]
+    found.requirements += accepted
+    problems += bad

@@ -101,3 +101,33 @@ def test_override_from_request_parameters() -> None:
     assert RequirementOverride.from_request("", "true") == RequirementOverride((), True)
     with pytest.raises(BadRequest):
         RequirementOverride.from_request(None, "yes please")
+
+
+PEP723 = b'''#!/usr/bin/env python3
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#   "httpx>=0.27",
+#   "pyyaml",
+# ]
+# ///
+import httpx
+import yaml
+'''
+
+
+def test_pep723_blocks_and_scripts_pyproject_declare_requirements() -> None:
+    files = {"scripts/fetch.py": PEP723, "scripts/test_fetch.py": b"# /// script\n# dependencies = ['pytest>=8']\n# ///\n",
+             "scripts/pyproject.toml": b"[project]\nname = 'x'\ndependencies = ['rich']\n"}  # fmt: skip
+    skill = parse_skill_md(SKILL, extra_files=files)
+    assert skill.requirements == ["httpx>=0.27", "pyyaml", "rich"]  # not pytest: test files are not runtime needs
+    assert skill.requirement_sources == {"httpx>=0.27": ["pep723"], "pyyaml": ["pep723"], "rich": ["pyproject.toml"]}
+    assert skill.undeclared_imports == []
+
+
+def test_a_bad_pep723_dependency_names_its_file_and_line() -> None:
+    bad = PEP723.replace(b'"pyyaml"', b'"git+https://e/v"')
+    with pytest.raises(BadRequest) as caught:
+        parse_skill_md(SKILL, extra_files={"scripts/fetch.py": bad})
+    (problem,) = caught.value.problems
+    assert problem.startswith("scripts/fetch.py line 2, PEP 723 block: dependencies[1] 'git+https://e/v': VCS")
