@@ -111,10 +111,11 @@ def choose_code(
     if seed_form and blocks:
         return _seed_choice(blocks, scripts, problems)
 
-    for group in (blocks, modules):
+    runnable = [module for module in modules if module.path in scripts]  # not references/, assets/, templates/
+    for group in (blocks, runnable):
         for candidate in group:
             if DEFAULT_ENTRYPOINT in _functions(candidate, problems=None):
-                other = [c.chosen for c in blocks + modules if c is not candidate and DEFAULT_ENTRYPOINT in _functions(c)]
+                other = [c.chosen for c in blocks + runnable if c is not candidate and DEFAULT_ENTRYPOINT in _functions(c)]
                 why = f"it defines '{DEFAULT_ENTRYPOINT}'"
                 if other:
                     why += f"; so does {', '.join(other)}, which was not chosen (the body comes first, then files in order)"
@@ -123,7 +124,7 @@ def choose_code(
     # The only public function of a definitions-only module, when that module is the skill's only Python
     # (one block in the body, or no block and one bundled .py): likely meant as the code, but not said.
     # With several blocks, a lone function is far more often one example among others.
-    pool = blocks if len(blocks) == 1 else (modules if not blocks and len(modules) == 1 else [])
+    pool = blocks if len(blocks) == 1 else (runnable if not blocks and len(runnable) == 1 else [])
     for candidate in pool:
         function = _sole_function(candidate)
         if function is not None:

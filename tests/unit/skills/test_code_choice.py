@@ -119,3 +119,12 @@ def test_documents_under_references_and_assets_are_not_scripts() -> None:
         "references/api.md": b"# api\n", "assets/template.py": b"{{ placeholder }}\n", "bin/tool": b"#!/bin/sh\necho\n",
         "scripts/run.sh": b"echo hi\n"})  # fmt: skip
     assert skill.scripts == ["bin/tool", "scripts/run.sh"]
+
+
+def test_python_under_references_is_never_taken_as_the_code_unless_named() -> None:
+    example = b"def execute(data):\n    return 'example'\n"
+    skill = parse_skill_md(skill_md(AGENT, EXAMPLE), extra_files={"references/sample.py": example})
+    assert skill.skill_type == "prompt_only" and skill.scripts == []
+    named = parse_skill_md(skill_md(AGENT + "\nentrypoint: references/sample.py", EXAMPLE),
+                           extra_files={"references/sample.py": example})  # fmt: skip
+    assert (named.skill_type, named.code_path, named.entrypoint) == ("python_code", "references/sample.py", "execute")
