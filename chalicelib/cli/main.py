@@ -549,7 +549,13 @@ def _render_skill(record: dict[str, Any]) -> None:
                 ("type", record.get("skill_type")),
                 ("active version", record.get("active_version")),  # the newest ready one: what runs use
                 ("owner", record.get("owner")),
+                ("code", (record.get("code_choice") or {}).get("reason")),
+                ("scripts", ", ".join(record.get("scripts") or [])),
                 ("requirements", ", ".join(record.get("requirements") or [])),
+                ("undeclared", ", ".join(f"{e['import']} -> {e.get('distribution') or '?'}"
+                                         for e in record.get("undeclared_imports") or [] if not e.get("accepted"))),
+                ("sandbox lacks", ", ".join(f"{n['kind']} {n['spec']}" for n in record.get("sandbox_needs") or []
+                                            if n.get("status") != "available")),
                 ("image", record.get("image_tag")),
                 ("import", record.get("import_id")),
                 ("updated", record.get("updated_at")),
