@@ -16,6 +16,8 @@ from chalicelib.skills.import_names import provides
 from chalicelib.skills.model import ParsedSkill
 from chalicelib.skills.requirements import DeclaredRequirement, merge_requirements, parse_requirement_string
 
+MAX_OVERRIDE_REQUIREMENTS = 50  # as for requirement lists in other API requests
+
 
 @dataclass(frozen=True)
 class RequirementOverride:
@@ -33,6 +35,8 @@ class RequirementOverride:
                 raise BadRequest(f"accept_proposed must be true or false, got {accept_proposed!r}")
             accept_proposed = accept_proposed.strip().lower() in ("true", "1")
         texts = tuple(part.strip() for part in (requirements or "").replace("\n", ",").split(",") if part.strip())
+        if len(texts) > MAX_OVERRIDE_REQUIREMENTS:
+            raise BadRequest(f"requirements lists {len(texts)} entries; at most {MAX_OVERRIDE_REQUIREMENTS} are accepted")
         if not texts and not accept_proposed:
             return None
         return cls(texts, bool(accept_proposed))

@@ -101,6 +101,8 @@ def test_override_from_request_parameters() -> None:
     assert RequirementOverride.from_request("", "true") == RequirementOverride((), True)
     with pytest.raises(BadRequest):
         RequirementOverride.from_request(None, "yes please")
+    with pytest.raises(BadRequest, match="at most 50"):
+        RequirementOverride.from_request(",".join(f"p{i}" for i in range(51)), None)
 
 
 PEP723 = b'''#!/usr/bin/env python3
