@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-docker install system-deps base-image doctor bench template advisories lint clean
+.PHONY: run test test-unit test-integration test-docker install system-deps base-image doctor bench template advisories import-names lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,9 @@ template: $(STAMP)  ## the deployable SAM/CloudFormation template in build/ (TEM
 	AWS_DEFAULT_REGION="$$($(PY) -c 'from chalicelib.settings import get_settings; print(get_settings().region)')" \
 	  $(VENV)/bin/chalice package --stage dev --merge-template $(TEMPLATE_DIR)/merge-template.json $(TEMPLATE_DIR)/package
 	$(VENV)/bin/cfn-lint $(TEMPLATE_DIR)/package/sam.json
+
+import-names: $(STAMP)  ## rebuild chalicelib/skills/data/import_names.json from the wheels of tools/import_names_packages.txt
+	$(PY) tools/build_import_names.py
 
 # The scan's embedded advisory snapshot (chalicelib/scanning/data/advisory-db.tar.xz), refreshed from
 # FROM: a directory, a zip or tar of OSV records, or a URL (default: the OSV.dev PyPI export).

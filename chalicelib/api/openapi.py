@@ -41,11 +41,16 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "GET /api/openapi.json": {"summary": "This document (no key)"},
     "POST /api/skills": {"summary": "Import a SKILL.md (text) or a skill zip; 202 with the import id. A new skill id "
                         "becomes the publisher's; a skill owned by someone else is 403 (only its owner or an admin may "
-                        "publish versions)"},
+                        "publish versions). `?requirements=` (PEP 508, comma-separated) and/or "
+                        "`?accept_proposed=true` add requirements the skill did not declare (its proposed ones), "
+                        "checked and scanned like declared ones",
+                        "query": {"requirements": ({"type": "string", "maxLength": 4000}, False),
+                                  "accept_proposed": ({"type": "string", "enum": ["true", "false"]}, False)}},
     "GET /api/skills": {"summary": "The latest version of every skill, with `active_version` (the one runs use)"},
     "GET /api/skills/{skill_id}": {
         "summary": "One skill: the newest upload (or ?version=) with its status, `active_version` (the newest ready "
-                   "version, the one runs use) and, for admins and the owner, `owner`",
+                   "version, the one runs use), `sandbox_needs` (each non-Python need: available or not available "
+                   "in this sandbox, and why) and, for admins and the owner, `owner`",
         "query": {"version": (_SHORT, False)},
     },
     "GET /api/skills/{skill_id}/owner": {"summary": "Admin: who owns a skill (may publish its versions)"},

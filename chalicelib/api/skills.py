@@ -6,11 +6,13 @@ from typing import Any
 
 
 from chalicelib.api.auth import require
-from chalicelib.api.http import json_response, route
+from chalicelib.api.http import json_response, query_params, route
 from chalicelib.api.services import import_service, valid_import_id, valid_skill_id
 from chalicelib.errors import BadRequest, NotFound, UnsupportedMediaType
 from chalicelib.governance.identity import Role
 from chalicelib.governance.ownership import Publisher
+from chalicelib.skills.needs import sandbox_needs
+from chalicelib.skills.proposals import RequirementOverride
 
 
 SKILL_CONTENT_TYPES = ["text/markdown", "text/plain", "application/zip", "application/octet-stream", "text/x-markdown"]
@@ -37,7 +39,9 @@ def register(app: Any, authorizer: Any) -> None:
             raise BadRequest("Content-Type is application/zip but the body is not a zip archive")
         if content_type not in SKILL_CONTENT_TYPES:
             raise UnsupportedMediaType(f"unsupported Content-Type {content_type!r}")
-        result = import_service().submit_upload(body, is_zip=is_zip, publisher=Publisher.of(principal))
+        query = query_params(request)
+        override = RequirementOverride.from_request(query.get("requirements"), query.get("accept_proposed"))
+        result = import_service().submit_upload(body, is_zip=is_zip, publisher=Publisher.of(principal), override=override)
         return json_response(result, 202, headers={"Location": f"/api/imports/{result['import_id']}"})
 
     @route(app, "/api/skills", methods=["GET"], authorizer=authorizer)
@@ -60,6 +64,8 @@ def register(app: Any, authorizer: Any) -> None:
         newest_is_ready = not version and record.get("status") == "ready"
         active = record if newest_is_ready else service.skills.latest_ready(skill_id)
         shown = dict(_public(record), active_version=active["version"] if active else None)  # the version runs use
+        shown["sandbox_needs"] = sandbox_needs(record.get("non_python_requirements") or [],
+                                               python_version=service.target_platform().python_version)  # fmt: skip
         owner = service.ownership.visible_owner(caller, skill_id)
         if owner:
             shown["owner"] = owner

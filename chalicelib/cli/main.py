@@ -245,26 +245,37 @@ def _print_warnings(warnings: list[str]) -> None:
 @click.option(
     "--wait-timeout", type=float, default=900.0, show_default=True, help="Give up following after this many seconds."
 )
+@click.option("--requirements", "requirements", multiple=True, metavar="PEP508",
+              help="Add requirements the skill does not declare (repeat, or separate with commas); owner or admin.")
+@click.option("--accept-proposed", is_flag=True,
+              help="Add the requirements proposed for the skill's undeclared imports; owner or admin.")
 @json_option
 @pass_session
 def import_skill(
-    session: Session, path: str, via_s3: bool, bucket: str, prefix: str, wait: bool, wait_timeout: float
-) -> None:
+    session: Session, path: str, via_s3: bool, bucket: str, prefix: str, wait: bool, wait_timeout: float,
+    requirements: tuple[str, ...], accept_proposed: bool,
+) -> None:  # fmt: skip
     """Import a skill: a SKILL.md, a skill folder (zipped in memory) or a zip."""
     try:
         upload = load_upload(path)
     except BundleError as error:
         raise CliError(str(error)) from None
+    params = {"requirements": ",".join(requirements) or None, "accept_proposed": "true" if accept_proposed else None}
     if via_s3:
+        if requirements or accept_proposed:
+            raise CliError("--requirements and --accept-proposed go with the API upload, not --s3")
         accepted = _submit_via_s3(session, upload, bucket, prefix, wait_timeout)
     else:
         try:
-            accepted = session.call("POST", "/api/skills", data=upload.data, content_type=upload.content_type)
+            accepted = session.call("POST", "/api/skills", data=upload.data, content_type=upload.content_type,
+                                    params=params)  # fmt: skip
         except CliError as error:
             # the API saw the zip the folder was packed into: name what the user gave
             if upload.is_zip and error.message.startswith("zip is not a valid skill"):
                 error.message = upload.label + error.message[len("zip"):]
             raise
+    if not session.json_output:
+        _echo_proposal(accepted)
     if not wait:
         session.show(
             accepted,
@@ -274,6 +285,17 @@ def import_skill(
         )
         return
     _follow_import(session, accepted["import_id"], wait_timeout)
+
+
+def _echo_proposal(accepted: dict[str, Any]) -> None:
+    """Undeclared imports of the skill's scripts, and how to accept what is proposed for them."""
+    undeclared = [e for e in accepted.get("undeclared_imports") or [] if not e.get("accepted")]
+    if not undeclared:
+        return
+    shown = ", ".join(f"{e['import']} -> {e.get('distribution') or '(unknown)'}" for e in undeclared)
+    click.echo(f"undeclared imports: {shown}", err=True)
+    if accepted.get("proposed_requirements"):
+        click.echo(f"proposed: {' '.join(accepted['proposed_requirements'])} (accept with --accept-proposed)", err=True)
 
 
 def _submit_via_s3(session: Session, upload: Upload, bucket: str, prefix: str, wait_timeout: float) -> dict[str, Any]:
@@ -527,7 +549,13 @@ def _render_skill(record: dict[str, Any]) -> None:
                 ("type", record.get("skill_type")),
                 ("active version", record.get("active_version")),  # the newest ready one: what runs use
                 ("owner", record.get("owner")),
+                ("code", (record.get("code_choice") or {}).get("reason")),
+                ("scripts", ", ".join(record.get("scripts") or [])),
                 ("requirements", ", ".join(record.get("requirements") or [])),
+                ("undeclared", ", ".join(f"{e['import']} -> {e.get('distribution') or '?'}"
+                                         for e in record.get("undeclared_imports") or [] if not e.get("accepted"))),
+                ("sandbox lacks", ", ".join(f"{n['kind']} {n['spec']}" for n in record.get("sandbox_needs") or []
+                                            if n.get("status") != "available")),
                 ("image", record.get("image_tag")),
                 ("import", record.get("import_id")),
                 ("updated", record.get("updated_at")),

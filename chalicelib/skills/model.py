@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SkillType = Literal["python_code", "prompt_only"]
+SkillType = Literal["python_code", "script", "prompt_only"]  # script: bundled scripts run as commands
 DeclaredForm = Literal["seed", "agent_skills", "openclaw", "none"]
 
 MAX_SKILL_ID_LENGTH = 64
@@ -75,10 +75,17 @@ class ParsedSkill(BaseModel):
     code: str | None = None
     code_path: str | None = None  # bundled script the code came from; None when from a ```python block
     entrypoint: str | None = None  # function the runner calls (python_code only)
+    code_choice: dict[str, Any] = Field(default_factory=dict)  # kind, chosen, reason, ambiguous: see parser/code.py
+    scripts: list[str] = Field(default_factory=list)  # bundled files the skill runs as commands
     preimport: bool = True  # False: warm containers must not import the packages before the job arrives
-    template: str | None = None  # markdown body, for prompt_only skills
+    template: str | None = None  # markdown body, for prompt_only and script skills
     requirements: list[str] = Field(default_factory=list)  # normalized PEP 508, merged, sorted
     requirement_sources: dict[str, list[str]] = Field(default_factory=dict)  # requirement -> sources
+    # imports of the code and bundled scripts that no requirement provides (import, distribution, files,
+    # optional, evidence), and the distributions proposed for them: shown, never added unless accepted
+    undeclared_imports: list[dict[str, Any]] = Field(default_factory=list)
+    proposed_requirements: list[str] = Field(default_factory=list)
+    accepted_requirements: list[str] = Field(default_factory=list)  # added on import by the publisher/admin
     non_python_requirements: list[NonPythonRequirement] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)  # bundled text files, path -> text (SKILL.md excluded)
     skipped_files: dict[str, str] = Field(default_factory=dict)  # bundled files not kept in `files`, path -> why

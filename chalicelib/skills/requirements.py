@@ -49,7 +49,9 @@ __all__ = [
     "split_requirement_string",
 ]  # fmt: skip
 
-RequirementSource = Literal["packages", "requirements.txt", "metadata", "openclaw"]
+RequirementSource = Literal[
+    "packages", "requirements.txt", "metadata", "openclaw", "dependencies", "pep723", "pyproject.toml", "override"
+]
 
 #: characters that begin a version specifier
 _OPERATOR_CHARS = "<>=!~"

@@ -142,7 +142,7 @@ class ExecutionService:
             raise PermissionDenied(f"agent {agent_id} may not use this skill's packages", problems=lines, packages=denied)
         artifact = self.artifact(record)
         packages = [f"{p.name}=={p.version}" for p in pins]
-        if record.get("skill_type") == "prompt_only":
+        if record.get("skill_type") in ("prompt_only", "script"):  # a script skill's instructions; its commands run elsewhere
             output = render_template(artifact.get("template") or "", inputs)
             if self.audit is not None:
                 self.audit.append(audit_event(SKILL_EXECUTE, actor=actor, agent_id=agent_id, skill_id=skill_id, outcome=OK,

@@ -30,6 +30,7 @@ from chalicelib.packages.resolver import PipResolver
 from chalicelib.settings import get_settings
 from chalicelib.skills.model import ParsedSkill
 from chalicelib.skills.parser import ParseLimits, parse_skill_md, parse_zip
+from chalicelib.skills.proposals import RequirementOverride, accept_requirements
 from chalicelib.scanning.sbom import build_sbom
 from chalicelib.scanning.scanner import Scanner
 from chalicelib.store.blobs import BlobStore
@@ -144,18 +145,26 @@ class ImportService:
 
     # --- starting ---------------------------------------------------------
 
-    def submit_upload(self, data: bytes, *, is_zip: bool, publisher: Publisher) -> dict[str, Any]:
+    def submit_upload(self, data: bytes, *, is_zip: bool, publisher: Publisher,
+                      override: RequirementOverride | None = None) -> dict[str, Any]:  # fmt: skip
         """API upload: validate now (a 400 lists every problem; a 403 when the skill is someone else's),
-        then import asynchronously."""
+        then import asynchronously. ``override`` adds requirements the skill did not declare; only whoever
+        may publish the skill (its owner or an admin) gets this far."""
         parsed = parse_source(data, is_zip=is_zip)
         import_id = new_import_id()
         self.ownership.authorize_publish(parsed.skill_id, publisher, import_id=import_id)
+        accepted = accept_requirements(parsed, override)  # a bad override is a 400 before anything starts
         settings = get_settings()
         key = f"uploads/{parsed.skill_id}/{parsed.version}.{'zip' if is_zip else 'md'}"
         version_id = self.blobs.put_bytes(settings.artifacts_bucket, key, data)
         source = SourceRef(settings.artifacts_bucket, key, version_id)
-        self._start(import_id, source, publisher, upload_order(datetime.now(UTC)), skill_id=parsed.skill_id, version=parsed.version)
-        return {"skill_id": parsed.skill_id, "version": parsed.version, "import_id": import_id, "status": "importing"}
+        known: dict[str, Any] = {"skill_id": parsed.skill_id, "version": parsed.version}
+        if override is not None:
+            known["requirements_override"] = override.to_state()
+        self._start(import_id, source, publisher, upload_order(datetime.now(UTC)), **known)
+        return {"skill_id": parsed.skill_id, "version": parsed.version, "import_id": import_id, "status": "importing",
+                "requirements": accepted.requirements, "proposed_requirements": accepted.proposed_requirements,
+                "undeclared_imports": accepted.undeclared_imports}  # fmt: skip
 
     def submit_s3_event(self, record: dict[str, Any]) -> str | None:
         """One S3 ObjectCreated record → one import, however often the event is delivered; an upload
@@ -209,6 +218,8 @@ class ImportService:
         )  # fmt: skip
         state = {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "resume_at": "",
                  "uploaded_at": uploaded_at, "publisher": publisher.model_dump()}  # fmt: skip
+        if known.get("requirements_override"):
+            state["requirements_override"] = known["requirements_override"]
         arn = self.orchestrator.start(import_id, state)
         self.imports.update(import_id, execution_arn=arn)
 
@@ -227,6 +238,7 @@ class ImportService:
             raise
         # again here: the owner may have changed since the upload, and inbox uploads are first seen now
         self.ownership.authorize_publish(parsed.skill_id, publisher, import_id=state["import_id"])
+        parsed = accept_requirements(parsed, RequirementOverride.from_state(state.get("requirements_override")))
         record = parsed.to_record()
         artifact_key = f"skills/{parsed.skill_id}/{parsed.version}/skill.json"
         self.blobs.put_json(settings.artifacts_bucket, artifact_key, parsed.model_dump(mode="json"))
@@ -247,7 +259,8 @@ class ImportService:
                 steps={"parse": _step_ok(requirements=len(parsed.requirements), skill_type=parsed.skill_type)},
             )
         )
-        self.imports.update(state["import_id"], skill_id=parsed.skill_id, version=parsed.version, current_step="resolve")
+        self.imports.update(state["import_id"], skill_id=parsed.skill_id, version=parsed.version, current_step="resolve",
+                            skill_type=parsed.skill_type, code_choice=parsed.code_choice)  # fmt: skip
         state = dict(state, skill_id=parsed.skill_id, version=parsed.version)
         self._step_event(state, "parse", "succeeded", version=parsed.version, requirements=parsed.requirements)
         return state

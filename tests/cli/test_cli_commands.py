@@ -365,3 +365,16 @@ def test_code_approval_of_a_ready_skill(run_cli):
     run_cli("import", str(EXAMPLES / "hello"))
     approval = json.loads(run_cli("skills", "approve-code", "hello", "--reason", "reviewed", "--json").stdout)
     assert approval["skill_id"] == "hello" and approval["resumed_import"] is None
+
+
+def test_import_accepts_proposed_and_extra_requirements_without_editing_the_skill(run_cli, unique, tmp_path: Path):
+    name = unique("yaml-tool")
+    folder = tmp_path / name
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text(f"---\nname: {name}\ndescription: Reads YAML.\n---\nRun `python3 scripts/read.py F`.\n")
+    (folder / "scripts" / "read.py").write_text("import sys\nimport yaml\nprint(yaml.safe_load(open(sys.argv[1])))\n")
+    shown = run_cli("import", str(folder), "--no-wait")
+    assert "undeclared imports: yaml -> pyyaml" in shown.stderr and "--accept-proposed" in shown.stderr
+    started = json.loads(run_cli("--json", "import", str(folder), "--no-wait", "--accept-proposed",
+                                 "--requirements", "pypdf==4.*").stdout)  # fmt: skip
+    assert started["requirements"] == ["pypdf==4.*", "pyyaml"] and started["proposed_requirements"] == []

@@ -94,9 +94,10 @@ def test_single_bundled_script_is_the_code_with_default_entrypoint() -> None:
     assert skill.entrypoint == "summarize"
 
 
-def test_several_scripts_without_entrypoint_leave_a_prompt_only_skill() -> None:
+def test_several_scripts_without_entrypoint_make_a_script_skill() -> None:
     skill = parse_zip(make_zip({"SKILL.md": SKILL, "a.py": b"def a():\n    pass\n", "b.py": b"def b():\n    pass\n"}))
-    assert skill.skill_type == "prompt_only"
+    assert skill.skill_type == "script"
+    assert skill.scripts == ["a.py", "b.py"] and skill.code is None
     assert skill.template == "Use it.\n"
     assert set(skill.files) == {"a.py", "b.py"}
 

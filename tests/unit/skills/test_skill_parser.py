@@ -189,9 +189,16 @@ def test_the_only_public_function_is_used_when_execute_is_absent() -> None:
     assert parse_skill_md(skill_md(BASIC, body)).entrypoint == "main"
 
 
-def test_ambiguous_functions_without_entrypoint_are_a_problem() -> None:
+def test_a_block_with_several_functions_and_no_execute_is_documentation() -> None:
     body = "```python\ndef one(data):\n    pass\n\ndef two(data):\n    pass\n```\n"
-    (problem,) = problems_of(skill_md(BASIC, body))
+    skill = parse_skill_md(skill_md(BASIC, body))
+    assert skill.skill_type == "prompt_only" and skill.code is None and skill.template == body
+    assert skill.code_choice["kind"] == "prompt" and skill.code_choice["documentation_blocks"] == 1
+
+
+def test_ambiguous_functions_in_the_seed_form_are_a_problem() -> None:
+    body = "```python\ndef one(data):\n    pass\n\ndef two(data):\n    pass\n```\n"
+    (problem,) = problems_of(skill_md(BASIC + "\npackages: []", body))
     assert "no function 'execute' and 2 public functions (one, two)" in problem
     assert "entrypoint:" in problem
 
