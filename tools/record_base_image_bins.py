@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "chalicelib" / "skills" / "data" / "base_image_bins.json"
-PATH_DIRS = ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin")
+# the image's PATH: its virtualenv first (python, pip), then the system directories
+PATH_DIRS = ("/opt/skillharbor/venv/bin", "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin")
 
 
 def main() -> None:
