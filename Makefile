@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-docker install system-deps base-image doctor bench template advisories import-names lint clean
+.PHONY: run test test-unit test-integration test-docker install system-deps gvisor base-image doctor bench template advisories import-names lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ system-deps:
 	  else \
 	    echo "note: docker-registry is not installed; the registry tests will skip" >&2; \
 	  fi; }
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && command -v docker >/dev/null 2>&1; then \
+	  $(PYTHON) infra/gvisor_setup.py; \
+	elif ! docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then \
+	  echo "note: gVisor (runsc) is not registered with the engine; runs whose isolation rules ask for it fail closed (sudo make gvisor)" >&2; \
+	fi
+
+# gVisor's runsc from Debian, registered with the Docker engine (merged into /etc/docker/daemon.json,
+# then SIGHUP to dockerd: running containers keep running). Idempotent; says what it changed.
+gvisor:
+	$(PYTHON) infra/gvisor_setup.py
 
 run: $(STAMP) system-deps  ## the local stack: moto, the HTTP API, pollers, scheduler, runner worker
 	$(PY) -m chalicelib.local.stack
