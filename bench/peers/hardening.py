@@ -175,6 +175,7 @@ def docker_py_flags(limits: Any, user: str, environment: dict[str, str]) -> dict
         "nano_cpus": int(limits.cpus * 1e9),
         "ipc_mode": "none",
         "privileged": False,
+        "runtime": "runc",  # the runner names its runtime (chalicelib/runner/runtimes.py)
         "dns": [sandbox.SANDBOX_RESOLVER],
         "dns_search": ["."],
         "log_config": docker.types.LogConfig(type=docker.types.LogConfig.types.NONE),

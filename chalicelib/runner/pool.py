@@ -9,7 +9,7 @@ role label ``pool`` instead of ``run``.
 
 Rules:
 
-* a pool is kept per :class:`PoolKey` (image, the limits that shape the
+* a pool is kept per :class:`PoolKey` (image, runtime, the limits that shape the
   container, and the packages to pre-import); a key gets containers once it
   was asked for (or pre-warmed), up to ``size_per_image`` each and
   ``max_total`` overall, most recently used keys first;
@@ -43,7 +43,7 @@ import docker
 import docker.errors
 
 from chalicelib.runner import engine, sandbox
-from chalicelib.runner.spec import RunLimits, RunRequest, RunResult
+from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, Runtime
 
 log = logging.getLogger("skillharbor.runner.pool")
 
@@ -93,17 +93,19 @@ class PoolKey:
     pids: int
     tmpfs_mb: int
     preimport: tuple[str, ...] = ()
+    #: a warm container runs under one runtime: a runsc run never gets a runc container, nor the reverse
+    runtime: Runtime = Runtime.RUNC
 
     @classmethod
     def of(cls, request: RunRequest) -> PoolKey:
         limits = request.limits
         packages = tuple(sorted({p for p in request.packages if p})) if request.preimport else ()
-        return cls(request.image, limits.memory_mb, limits.cpus, limits.pids, limits.tmpfs_mb, packages)
+        return cls(request.image, limits.memory_mb, limits.cpus, limits.pids, limits.tmpfs_mb, packages, request.runtime)
 
     def template(self) -> RunRequest:
         """A request with this key's container shape (for ``sandbox.create``)."""
         limits = RunLimits(memory_mb=self.memory_mb, cpus=self.cpus, pids=self.pids, tmpfs_mb=self.tmpfs_mb)
-        return RunRequest(image=self.image, code="", limits=limits, packages=list(self.preimport))
+        return RunRequest(image=self.image, code="", limits=limits, packages=list(self.preimport), runtime=self.runtime)
 
 
 @dataclass
@@ -429,7 +431,7 @@ class WarmPool:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             pools = [
-                {"image": k.image, "preimport": list(k.preimport), "memory_mb": k.memory_mb, "cpus": k.cpus,
+                {"image": k.image, "runtime": k.runtime.value, "preimport": list(k.preimport), "memory_mb": k.memory_mb, "cpus": k.cpus,
                  "idle": len(self._idle.get(k, [])), "ready": sum(1 for w in self._idle.get(k, []) if w.ready)}
                 for k in self._demand
             ]  # fmt: skip

@@ -61,9 +61,9 @@ import docker.types
 import docker.utils.socket
 
 from chalicelib.errors import NotFound
-from chalicelib.runner import engine, seccomp
+from chalicelib.runner import engine, runtimes, seccomp
 from chalicelib.runner.harness import READY_PREFIX, RESULT_PREFIX, SKILL_GID, SKILL_UID, ready_line, sign
-from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
+from chalicelib.runner.spec import RunRequest, RunResult, RunStatus, Runtime
 
 log = logging.getLogger("skillharbor.runner")
 
@@ -96,9 +96,15 @@ def stdout_cap(max_output_bytes: int) -> int:
 
 
 def host_config(api: docker.APIClient, request: RunRequest) -> dict[str, Any]:
+    return api.create_host_config(**runtimes.adapt(shared_host_options(request), request.runtime, request.limits))
+
+
+def shared_host_options(request: RunRequest) -> dict[str, Any]:
+    """The isolation settings of every run, whatever its runtime (``runtimes.adapt`` adds the
+    runtime and the few settings that must differ for it)."""
     limits = request.limits
     memory = f"{limits.memory_mb}m"
-    return api.create_host_config(
+    return dict(
         network_mode="none",
         read_only=True,
         tmpfs={
@@ -503,7 +509,7 @@ def _interpret(
     duration_ms: int,
 ) -> RunResult:
     limits = request.limits
-    common = {"duration_ms": duration_ms, "image": request.image}
+    common = {"duration_ms": duration_ms, "image": request.image, "runtime": request.runtime}
     harness_stderr = bytes(reader.stderr).decode("utf-8", "replace")
     if killed_by_host:
         return RunResult(

@@ -97,6 +97,18 @@ class RunLimits(BaseModel):
         return merged.validated(maxima)
 
 
+class Runtime(str, Enum):
+    """The container runtime (isolation tier) of a run: runc shares the host
+    kernel behind a seccomp profile; runsc (gVisor) puts a user-space kernel
+    between the skill and the host's."""
+
+    RUNC = "runc"
+    RUNSC = "runsc"
+
+
+DEFAULT_RUNTIME = Runtime.RUNC
+
+
 class RunRequest(BaseModel):
     """One execution: which image, which code, which function, which inputs."""
 
@@ -111,6 +123,8 @@ class RunRequest(BaseModel):
     packages: list[str] = Field(default_factory=list)
     #: False: never pre-import (the skill's opt-out)
     preimport: bool = True
+    #: the isolation tier, chosen by the isolation rules before the job is queued
+    runtime: Runtime = DEFAULT_RUNTIME
 
     @field_validator("entrypoint")
     @classmethod
@@ -156,6 +170,8 @@ class RunResult(BaseModel):
     #: what the runner did beyond the skill's own outcome (e.g. leftovers killed after the result)
     notes: list[str] = Field(default_factory=list)
     image: str | None = None
+    #: the container runtime that ran it (None: no container was started)
+    runtime: Runtime | None = None
     # runner-internal, not serialised: the engine failed after the container started, so the
     # skill may have run; a retry elsewhere could run it twice
     _may_have_run: bool = PrivateAttr(default=False)
