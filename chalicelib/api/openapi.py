@@ -134,6 +134,16 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "query": {"package_name": (_SHORT, False), "include_revoked": ({"type": "string", "enum": ["true", "false"]}, False)},
     },
     "DELETE /api/packages/rules/{rule_id}": {"summary": "Admin: revoke an approval or a ban"},
+    "POST /api/isolation/rules": {
+        "summary": "Admin: a rule choosing the container runtime of matching runs (runc, or runsc = gVisor); the most "
+                   "specific matching rule wins (skill_id first, then the number of fields; ties go to runsc); no rule: "
+                   "runc. A run whose runtime the engine lacks fails closed",
+        "body": _object(("runtime",), runtime={"type": "string", "enum": ["runc", "runsc"]}, note=_SHORT,
+                        match=_object(maturity=_MATURITY, skill_id=_SHORT, egress={"type": "boolean"},
+                                      finding={"type": "string", "enum": ["high_code", "code", "vulnerability", "behaviour"]})),
+    },
+    "GET /api/isolation/rules": {"summary": "Admin: the isolation rules"},
+    "DELETE /api/isolation/rules/{rule_id}": {"summary": "Admin: remove an isolation rule"},
     "GET /api/packages/audit": {
         "summary": "The audit trail, newest first",
         "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "action", "since", "limit", "next_token")},

@@ -128,9 +128,11 @@ def register(app: Any, authorizer: Any) -> None:
                                    problems=[f"{d['package']} {d['version']}: {d['reason']}" for d in denied], packages=denied)  # fmt: skip
         code = string_field(body, "code", required=True, max_length=512 * 1024, multiline=True) or ""
         entrypoint = string_field(body, "entrypoint") or "execute"
+        tier = execution_service().tier(skill_id, agent_id, record)
         job = RunJob(skill_id=skill_id, version=record["version"], image_tag=record["image_tag"], pins=pins, code=code,
                      entrypoint=entrypoint, inputs=_inputs(body), limits=execution_service().limits(body), agent_id=agent_id,
-                     requested_by=caller.actor, audit_detail={"seed_endpoint": True})  # fmt: skip
+                     requested_by=caller.actor, runtime=tier["runtime"],
+                     audit_detail={"seed_endpoint": True, **tier["audit_detail"]})  # fmt: skip
         result = execution_service().run(job)  # audited by the run itself, as for the execute endpoint
         if isinstance(result, PendingRun):
             return _pending(result)

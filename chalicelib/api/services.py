@@ -11,6 +11,7 @@ import re
 
 from chalicelib.errors import BadRequest
 from chalicelib.governance.identity import Principal
+from chalicelib.governance.isolation_policy import IsolationPolicy
 from chalicelib.governance.service import GovernanceService
 from chalicelib.governance.throttle import Throttle
 from chalicelib.packages.pins import Pin
@@ -85,6 +86,7 @@ def reset_services() -> None:
     execution_service.cache_clear()
     throttle.cache_clear()
     package_set_service.cache_clear()
+    isolation_policy.cache_clear()
 
 
 @functools.cache
@@ -114,4 +116,13 @@ def package_set_service() -> PackageSetService:
 def execution_service() -> ExecutionService:
     governance = governance_service()
     service = import_service()
-    return ExecutionService(service.skills, service.blobs, service.images, governance.checker, audit=governance.audit_log)
+    return ExecutionService(service.skills, service.blobs, service.images, governance.checker, audit=governance.audit_log,
+                            isolation=isolation_policy())
+
+
+@functools.cache
+def isolation_policy() -> IsolationPolicy:
+    from chalicelib.store.isolation import IsolationRulesStore
+
+    governance = governance_service()
+    return IsolationPolicy(IsolationRulesStore(), governance.principals, governance.audit_log)

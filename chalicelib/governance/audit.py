@@ -35,6 +35,8 @@ AGENT_UPDATE = "agent.update"
 SKILL_EXECUTE = "skill.execute"
 IMAGE_REMOVE = "image.remove"
 SCAN_IGNORE = "scan.ignore"
+ISOLATION_RULE_ADD = "isolation.rule_add"
+ISOLATION_RULE_REMOVE = "isolation.rule_remove"
 
 ACTIONS = frozenset(
     {
@@ -56,6 +58,8 @@ ACTIONS = frozenset(
         SKILL_EXECUTE,
         IMAGE_REMOVE,
         SCAN_IGNORE,
+        ISOLATION_RULE_ADD,
+        ISOLATION_RULE_REMOVE,
     }
 )
 

@@ -9,6 +9,7 @@ import threading
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.governance.audit import AuditEvent, AuditPage, page_size
 from chalicelib.governance.identity import Agent, Principal, Role, StoredKey
+from chalicelib.governance.isolation import IsolationRule
 from chalicelib.governance.maturity import Maturity
 from chalicelib.governance.rules import (
     ApprovalRequest,
@@ -300,3 +301,31 @@ class InMemoryThrottleStore:
             for key, (held_by, _) in list(self._slots.items()):
                 if key[0] == scope and held_by == lease_id:
                     del self._slots[key]
+
+
+class InMemoryIsolationRulesStore:
+    """The isolation rules (same behaviour as ``store/isolation.py``)."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, IsolationRule] = {}
+        self._lock = threading.Lock()
+
+    def put(self, rule: IsolationRule) -> IsolationRule:
+        with self._lock:
+            if rule.rule_id in self._rules:
+                raise Conflict(f"isolation rule {rule.rule_id} already exists")
+            self._rules[rule.rule_id] = rule
+        return rule
+
+    def get(self, rule_id: str) -> IsolationRule | None:
+        return self._rules.get(rule_id)
+
+    def list(self) -> list[IsolationRule]:
+        with self._lock:
+            return sorted(self._rules.values(), key=lambda r: (r.created_at, r.rule_id))
+
+    def delete(self, rule_id: str) -> IsolationRule:
+        with self._lock:
+            if rule_id not in self._rules:
+                raise NotFound(f"no isolation rule {rule_id}")
+            return self._rules.pop(rule_id)

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from chalicelib.governance.audit import AuditEvent, AuditPage
 from chalicelib.governance.identity import Agent, Principal, Role, StoredKey
+from chalicelib.governance.isolation import IsolationRule
 from chalicelib.governance.maturity import Maturity
 from chalicelib.governance.rules import ApprovalRequest, RequestStatus, Rule, RuleSet
 
@@ -130,4 +131,20 @@ class AuditLog(Protocol):
         next_token: str | None = None,
     ) -> AuditPage:
         """Events newest first, filtered by every given field, paginated."""
+        ...
+
+
+class IsolationRulesRepository(Protocol):
+    """Isolation rules (``governance/isolation.py``)."""
+
+    def put(self, rule: IsolationRule) -> IsolationRule:
+        """Store a new rule; Conflict if its id exists."""
+        ...
+
+    def get(self, rule_id: str) -> IsolationRule | None: ...
+
+    def list(self) -> list[IsolationRule]: ...
+
+    def delete(self, rule_id: str) -> IsolationRule:
+        """Remove a rule and return it; NotFound if there is none."""
         ...

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from chalicelib.errors import BadRequest
 from chalicelib.packages.pins import Pin
-from chalicelib.runner.spec import RunLimits
+from chalicelib.runner.spec import DEFAULT_RUNTIME, RunLimits, Runtime
 
 
 def _job_id() -> str:
@@ -54,6 +54,7 @@ class RunJob(BaseModel):
     requested_by: str = "system"  # the audit actor of the run's events (the caller's key)
     audit_detail: dict[str, Any] = Field(default_factory=dict)  # extra detail for the run's audit events
     preimport: bool = True  # False: a warm container must not import the skill's packages ahead
+    runtime: Runtime = DEFAULT_RUNTIME  # the tier the isolation rules chose (audit_detail names the rule)
     # epoch seconds: a queued job not started by then is dropped: the API has stopped waiting for it, and
     # a late run would be a surprise (an agent told "runner_unavailable" may have asked again)
     start_by: float | None = None

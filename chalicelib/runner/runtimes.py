@@ -74,3 +74,8 @@ def registered(client: docker.DockerClient) -> set[str]:
         return set((client.info() or {}).get("Runtimes") or {})
     except docker.errors.DockerException:
         return set()
+
+
+def is_unknown_runtime(error: docker.errors.APIError) -> bool:
+    """The engine refused a container because it has no runtime of the asked name."""
+    return getattr(error, "status_code", None) == 400 and "unknown runtime" in str(error.explanation or error).lower()

@@ -299,12 +299,32 @@ def run(client: docker.DockerClient, request: RunRequest, *, remover: Background
     started = time.monotonic()
     try:
         return _run(client, request, started, remover)
+    except docker.errors.APIError as exc:
+        if runtimes.is_unknown_runtime(exc):
+            return runtime_missing(request, started)
+        if isinstance(exc, docker.errors.ImageNotFound) or (isinstance(exc, docker.errors.NotFound) and "image" in str(exc).lower()):
+            raise NotFound(f"image {request.image} is not present on the Docker host", image=request.image) from exc
+        return unavailable(request, exc, started)
     except docker.errors.ImageNotFound as exc:
         raise NotFound(f"image {request.image} is not present on the Docker host", image=request.image) from exc
     except (docker.errors.DockerException, *engine.UNREACHABLE_ERRORS) as exc:
         if isinstance(exc, docker.errors.NotFound) and "image" in str(exc).lower():
             raise NotFound(f"image {request.image} is not present on the Docker host", image=request.image) from exc
         return unavailable(request, exc, started)
+
+
+def runtime_missing(request: RunRequest, started: float) -> RunResult:
+    """Fail closed: the run's tier is not on this engine, and no other tier will do instead."""
+    result = RunResult(
+        status=RunStatus.RUNNER_UNAVAILABLE,
+        error=f"the isolation rules require the {request.runtime.value} runtime, which this Docker engine does not have "
+        "registered; the run was refused rather than run under a weaker runtime (an admin registers gVisor with "
+        "`sudo make gvisor`, see docs/DEPLOYMENT.md)",
+        duration_ms=int((time.monotonic() - started) * 1000),
+        image=request.image,
+    )
+    result._runtime_missing = True
+    return result
 
 
 def unavailable(request: RunRequest, exc: BaseException, started: float, *, may_have_run: bool = False) -> RunResult:

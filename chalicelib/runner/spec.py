@@ -175,6 +175,9 @@ class RunResult(BaseModel):
     # runner-internal, not serialised: the engine failed after the container started, so the
     # skill may have run; a retry elsewhere could run it twice
     _may_have_run: bool = PrivateAttr(default=False)
+    # runner-internal: the run's runtime is not registered with the engine (final: never retried elsewhere
+    # under another tier, and no reason to reconnect to the engine)
+    _runtime_missing: bool = PrivateAttr(default=False)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -184,6 +187,10 @@ class RunResult(BaseModel):
     @property
     def may_have_run(self) -> bool:
         return self._may_have_run
+
+    @property
+    def runtime_missing(self) -> bool:
+        return self._runtime_missing
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

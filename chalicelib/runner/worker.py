@@ -239,7 +239,7 @@ class DockerEngine:
                 log.exception("warm pool run failed; running cold")
         if result is None:
             result = sandbox.run(client, request, remover=self._remover)
-        if result.status == RunStatus.RUNNER_UNAVAILABLE:
+        if result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing:
             self._reset()
         return result
 
@@ -689,12 +689,13 @@ class RunnerWorker:
                 notes.append("image rebuilt from the pins on this host")
                 image = rebuilt.tag
         request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
-                             packages=[p.name for p in job.pins if p.direct], preimport=job.preimport)  # fmt: skip
+                             packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime)  # fmt: skip
         try:
             result = self.engine.run(request)
         except NotFound as error:
             result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
-        if result.status == RunStatus.RUNNER_UNAVAILABLE and not last_attempt and (retry_started or not result.may_have_run):
+        if (result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing and not last_attempt
+                and (retry_started or not result.may_have_run)):  # fmt: skip
             raise RunnerUnavailable(result.error or "Docker engine unavailable")
         if job.image_tag:
             self.images.touch(image)

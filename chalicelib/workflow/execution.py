@@ -85,8 +85,9 @@ def render_template(template: str, inputs: dict[str, Any]) -> str:
 
 class ExecutionService:
     def __init__(self, skills: Any, blobs: Any, images: Any, checker: Any, queue: JobQueue | None = None, *,
-                 runs: Any = None, audit: Any = None):  # fmt: skip
+                 runs: Any = None, audit: Any = None, isolation: Any = None):  # fmt: skip
         self.skills, self.blobs, self.images, self.checker = skills, blobs, images, checker
+        self.isolation = isolation  # governance.isolation_policy.IsolationPolicy; None: every run under runc
         self.queue = queue or SqsJobQueue()
         if runs is None:
             from chalicelib.store.runs import RunStore
@@ -111,6 +112,13 @@ class ExecutionService:
             if not decision.allowed:
                 denied.append({"package": pin.name, "version": pin.version, **decision.to_json()})
         return denied
+
+    def tier(self, skill_id: str, agent_id: str | None, record: dict[str, Any]) -> dict[str, Any]:
+        """The ``RunJob`` fields of the tier the isolation rules choose for this run: ``runtime``, and
+        ``audit_detail`` naming it and the rule that chose it (None: no rule matched)."""
+        choice = self.isolation.choose(skill_id, agent_id, record) if self.isolation is not None else None
+        runtime = choice.runtime.value if choice is not None else "runc"
+        return {"runtime": runtime, "audit_detail": {"runtime": runtime, "isolation_rule": choice.rule_id if choice else None}}
 
     def limits(self, body: dict[str, Any]) -> RunLimits:
         """The configured defaults with this request's overrides, within the admin maxima."""
@@ -154,7 +162,7 @@ class ExecutionService:
             skill_id=skill_id, version=record["version"], image_tag=record.get("image_tag"), pins=pins,
             code=artifact.get("code") or "", entrypoint=record.get("entrypoint") or "execute", inputs=inputs,
             files=artifact.get("files") or {}, limits=limits, agent_id=agent_id, preimport=record.get("preimport", True),
-            requested_by=actor,
+            requested_by=actor, **self.tier(skill_id, agent_id, record),
         )  # fmt: skip
         outcome = self.run(job, packages=packages)
         if isinstance(outcome, PendingRun):
