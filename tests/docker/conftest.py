@@ -9,15 +9,16 @@ per session.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from typing import Any, Callable
 
 import pytest
 
 from chalicelib.errors import RunnerUnavailable
-from chalicelib.runner import engine, sandbox
+from chalicelib.runner import engine, runtimes, sandbox
 from chalicelib.runner.base_image import BaseImageInfo, ensure_base_image
-from chalicelib.runner.spec import RunLimits, RunRequest, RunResult
+from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, Runtime
 from chalicelib.settings import get_settings
 
 #: set in the test process; must never be visible inside a container
@@ -39,6 +40,37 @@ def docker_client() -> Any:
         pytest.skip(f"Docker engine unreachable ({exc.message}); set SKILLHARBOR_REQUIRE_DOCKER=1 to make this fail")
     yield client
     client.close()
+
+
+def runsc_expected() -> bool:
+    """Should gVisor be registered here? SKILLHARBOR_REQUIRE_RUNSC says so (1/0); otherwise yes on a CI host
+    where ``make system-deps`` could install and register it (root with apt-get)."""
+    flag = os.environ.get("SKILLHARBOR_REQUIRE_RUNSC")
+    if flag is not None:
+        return flag not in ("", "0", "false", "no")
+    return docker_required() and os.geteuid() == 0 and shutil.which("apt-get") is not None
+
+
+@pytest.fixture(scope="session")
+def runsc_registered(docker_client: Any) -> bool:
+    return Runtime.RUNSC.value in runtimes.registered(docker_client)
+
+
+#: the runtimes the isolation tests run under (each attack class runs under both)
+RUNTIMES = [Runtime.RUNC.value, Runtime.RUNSC.value]
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request: pytest.FixtureRequest, runsc_registered: bool) -> Runtime:
+    """Each runtime in turn; runsc is skipped when the engine lacks it, and fails the test when it should be
+    there (see ``runsc_expected``)."""
+    chosen = Runtime(request.param)
+    if chosen == Runtime.RUNSC and not runsc_registered:
+        if runsc_expected():
+            pytest.fail("gVisor (runsc) is not registered with the Docker engine although `make system-deps` could "
+                        "install it here (root with apt-get): run `sudo make gvisor`, or set SKILLHARBOR_REQUIRE_RUNSC=0")
+        pytest.skip("gVisor (runsc) is not registered with this Docker engine (sudo make gvisor registers it)")
+    return chosen
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +105,7 @@ RunCode = Callable[..., RunResult]
 
 @pytest.fixture(scope="session")
 def run_code(docker_client: Any, base_image: BaseImageInfo) -> RunCode:
-    """run_code(code, inputs=None, *, entrypoint="main", image=None, files=None, **limits)"""
+    """run_code(code, inputs=None, *, entrypoint="main", image=None, files=None, runtime=runc, **limits)"""
 
     def _run(
         code: str,
@@ -82,6 +114,7 @@ def run_code(docker_client: Any, base_image: BaseImageInfo) -> RunCode:
         entrypoint: str = "main",
         image: str | None = None,
         files: dict[str, str] | None = None,
+        runtime: Runtime = Runtime.RUNC,
         **limits: Any,
     ) -> RunResult:
         request = RunRequest(
@@ -91,6 +124,7 @@ def run_code(docker_client: Any, base_image: BaseImageInfo) -> RunCode:
             inputs=inputs or {},
             files=files or {},
             limits=RunLimits(**{"timeout_seconds": 10, **limits}),
+            runtime=runtime,
         )
         return sandbox.run(docker_client, request)
 
