@@ -118,3 +118,14 @@ def test_a_failed_rebuild_of_a_removed_image_ends_the_run_with_the_reason():
     result = _worker(engine).execute_run(_job(image_tag="skillharbor/env:gone", pins=[pin]))
     assert result.status == RunStatus.RUNNER_UNAVAILABLE and "rebuilding it failed: six==1.16.0: sha256 mismatch" in result.error
     assert engine.runs == 0
+
+
+def test_a_missing_runtime_ends_the_run_at_once_and_is_never_retried():
+    """Fail closed: the job asked for gVisor and this engine lacks it; retrying (or reconnecting) cannot help."""
+    from chalicelib.runner.spec import Runtime
+
+    missing = sandbox.runtime_missing(RunRequest(image="x", code="", runtime=Runtime.RUNSC), 0.0)
+    engine = _Engine(run_result=missing)
+    result = _worker(engine).execute_run(_job(runtime="runsc"))
+    assert engine.runs == 1 and result.status == RunStatus.RUNNER_UNAVAILABLE
+    assert "require the runsc runtime" in result.error and "runtime_missing" not in result.model_dump()
