@@ -4,7 +4,11 @@ under each, and a runtime the engine lacks fails the run closed."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from chalice.test import Client
+from stack_support import ADMIN_HEADERS
 
 from chalicelib.runner import doctor, runtimes, sandbox
 from chalicelib.runner.pool import WarmPool
@@ -56,3 +60,41 @@ def test_a_runtime_the_engine_lacks_fails_the_run_closed(docker_client, base_ima
     result = sandbox.run(docker_client, request)
     assert result.status == RunStatus.RUNNER_UNAVAILABLE and result.runtime_missing and result.output is None
     assert "require the runsc runtime" in result.error and "weaker runtime" in result.error
+
+
+KERNEL_SKILL = b"""---
+name: Which Kernel
+description: Says which kernel answers it.
+---
+```python
+import platform
+
+def execute():
+    return platform.release()
+```
+"""
+
+
+def test_an_admin_rule_sends_student_runs_to_gvisor_through_the_api(docker_stack, runsc_registered):
+    """End to end: the rule, a STUDENT agent's run under gVisor (seen from inside), an INTERN's under runc."""
+    from run_support import agent, call, trail
+
+    if not runsc_registered:
+        pytest.skip("gVisor (runsc) is not registered with this Docker engine")
+    status, rule, _ = call(docker_stack, "POST", "/api/isolation/rules", {"match": {"maturity": "STUDENT"}, "runtime": "runsc"})
+    assert status == 201, rule
+    with Client(docker_stack.app) as client:
+        response = client.http.post("/api/skills", body=KERNEL_SKILL, headers={**ADMIN_HEADERS, "Content-Type": "text/markdown"})
+    assert response.status_code == 202, response.body
+    accepted = json.loads(response.body)
+    assert docker_stack.wait_for_import(accepted["import_id"], timeout=300)["status"] == "SUCCEEDED"
+    outputs = {}
+    for agent_id, maturity in (("pupil", "STUDENT"), ("helper", "INTERN")):
+        status, result, _ = call(docker_stack, "POST", f"/api/skills/{accepted['skill_id']}/execute", {"timeout_seconds": 10},
+                                 agent(docker_stack, agent_id, maturity))  # fmt: skip
+        assert status == 200 and result["status"] == "ok", result
+        outputs[agent_id] = (result["runtime"], result["output"])
+    assert outputs["pupil"] == ("runsc", doctor.GVISOR_RELEASE)
+    assert outputs["helper"][0] == "runc" and outputs["helper"][1] != doctor.GVISOR_RELEASE
+    ended = {e["agent_id"]: e["detail"] for e in trail(docker_stack, action="skill.execute") if e["outcome"] == "ok"}
+    assert (ended["pupil"]["runtime"], ended["pupil"]["isolation_rule"]) == ("runsc", rule["rule_id"])
