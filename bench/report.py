@@ -346,6 +346,11 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
 
     lines += report_peers.section(results.get("peers") or {}, IMAGES)
 
+    from bench import report_runtimes
+
+    source_file, runtimes = (None, results["runtimes"]) if results.get("runtimes") else report_runtimes.newest()
+    lines += [""] + report_runtimes.section(runtimes, source=source_file)
+
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip() + "\n")
     return out
