@@ -1,13 +1,12 @@
 """Isolation rules in DynamoDB, beside the package rules (table: settings.rules_table).
 
-Items: ``pk = isolation#<rule_id>``, ``sk = isolation``;
-``gsi1 = ("isolation_rules", "<created_at>#<rule_id>")`` lists them all.
+Items: ``pk = isolation``, ``sk = rule#<rule_id>``: every rule under one
+partition key, so each run reads them all with one strongly consistent query
+(a rule removed a moment ago never chooses a tier; there are a handful).
 
 Each rule is its own item written with ``attribute_not_exists``; a removal is
 a conditional delete, so two admins removing one rule get one success and
-one NotFound. The list is read through the index (eventually consistent),
-then each listed item again with a consistent read, so a rule removed a
-moment ago never chooses a tier.
+one NotFound.
 """
 
 from __future__ import annotations
@@ -21,13 +20,12 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.governance.isolation import IsolationRule, rule_from_dict
 from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, to_dynamo, with_retries
 
-_KEY_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
-_ALL = "isolation_rules"
-_SK = "isolation"
+_KEY_FIELDS = ("pk", "sk", "item_type")
+_PK = "isolation"
 
 
 def _key(rule_id: str) -> dict[str, str]:
-    return {"pk": f"isolation#{rule_id}", "sk": _SK}
+    return {"pk": _PK, "sk": f"rule#{rule_id}"}
 
 
 def _rule(item: dict[str, Any]) -> IsolationRule:
@@ -41,9 +39,9 @@ class IsolationRulesStore(TableStore):
 
     def put(self, rule: IsolationRule) -> IsolationRule:
         item = to_dynamo(rule.to_json())
-        item.update(_key(rule.rule_id), item_type="isolation_rule", gsi1pk=_ALL, gsi1sk=f"{rule.created_at}#{rule.rule_id}")
+        item.update(_key(rule.rule_id), item_type="isolation_rule")
         try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
+            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)"))
         except ClientError as error:
             if is_conditional_failure(error):
                 raise Conflict(f"isolation rule {rule.rule_id} already exists") from None
@@ -56,21 +54,19 @@ class IsolationRulesStore(TableStore):
 
     def list(self) -> list[IsolationRule]:
         rules = []
-        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(_ALL)}
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(_PK) & Key("sk").begins_with("rule#"),
+                                  "ConsistentRead": True}  # fmt: skip
         while True:
             response = with_retries(lambda: self.table.query(**kwargs))
-            for listed in response.get("Items", []):
-                rule = self.get(str(listed["rule_id"]))
-                if rule is not None:
-                    rules.append(rule)
+            rules += [_rule(item) for item in response.get("Items", [])]
             if not response.get("LastEvaluatedKey"):
-                return rules
+                return sorted(rules, key=lambda r: (r.created_at, r.rule_id))
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def delete(self, rule_id: str) -> IsolationRule:
         try:
             response = with_retries(lambda: self.table.delete_item(
-                Key=_key(rule_id), ConditionExpression="attribute_exists(pk)", ReturnValues="ALL_OLD"))  # fmt: skip
+                Key=_key(rule_id), ConditionExpression="attribute_exists(sk)", ReturnValues="ALL_OLD"))  # fmt: skip
         except ClientError as error:
             if is_conditional_failure(error):
                 raise NotFound(f"no isolation rule {rule_id}") from None
