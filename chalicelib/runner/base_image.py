@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 HARNESS_PATH = Path(__file__).with_name("harness.py")
 CHILD_PATH = Path(__file__).with_name("skill_child.py")
+WORKSPACE_IO_PATH = Path(__file__).with_name("workspace_io.py")  # command runs' file handling, beside the harness
 IN_IMAGE_HARNESS = "/opt/skillharbor/harness.py"
 IN_IMAGE_CHILD = "/opt/skillharbor/skill_child.py"
 IN_IMAGE_PYTHON = "/opt/skillharbor/venv/bin/python"
@@ -77,6 +78,7 @@ RUN set -eu; \\
     rm -rf /root/.cache /tmp/* 2>/dev/null || true
 COPY harness.py {harness}
 COPY skill_child.py {child}
+COPY workspace_io.py /opt/skillharbor/workspace_io.py
 ENV PATH=/opt/skillharbor/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /tmp
@@ -108,6 +110,7 @@ def layer_key() -> str:
     digest.update(DOCKERFILE_TEMPLATE.encode())
     digest.update(HARNESS_PATH.read_bytes())
     digest.update(CHILD_PATH.read_bytes())
+    digest.update(WORKSPACE_IO_PATH.read_bytes())
     return digest.hexdigest()[:32]
 
 
@@ -257,7 +260,7 @@ def ensure_base_image(client: docker.DockerClient, settings: Any, *, rebuild: bo
             layer_key=key,
         )
         context = engine.tar_context({"Dockerfile": dockerfile, "harness.py": HARNESS_PATH.read_bytes(),
-                                      "skill_child.py": CHILD_PATH.read_bytes()})
+                                      "skill_child.py": CHILD_PATH.read_bytes(), "workspace_io.py": WORKSPACE_IO_PATH.read_bytes()})
         engine.build_image(client, context, tag)
         built = client.images.get(tag)
         if current is not None and current.id != built.id:

@@ -207,7 +207,8 @@ def write_skill_files(job: dict) -> str | None:
         parts = rel.replace("\\", "/").split("/")
         if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
             return f"skill file path {rel!r} must be relative without '..'"
-    files["skill_main.py"] = job.get("code") or ""  # the code wins over a bundled file of that name
+    if not job.get("command"):  # a command run has no code of its own: the skill's folder as it is
+        files["skill_main.py"] = job.get("code") or ""  # the code wins over a bundled file of that name
     for rel, text in files.items():
         parts = rel.replace("\\", "/").split("/")
         directory = skill_dir
@@ -382,9 +383,17 @@ def supervise(job: dict, child: Child | None = None) -> dict:
         if child is not None:
             child.discard()
         return {"status": "exception", "error": problem}
+    command = job.get("command")
+    if command is not None:
+        problem = _workspace_io().write_workspace(command["cwd"], job.get("workspace_files") or {})
+        if problem:
+            if child is not None:
+                child.discard()
+            return {"status": "exception", "error": problem}
     child_job = json.dumps(
         {"entrypoint": job.get("entrypoint"), "inputs": job.get("inputs"), "files": sorted(job.get("files") or {}),
-         "workdir": job.get("workdir") or SKILL_DIR, "thread_grace": THREAD_GRACE_SECONDS}
+         "workdir": job.get("workdir") or SKILL_DIR, "thread_grace": THREAD_GRACE_SECONDS, "script": bool(job.get("script")),
+         "command": command}
     ).encode()  # fmt: skip
     if child is not None and child.process.poll() is not None:
         child.discard()  # the pooled child died while waiting: run cold instead
@@ -480,6 +489,8 @@ def supervise(job: dict, child: Child | None = None) -> dict:
         "duration_ms": int(duration * 1000),
         "notes": [],
     }
+    if command is not None:
+        return command_document(document, command, lines[0] if res.data else "", timed_out, timeout, oom_kills() > oom_before)
     if returned_at is not None:
         document["notes"] = leftover_notes(lines[1:], overstayed, len(leftovers))
     if timed_out:
@@ -529,6 +540,58 @@ def supervise(job: dict, child: Child | None = None) -> dict:
     if out.truncated or err.truncated:
         document["status"] = "output_truncated"
         document["error"] = f"stdout/stderr were cut at {max_output} bytes"
+    return document
+
+
+def _workspace_io():  # type: ignore[no-untyped-def]
+    """The command-run helpers beside this file (``-I`` leaves our own directory off sys.path)."""
+    try:
+        from chalicelib.runner import workspace_io  # host-side tests
+    except ImportError:
+        here = os.path.dirname(os.path.abspath(__file__))  # root-owned in the image
+        if here not in sys.path:
+            sys.path.insert(0, here)
+        import workspace_io  # type: ignore[no-redef]
+    return workspace_io
+
+
+def command_document(document: dict, command: dict, reported: str, timed_out: bool, timeout: float, oomed: bool) -> dict:
+    """A command run's outcome: decided by its exit code, with the workspace read back (every process is dead)."""
+    report = _workspace_io().read_workspace(command["cwd"], command.get("collect") or [],
+                                            int(command["max_file_bytes"]), int(command["max_collect_bytes"]))  # fmt: skip
+    document.update(workspace=report["workspace"], collected=report["collected"],
+                    notes=[f"not kept in the workspace: {line}" for line in report["skipped"]])  # fmt: skip
+    returncode = document["exit_code"]
+    missing = None
+    try:
+        missing = json.loads(reported).get("missing") if reported else None
+    except (ValueError, AttributeError):
+        missing = None
+    if timed_out:
+        document["status"], document["error"] = "timeout", f"the command ran longer than {timeout:g}s and was killed"
+    elif isinstance(missing, str):
+        document["status"], document["exit_code"] = "exit_nonzero", 127
+        document["error"] = f"exit code 127: command {missing[:200]!r} was not found in the sandbox image"
+    elif returncode == 0:
+        document["status"] = "ok"
+    elif oomed:
+        document["status"], document["error"] = "oom_killed", "the command ran out of memory and was killed"
+    else:
+        document["status"] = "exit_nonzero"
+        if returncode is not None and returncode < 0:
+            document["error"] = f"the command was killed by signal {-returncode}"
+        elif returncode == 127:
+            document["error"] = "exit code 127: a program the command ran was not found (the shell's message is on stderr)"
+        else:
+            document["error"] = f"the command exited with code {returncode}"
+    if document["status"] == "ok" and (document["stdout_truncated"] or document["stderr_truncated"]):
+        document["status"], document["error"] = "output_truncated", "stdout/stderr were cut at the output cap"
+    if report["collect_error"]:
+        if document["status"] == "ok":
+            document["status"], document["error"] = "collect_failed", report["collect_error"]
+        else:
+            document["notes"].append(report["collect_error"])
+        document["collected"] = []
     return document
 
 

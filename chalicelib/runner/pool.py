@@ -95,16 +95,19 @@ class PoolKey:
     preimport: tuple[str, ...] = ()
     #: a warm container runs under one runtime: a runsc run never gets a runc container, nor the reverse
     runtime: Runtime = Runtime.RUNC
+    workspace_mb: int = 0  # command runs' containers have /workspace and /skill mounts
 
     @classmethod
     def of(cls, request: RunRequest) -> PoolKey:
         limits = request.limits
         packages = tuple(sorted({p for p in request.packages if p})) if request.preimport else ()
-        return cls(request.image, limits.memory_mb, limits.cpus, limits.pids, limits.tmpfs_mb, packages, request.runtime)
+        return cls(request.image, limits.memory_mb, limits.cpus, limits.pids, limits.tmpfs_mb, packages, request.runtime,
+                   limits.workspace_mb)
 
     def template(self) -> RunRequest:
         """A request with this key's container shape (for ``sandbox.create``)."""
-        limits = RunLimits(memory_mb=self.memory_mb, cpus=self.cpus, pids=self.pids, tmpfs_mb=self.tmpfs_mb)
+        limits = RunLimits(memory_mb=self.memory_mb, cpus=self.cpus, pids=self.pids, tmpfs_mb=self.tmpfs_mb,
+                           workspace_mb=self.workspace_mb)  # fmt: skip
         return RunRequest(image=self.image, code="", limits=limits, packages=list(self.preimport), runtime=self.runtime)
 
 
@@ -171,7 +174,7 @@ class WarmPool:
         started = time.monotonic()
         nonce = secrets.token_hex(32)
         reader = warm.attachment.reader
-        reader.stdout_limit = sandbox.stdout_cap(request.limits.max_output_bytes)
+        reader.stdout_limit = sandbox.result_stdout_cap(request.limits)
         reader.nonce = nonce  # before the job is sent: the reader checks result lines with it
         try:
             return sandbox.execute(self.api, request, warm.attachment, nonce, started, framed=True)

@@ -61,9 +61,9 @@ import docker.types
 import docker.utils.socket
 
 from chalicelib.errors import NotFound
-from chalicelib.runner import engine, runtimes, seccomp
+from chalicelib.runner import command_mounts, engine, runtimes, seccomp
 from chalicelib.runner.harness import READY_PREFIX, RESULT_PREFIX, SKILL_GID, SKILL_UID, ready_line, sign
-from chalicelib.runner.spec import RunRequest, RunResult, RunStatus, Runtime
+from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, RunStatus, Runtime
 
 log = logging.getLogger("skillharbor.runner")
 
@@ -95,6 +95,11 @@ def stdout_cap(max_output_bytes: int) -> int:
     return 8 * max_output_bytes + 64 * 1024
 
 
+def result_stdout_cap(limits: RunLimits) -> int:
+    """``stdout_cap`` plus, for a command run, its whole workspace coming back in base64 (4/3) with JSON framing."""
+    return stdout_cap(limits.max_output_bytes) + command_mounts.workspace_stdout_allowance(limits.workspace_mb)
+
+
 def host_config(api: docker.APIClient, request: RunRequest) -> dict[str, Any]:
     return api.create_host_config(**runtimes.adapt(shared_host_options(request), request.runtime, request.limits))
 
@@ -110,6 +115,7 @@ def shared_host_options(request: RunRequest) -> dict[str, Any]:
         tmpfs={
             "/tmp": f"rw,size={limits.tmpfs_mb}m,mode=1777,nosuid,nodev,noexec",
             "/dev/mqueue": "ro,size=4k,mode=0555,nosuid,nodev,noexec",  # hides the message queue file system
+            **command_mounts.tmpfs_mounts(limits.workspace_mb),
         },
         cap_drop=["ALL"],
         cap_add=list(HARNESS_CAPABILITIES),
@@ -254,6 +260,8 @@ def job_bytes(request: RunRequest, nonce: str) -> bytes:
             "max_output_bytes": limits.max_output_bytes,
             "timeout_seconds": limits.timeout_seconds,
             "nonce": nonce,
+            "script": request.script,
+            **command_mounts.harness_fields(request),
         }
     ).encode()
 
@@ -348,7 +356,7 @@ def _run(client: docker.DockerClient, request: RunRequest, started: float, remov
     attachment = None
     running = False
     try:
-        attachment = attach(api, container_id, stdout_cap(limits.max_output_bytes), timeout=host_deadline + 30, nonce=nonce)
+        attachment = attach(api, container_id, result_stdout_cap(limits), timeout=host_deadline + 30, nonce=nonce)
         api.start(container_id)
         running = True
         return execute(api, request, attachment, nonce, started)
@@ -546,7 +554,7 @@ def _interpret(
             status, error = RunStatus.OOM_KILLED, "the container ran out of memory and was killed"
         elif reader.stdout_overflow:
             status = RunStatus.OUTPUT_TRUNCATED
-            error = f"the container wrote more than {stdout_cap(limits.max_output_bytes)} bytes to stdout"
+            error = f"the container wrote more than {result_stdout_cap(limits)} bytes to stdout"
         else:
             status = RunStatus.EXIT_NONZERO
             error = f"the harness returned no result (container exit code {exit_code})"
@@ -558,7 +566,7 @@ def _interpret(
     if oom and status not in (RunStatus.OK, RunStatus.TIMEOUT):
         status = RunStatus.OOM_KILLED
     skill_exit = document.get("exit_code")
-    return RunResult(
+    result = RunResult(
         status=status,
         output=document.get("output") if status in (RunStatus.OK, RunStatus.OUTPUT_TRUNCATED) else None,
         stdout=str(document.get("stdout") or ""),
@@ -574,3 +582,6 @@ def _interpret(
         notes=[str(note) for note in document.get("notes") or []][:10],
         **common,
     )
+    if request.command is not None:
+        command_mounts.take_workspace(result, document)
+    return result

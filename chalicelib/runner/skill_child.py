@@ -163,6 +163,49 @@ def _awaitable(value):
     import inspect
     return inspect.isawaitable(value)
 
+def _skill_path(arg, cwd, skill_dir):
+    """A relative argument naming a file of the skill (``scripts/fill.py``) and no workspace file: the skill's copy."""
+    if not arg or arg.startswith(("/", "-")) or ".." in arg.split("/") or os.path.lexists(os.path.join(cwd, arg)):
+        return arg
+    candidate = os.path.join(skill_dir, arg)
+    return candidate if os.path.isfile(candidate) else arg
+
+def _exec_command(result, command):
+    """Become the command: cwd the workspace, stdin from the job, the allowed env; exit 127 (said on the
+    result pipe) when its program does not exist."""
+    import shutil
+    cwd, skill_dir = command["cwd"], command["skill_dir"]
+    os.chdir(cwd)
+    argv = [command["argv"][0]] + [_skill_path(a, cwd, skill_dir) for a in command["argv"][1:]]
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING")}
+    env.update(command.get("env") or {})
+    env.update({"SKILL_DIR": skill_dir, "WORKSPACE": cwd})
+    program = argv[0]
+    if "/" in program:
+        program = _skill_path(program, cwd, skill_dir)
+        found = program if os.path.isfile(program) else None
+    else:
+        found = shutil.which(program, path=env.get("PATH"))
+    if found is None:
+        _send(result, {"ok": False, "missing": argv[0]})
+        sys.stderr.write(f"skillharbor: command not found: {argv[0]}\n")
+        sys.stderr.flush()
+        os._exit(127)
+    # stdin from a file the skill's uid owns in its own /tmp (a pipe would need a writer beside the command)
+    stdin_path = f"/tmp/.stdin-{os.getpid()}"
+    fd = os.open(stdin_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    os.write(fd, (command.get("stdin") or "").encode("utf-8"))
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.unlink(stdin_path)
+    os.dup2(fd, 0)
+    os.close(fd)
+    try:
+        os.execve(found, argv, env)
+    except OSError as exc:
+        sys.stderr.write(f"skillharbor: cannot run {argv[0]}: {exc.strerror}\n")
+        sys.stderr.flush()
+        os._exit(126)
+
 def main(result):
     # lowest CPU priority (the skill cannot raise it back without CAP_SYS_NICE):
     # the supervisor stays responsive even under a fork bomb
@@ -173,6 +216,8 @@ def main(result):
     job = json.loads(sys.stdin.buffer.read())
     global THREAD_GRACE
     THREAD_GRACE = float(job.get("thread_grace") or THREAD_GRACE)
+    if job.get("command"):
+        _exec_command(result, job["command"])  # does not return
     if preimported:
         _unshadow(preimported, job.get("files") or {})
     null = os.open(os.devnull, os.O_RDONLY)
@@ -185,11 +230,23 @@ def main(result):
     sys.path.insert(0, skill_dir)
     sys.dont_write_bytecode = True
     entrypoint = job.get("entrypoint") or "main"
+    script = bool(job.get("script"))
     try:
-        spec = importlib.util.spec_from_file_location("skill_main", code_path)
+        # a snippet runs as a script would (``__main__``); skill code is imported as a module
+        name = "__main__" if script else "skill_main"
+        spec = importlib.util.spec_from_file_location(name, code_path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules["skill_main"] = module
-        spec.loader.exec_module(module)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except SystemExit as exc:
+            if not script or exc.code not in (None, 0):
+                raise
+        if script:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            _send(result, {"ok": True, "output_json": "null"})
+            return
         func = getattr(module, entrypoint, None)
         if func is None or not callable(func):
             _fail(result, f"entrypoint {entrypoint!r} is not a function defined by the skill code")

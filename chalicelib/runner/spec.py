@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field, field_validator
 
 from chalicelib.errors import BadRequest
+from chalicelib.runner.command_spec import CommandSpec
 
 MIB = 1024 * 1024
 
@@ -43,6 +44,8 @@ class RunLimits(BaseModel):
     timeout_seconds: float = 30.0
     tmpfs_mb: int = 64
     max_output_bytes: int = MIB
+    #: command runs: the size of the /workspace tmpfs (0: a function run, no /workspace or /skill mount)
+    workspace_mb: int = 0
 
     @field_validator("cpus", "timeout_seconds")
     @classmethod
@@ -125,6 +128,11 @@ class RunRequest(BaseModel):
     preimport: bool = True
     #: the isolation tier, chosen by the isolation rules before the job is queued
     runtime: Runtime = DEFAULT_RUNTIME
+    #: the code is a snippet run as a script (no entrypoint function is called)
+    script: bool = False
+    #: a command run instead of a function call, with its workspace's files (path -> base64)
+    command: CommandSpec | None = None
+    workspace_files: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("entrypoint")
     @classmethod
@@ -151,6 +159,7 @@ class RunStatus(str, Enum):
     OUTPUT_TRUNCATED = "output_truncated"
     EXIT_NONZERO = "exit_nonzero"
     RUNNER_UNAVAILABLE = "runner_unavailable"
+    COLLECT_FAILED = "collect_failed"  # a command's collected files broke a cap or named a link
 
 
 class RunResult(BaseModel):
@@ -172,6 +181,10 @@ class RunResult(BaseModel):
     image: str | None = None
     #: the container runtime that ran it (None: no container was started)
     runtime: Runtime | None = None
+    #: command runs: the workspace files the collect patterns matched (their bytes travel beside the result)
+    collected: list[str] = Field(default_factory=list)
+    # runner-internal, not serialised: a command run's workspace as it was left (path -> base64)
+    _workspace: dict[str, str] | None = PrivateAttr(default=None)
     # runner-internal, not serialised: the engine failed after the container started, so the
     # skill may have run; a retry elsewhere could run it twice
     _may_have_run: bool = PrivateAttr(default=False)
