@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import auth, governance, isolation, openapi, ownership, queues, runs, scanning, skills, status
+from chalicelib.api import auth, commands, governance, isolation, openapi, ownership, queues, runs, scanning, skills, status
 from chalicelib.api.services import execution_service, import_service
 from chalicelib.errors import BadRequest
 
@@ -31,6 +31,7 @@ ownership.register(app, api_key)
 governance.register(app, api_key)
 isolation.register(app, api_key)  # admin rules choosing each run's container runtime
 runs.register(app, api_key)
+commands.register(app, api_key)  # command runs and workspaces
 scanning.register(app, api_key)
 queues.register(app, api_key)
 openapi.register(app)
@@ -106,5 +107,6 @@ def inbox_event(event: Any) -> None:
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def cleanup_images(event: Any) -> None:
-    """Ask a runner worker to remove images unused for IMAGE_TTL_DAYS (audited per image)."""
+    """Ask a runner worker to remove images unused for IMAGE_TTL_DAYS (audited per image); remove expired workspaces."""
     runs.scheduled_cleanup()
+    commands.scheduled_cleanup()

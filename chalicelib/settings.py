@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     max_cpus: float = 2.0
     max_timeout_seconds: float = 300.0
     max_output_bytes: int = 1024 * 1024
+    # command runs and workspaces (workflow/commands.py)
+    command_max_file_mb: int = 4  # each file sent with a command or PUT into a workspace, and each collected file
+    command_max_collect_mb: int = 4  # all files one command returns (a Lambda answer is at most 6 MB)
+    command_max_body_mb: int = 6  # a command request's JSON body (files in base64 included)
+    workspace_default_mb: int = 16  # a workspace's size cap (its tmpfs in the sandbox) unless asked otherwise
+    workspace_max_mb: int = 64
+    workspace_default_ttl_seconds: int = 3600
+    workspace_max_ttl_seconds: int = 86400
     image_ttl_days: float = Field(7.0, validation_alias=_env("IMAGE_TTL_DAYS"))
     runner_job_timeout_seconds: float = 900.0
     run_sync_wait_seconds: float = 25.0  # an execute request waits this long, then answers 202 with a result URL

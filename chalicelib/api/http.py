@@ -10,7 +10,7 @@ from typing import Any
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.errors import BadRequest, SkillharborError, TooManyRequests
+from chalicelib.errors import BadRequest, PayloadTooLarge, SkillharborError, TooManyRequests
 
 log = logging.getLogger("skillharbor.api")
 
@@ -38,11 +38,11 @@ def internal_error_response() -> Response:
     return json_response({"error": "internal_error", "message": "internal error; see the service logs"}, 500)
 
 
-def json_body(request: Request, *, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The request's JSON object body, or a 400 saying exactly what is wrong with it."""
+def json_body(request: Request, *, required: tuple[str, ...] = (), max_bytes: int = MAX_JSON_BODY_BYTES) -> dict[str, Any]:
+    """The request's JSON object body, or a 400 (413 when too large) saying exactly what is wrong with it."""
     raw = request.raw_body or b""
-    if len(raw) > MAX_JSON_BODY_BYTES:
-        raise BadRequest(f"request body is {len(raw)} bytes; the limit is {MAX_JSON_BODY_BYTES}")
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {max_bytes}")
     if not raw.strip():
         raise BadRequest("request body is empty; send a JSON object")
     try:

@@ -15,6 +15,7 @@ from chalicelib.governance.isolation_policy import IsolationPolicy
 from chalicelib.governance.service import GovernanceService
 from chalicelib.governance.throttle import Throttle
 from chalicelib.packages.pins import Pin
+from chalicelib.workflow.commands import CommandService
 from chalicelib.workflow.execution import ExecutionService
 from chalicelib.workflow.imports import ImportService
 from chalicelib.workflow.package_sets import PackageSetService
@@ -82,6 +83,7 @@ def record_event(action: str, *, actor: str, **fields: object) -> None:
 def reset_services() -> None:
     """Forget process-wide services (tests switch mocks and settings)."""
     import_service.cache_clear()
+    command_service.cache_clear()
     governance_service.cache_clear()
     execution_service.cache_clear()
     throttle.cache_clear()
@@ -126,3 +128,10 @@ def isolation_policy() -> IsolationPolicy:
 
     governance = governance_service()
     return IsolationPolicy(IsolationRulesStore(), governance.principals, governance.audit_log)
+
+
+@functools.cache
+def command_service() -> CommandService:
+    from chalicelib.store.workspaces import WorkspaceStore
+
+    return CommandService(execution_service(), WorkspaceStore())

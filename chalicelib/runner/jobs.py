@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from chalicelib.errors import BadRequest
 from chalicelib.packages.pins import Pin
+from chalicelib.runner.command_spec import CommandSpec
 from chalicelib.runner.spec import DEFAULT_RUNTIME, RunLimits, Runtime
 
 
@@ -55,6 +56,8 @@ class RunJob(BaseModel):
     audit_detail: dict[str, Any] = Field(default_factory=dict)  # extra detail for the run's audit events
     preimport: bool = True  # False: a warm container must not import the skill's packages ahead
     runtime: Runtime = DEFAULT_RUNTIME  # the tier the isolation rules chose (audit_detail names the rule)
+    script: bool = False  # the code is a snippet run as a script, no entrypoint called
+    command: CommandSpec | None = None  # a command run (its workspace's files come from the workspace store)
     # epoch seconds: a queued job not started by then is dropped: the API has stopped waiting for it, and
     # a late run would be a surprise (an agent told "runner_unavailable" may have asked again)
     start_by: float | None = None

@@ -306,6 +306,7 @@ class RunnerWorker:
         heartbeat_seconds: float = 15.0,
         direct_listen: str = "",
         drain_seconds: float = 10.0,
+        workspaces: Any = None,
     ):
         """``secret`` verifies every job (default: SKILLHARBOR_RUNNER_SECRET); ``runs`` is the shared run store
         (store/runs.py); ``maxima`` the settings whose limits this runner enforces (default: its own)."""
@@ -327,6 +328,7 @@ class RunnerWorker:
 
             runs = RunStore()
         self.runs = RunRecorder(runs, audit, self.worker_id)
+        self._workspaces = workspaces
         self._maxima = maxima
         self._refusals = RefusalThrottle()
         self.direct_server: Any = None
@@ -336,6 +338,15 @@ class RunnerWorker:
         self._in_flight_lock = threading.Lock()
         self.stop_requested_at: float | None = None
         self._stop_requested = False
+
+    @property
+    def workspaces(self) -> Any:
+        """Command runs' files (store/workspaces.py), bound on first use."""
+        if self._workspaces is None:
+            from chalicelib.store.workspaces import WorkspaceStore
+
+            self._workspaces = WorkspaceStore()
+        return self._workspaces
 
     @property
     def audit(self) -> Any:
@@ -688,12 +699,16 @@ class RunnerWorker:
                                          **({"registry_digest": rebuilt.registry_digest} if rebuilt.registry_digest else {}))  # fmt: skip
                 notes.append("image rebuilt from the pins on this host")
                 image = rebuilt.tag
+        before = self.workspaces.load_encoded(job.command.workspace_id) if job.command else {}
         request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
-                             packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime)  # fmt: skip
+                             packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime,
+                             script=job.script, command=job.command, workspace_files=before)  # fmt: skip
         try:
             result = self.engine.run(request)
         except NotFound as error:
             result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
+        if job.command and result._workspace is not None:  # what the command left is the workspace now
+            self.workspaces.save_encoded(job.command.workspace_id, result._workspace, before)
         if (result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing and not last_attempt
                 and (retry_started or not result.may_have_run)):  # fmt: skip
             raise RunnerUnavailable(result.error or "Docker engine unavailable")
