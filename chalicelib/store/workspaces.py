@@ -45,10 +45,10 @@ class WorkspaceStore(TableStore):
 
     def expired(self, now: float | None = None) -> list[str]:
         """Ids of workspaces past their ``expires_at`` (the hourly cleanup removes them)."""
-        now = time.time() if now is None else now
+        now = time.time() if now is None else now  # expires_at is whole seconds: "< now" is "<= floor(now)"
         found: list[str] = []
         kwargs: dict[str, Any] = {"FilterExpression": "begins_with(pk, :p) AND expires_at < :now",
-                                  "ExpressionAttributeValues": {":p": "workspace#", ":now": int(now)}}  # fmt: skip
+                                  "ExpressionAttributeValues": {":p": "workspace#", ":now": int(now) + 1}}  # fmt: skip
         while True:
             page = with_retries(lambda: self.table.scan(**kwargs))
             found += [str(from_dynamo(i)["workspace_id"]) for i in page.get("Items", [])]
