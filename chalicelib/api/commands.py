@@ -10,10 +10,11 @@ from chalice import Response
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_body, json_response, route, string_field
 from chalicelib.api.refusals import audited_refusals
-from chalicelib.api.services import command_service, valid_skill_id
-from chalicelib.errors import BadRequest, PayloadTooLarge
+from chalicelib.api.services import command_service, import_service, valid_skill_id
+from chalicelib.errors import BadRequest, Forbidden, PayloadTooLarge
 from chalicelib.governance.audit import SKILL_EXECUTE
 from chalicelib.governance.identity import Role, acting_agent_id
+from chalicelib.governance.ownership import Publisher
 from chalicelib.settings import get_settings
 from chalicelib.workflow.run_handoff import PendingRun
 
@@ -50,6 +51,22 @@ def register(app: Any, authorizer: Any) -> None:
         if isinstance(result, PendingRun):
             return json_response(result.to_json(), 202, headers={"Location": result.result_url})
         return json_response(result)
+
+    @route(app, "/api/skills/{skill_id}/snippets", methods=["GET"], authorizer=authorizer)
+    def get_snippets(skill_id: str) -> Any:
+        require(app.current_request)
+        return json_response(command_service().snippet_setting(valid_skill_id(skill_id)))
+
+    @route(app, "/api/skills/{skill_id}/snippets", methods=["PUT"], authorizer=authorizer)
+    def set_snippets(skill_id: str) -> Any:
+        caller = require(app.current_request, Role.ADMIN, Role.PUBLISHER)
+        valid_skill_id(skill_id)
+        if caller.role == Role.PUBLISHER and not import_service().ownership.may_publish(skill_id, Publisher.of(caller)):
+            raise Forbidden(f"only an admin or the publisher of {skill_id} may change whether it accepts code")
+        body = json_body(app.current_request)
+        if "allow_snippets" not in body:
+            raise BadRequest("missing required field allow_snippets (true, false or null)")
+        return json_response(command_service().set_snippets(skill_id, body["allow_snippets"], actor=caller.actor))
 
     @route(app, "/api/workspaces", methods=["POST"], authorizer=authorizer)
     def create_workspace() -> Any:

@@ -10,12 +10,13 @@ from typing import Any
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_body, json_response, query_params, requirements_field, route, string_field
 from chalicelib.api.refusals import audited_refusals
-from chalicelib.api.services import execution_service, import_service, package_set_service, valid_skill_id
+from chalicelib.api.services import command_service, execution_service, import_service, package_set_service, valid_skill_id
 from chalicelib.errors import BadRequest, Forbidden, NotFound, PermissionDenied, RunnerUnavailable
 from chalicelib.governance.audit import SKILL_EXECUTE
 from chalicelib.governance.identity import Role, acting_agent_id
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import CleanupJob, RemoveJob, RunJob
+from chalicelib.runner.snippets import defines_function
 from chalicelib.settings import get_settings
 from chalicelib.workflow.package_sets import INSTALL
 from chalicelib.workflow.run_handoff import PendingRun
@@ -64,8 +65,12 @@ def register(app: Any, authorizer: Any) -> None:
         valid_skill_id(skill_id)
         body = json_body(app.current_request)
         agent_id = _agent_for(caller, body)
+        snippet = None
+        if body.get("code") is not None:
+            snippet = string_field(body, "code", required=True, max_length=512 * 1024, multiline=True) or ""
+            command_service().check_snippets_allowed(skill_id, agent_id)
         # audited by the run itself: started before it is sent, its end by whoever sees it (governance/run_events.py)
-        result = execution_service().execute(skill_id, agent_id, _inputs(body), body, actor=caller.actor)
+        result = execution_service().execute(skill_id, agent_id, _inputs(body), body, actor=caller.actor, snippet=snippet)
         return _pending(result) if isinstance(result, PendingRun) else json_response(result)
 
     @route(app, "/api/runs/{job_id}", methods=["GET"], authorizer=authorizer)
@@ -127,12 +132,14 @@ def register(app: Any, authorizer: Any) -> None:
             raise PermissionDenied(f"agent {agent_id} may not use these packages",
                                    problems=[f"{d['package']} {d['version']}: {d['reason']}" for d in denied], packages=denied)  # fmt: skip
         code = string_field(body, "code", required=True, max_length=512 * 1024, multiline=True) or ""
-        entrypoint = string_field(body, "entrypoint") or "execute"
+        named = string_field(body, "entrypoint")
+        entrypoint = named or "execute"
+        script = not named and not defines_function(code, entrypoint)  # no function to call: a snippet, run as a script
         tier = execution_service().tier(skill_id, agent_id, record)
         job = RunJob(skill_id=skill_id, version=record["version"], image_tag=record["image_tag"], pins=pins, code=code,
                      entrypoint=entrypoint, inputs=_inputs(body), limits=execution_service().limits(body), agent_id=agent_id,
-                     requested_by=caller.actor, runtime=tier["runtime"],
-                     audit_detail={"seed_endpoint": True, **tier["audit_detail"]})  # fmt: skip
+                     requested_by=caller.actor, runtime=tier["runtime"], script=script,
+                     audit_detail={"seed_endpoint": True, "snippet": script, **tier["audit_detail"]})  # fmt: skip
         result = execution_service().run(job)  # audited by the run itself, as for the execute endpoint
         if isinstance(result, PendingRun):
             return _pending(result)

@@ -132,6 +132,7 @@ def isolation_policy() -> IsolationPolicy:
 
 @functools.cache
 def command_service() -> CommandService:
+    from chalicelib.store.skill_settings import SkillSettingsStore
     from chalicelib.store.workspaces import WorkspaceStore
 
-    return CommandService(execution_service(), WorkspaceStore())
+    return CommandService(execution_service(), WorkspaceStore(), SkillSettingsStore(), governance_service().principals)

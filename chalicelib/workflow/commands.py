@@ -15,10 +15,12 @@ import secrets
 import time
 from typing import Any
 
-from chalicelib.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, PermissionDenied
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PermissionDenied
+from chalicelib.governance.maturity import Maturity
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.command_spec import CommandSpec, file_path_problem, parse_command
 from chalicelib.runner.jobs import RunJob
+from chalicelib.runner.snippets import snippet_allowed
 from chalicelib.runner.spec import RunResult
 from chalicelib.settings import get_settings
 from chalicelib.workflow.run_handoff import PendingRun
@@ -42,8 +44,32 @@ def _positive_int(body: dict[str, Any], name: str, default: int, ceiling: int) -
 
 
 class CommandService:
-    def __init__(self, execution: Any, workspaces: Any):
+    def __init__(self, execution: Any, workspaces: Any, skill_settings: Any = None, agents: Any = None):
         self.execution, self.workspaces = execution, workspaces
+        self.skill_settings, self.agents = skill_settings, agents
+
+    # --- snippets (code sent to a skill's execute) ---------------------------------------------
+
+    def snippet_setting(self, skill_id: str) -> dict[str, Any]:
+        self._ready_skill(skill_id)
+        return {"skill_id": skill_id, "allow_snippets": self.skill_settings.get(skill_id).get("allow_snippets")}
+
+    def set_snippets(self, skill_id: str, allow: Any, *, actor: str) -> dict[str, Any]:
+        if allow is not None and not isinstance(allow, bool):
+            raise BadRequest("allow_snippets must be true, false or null (null: every agent but STUDENT ones)")
+        self._ready_skill(skill_id)
+        stored = self.skill_settings.put(skill_id, actor=actor, allow_snippets=allow)
+        return {"skill_id": skill_id, "allow_snippets": stored.get("allow_snippets")}
+
+    def check_snippets_allowed(self, skill_id: str, agent_id: str) -> None:
+        setting = self.skill_settings.get(skill_id).get("allow_snippets")
+        agent = self.agents.get_agent(agent_id)
+        if agent is None:
+            raise NotFound(f"no agent {agent_id!r}")
+        if not snippet_allowed(setting, agent.maturity.rank, Maturity.STUDENT.rank):
+            why = "this skill does not accept code" if setting is False else "STUDENT agents may not send code to this skill"
+            raise Forbidden(f"{why}: an admin or the skill's publisher can allow it with PUT /api/skills/{skill_id}/snippets "
+                            "{\"allow_snippets\": true}")  # fmt: skip
 
     # --- workspaces -----------------------------------------------------------------------------
 

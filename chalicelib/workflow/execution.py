@@ -23,6 +23,7 @@ from chalicelib.governance.audit import OK, SKILL_EXECUTE, audit_event
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
 from chalicelib.runner.signing import seal
+from chalicelib.runner.snippets import defines_function
 from chalicelib.runner.spec import RunLimits, RunResult
 from chalicelib.settings import get_settings
 from chalicelib.workflow.run_handoff import PendingRun, RunHandoff
@@ -130,8 +131,11 @@ class ExecutionService:
         return RunLimits.from_settings(settings).with_overrides(settings, **overrides)
 
     def execute(self, skill_id: str, agent_id: str, inputs: dict[str, Any], body: dict[str, Any], *,
-                actor: str = "system") -> dict[str, Any] | PendingRun:  # fmt: skip
-        """The run's result document, or PendingRun when it outlasts the request (see run())."""
+                actor: str = "system", snippet: str | None = None) -> dict[str, Any] | PendingRun:  # fmt: skip
+        """The run's result document, or PendingRun when it outlasts the request (see run()).
+
+        ``snippet``: code the caller sent (the skill allows snippets; the API checked): it replaces the skill's
+        code, with the skill's files beside it, and runs as a script unless it defines the entrypoint."""
         # the newest *ready* version: a newer upload that is broken or still importing does not stop runs
         record = self.skills.latest_ready(skill_id)
         if record is None:
@@ -150,7 +154,7 @@ class ExecutionService:
             raise PermissionDenied(f"agent {agent_id} may not use this skill's packages", problems=lines, packages=denied)
         artifact = self.artifact(record)
         packages = [f"{p.name}=={p.version}" for p in pins]
-        if record.get("skill_type") in ("prompt_only", "script"):  # a script skill's instructions; its commands run elsewhere
+        if record.get("skill_type") in ("prompt_only", "script") and snippet is None:  # instructions; commands run elsewhere
             output = render_template(artifact.get("template") or "", inputs)
             if self.audit is not None:
                 self.audit.append(audit_event(SKILL_EXECUTE, actor=actor, agent_id=agent_id, skill_id=skill_id, outcome=OK,
@@ -158,11 +162,15 @@ class ExecutionService:
             return {"success": True, "status": "ok", "output": output, "stdout": "", "stderr": "", "duration_ms": 0,
                     "image_tag": None, "packages": packages}  # fmt: skip
         limits = self.limits(body)
+        entrypoint = record.get("entrypoint") or "execute"
+        script = snippet is not None and not defines_function(snippet, entrypoint)
+        tier = self.tier(skill_id, agent_id, record)
         job = RunJob(
             skill_id=skill_id, version=record["version"], image_tag=record.get("image_tag"), pins=pins,
-            code=artifact.get("code") or "", entrypoint=record.get("entrypoint") or "execute", inputs=inputs,
+            code=artifact.get("code") or "" if snippet is None else snippet, entrypoint=entrypoint, inputs=inputs,
             files=artifact.get("files") or {}, limits=limits, agent_id=agent_id, preimport=record.get("preimport", True),
-            requested_by=actor, **self.tier(skill_id, agent_id, record),
+            requested_by=actor, runtime=tier["runtime"], script=script,
+            audit_detail={**tier["audit_detail"], **({"snippet": True} if snippet is not None else {})},
         )  # fmt: skip
         outcome = self.run(job, packages=packages)
         if isinstance(outcome, PendingRun):
