@@ -79,12 +79,14 @@ class ApiClient:
         json_body: Any = None,
         data: bytes | None = None,
         content_type: str | None = None,
+        raw: bool = False,
     ) -> Any:
+        """The decoded JSON answer, or with ``raw`` the body's bytes (binary downloads)."""
         url = self.base_url + path
         query = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": "application/octet-stream" if raw else "application/json", "User-Agent": USER_AGENT}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         if json_body is not None:
@@ -95,7 +97,8 @@ class ApiClient:
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return _decode(response.read())
+                body = response.read()
+                return body if raw else _decode(body)
         except urllib.error.HTTPError as error:
             raise _api_error(method, path, error) from None
         except TimeoutError:
