@@ -24,6 +24,8 @@ SUCCESS_STATUS = {
     "POST /api/packages/ban": 201,
     "POST /api/packages/ignores": 201,
     "POST /api/skills/{skill_id}/approve-code": 201,
+    "POST /api/workspaces": 201,
+    "PUT /api/workspaces/{workspace_id}/files/{path}": 201,
 }
 #: statuses a route can answer beyond its success status and 400/401/403 (which any keyed route with input can)
 EXTRA_ERRORS = {
@@ -46,6 +48,14 @@ EXTRA_ERRORS = {
     "PATCH /api/agents/{agent_id}": (404, 409),
     "GET /api/health": (503,),
     "POST /api/skills": (413, 415),
+    "POST /api/skills/{skill_id}/commands": (202, 404, 409, 413, 503),
+    "GET /api/skills/{skill_id}/snippets": (404, 409),
+    "PUT /api/skills/{skill_id}/snippets": (404, 409),
+    "POST /api/workspaces": (404, 409),
+    "GET /api/workspaces/{workspace_id}": (404,),
+    "DELETE /api/workspaces/{workspace_id}": (404,),
+    "GET /api/workspaces/{workspace_id}/files/{path}": (404,),
+    "PUT /api/workspaces/{workspace_id}/files/{path}": (404, 413),
 }
 
 

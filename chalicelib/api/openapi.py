@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from chalicelib.api.http import JSON_ROUTE_CONTENT_TYPES, json_response, route
+from chalicelib.api.openapi_commands import COMMAND_ROUTE_DOCS
 
 _STRING = {"type": "string"}
 _SHORT = {"type": "string", "maxLength": 256}
@@ -77,10 +78,11 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "POST /api/skills/{skill_id}/execute": {
         "summary": "Run a ready skill in the sandbox: 200 with the result, or 202 with a result_url when the run "
-                   "outlasts SKILLHARBOR_RUN_SYNC_WAIT_SECONDS",
+                   "outlasts SKILLHARBOR_RUN_SYNC_WAIT_SECONDS; `code` (skills that allow snippets) replaces the skill's code, "
+                   "and without an entrypoint function runs as a script",
         "body": _object(
             (), agent_id=_SHORT, inputs={"type": "object"}, timeout_seconds={"type": "number"}, memory_mb={"type": "number"},
-            cpus={"type": "number"},
+            cpus={"type": "number"}, code={"type": "string"},
         ),
     },
     "GET /api/runs/{job_id}": {"summary": "A run's result (200) once it has ended, 202 while it is queued or running "
@@ -166,7 +168,8 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
                         scan_for_vulnerabilities={"type": "boolean"}),  # fmt: skip
     },
     "POST /api/packages/execute": {
-        "summary": "Seed-compatible: run code in the agent's own package set (202 with a result_url like execute)",
+        "summary": "Seed-compatible: run code in the agent's own package set (202 with a result_url like execute); code "
+                   "that defines no entrypoint function runs as a script and its printed text is in `stdout`",
         "body": _object(("skill_id", "code"), skill_id=_SHORT, code=_STRING, entrypoint=_SHORT, agent_id=_SHORT, inputs={"type": "object"}),
     },
     "GET /api/packages/{skill_id}/status": {
@@ -187,6 +190,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "query": {"peek": ({"type": "string", "pattern": "^[0-9]{1,2}$"}, False)},
     },
 }
+ROUTE_DOCS.update(COMMAND_ROUTE_DOCS)
 
 _PATH_PARAM = re.compile(r"{([^}]+)}")
 
