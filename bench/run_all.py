@@ -35,6 +35,7 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
             ("execution", [python, "-m", "bench.bench_execution", "--rounds", "4", "--b3-rounds", "2", "--b6-rounds", "1",
                            "--profile-runs", "2"], 1200),  # fmt: skip
             ("api", [python, "-m", "bench.bench_api", "--rounds", "4", "--imports", "2"], 1200),
+            ("commands", [python, "-m", "bench.bench_commands", "--rounds", "4"], 900),
             ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "5"], 1800),
             ("peers", [python, "-m", "bench.bench_peers", "--rounds", "3", "--numpy-rounds", "2", "--burst-rounds", "1"], 1200),
             ("runtimes", [python, "-m", "bench.bench_runtimes", "--rounds", "3", "--numpy-rounds", "2"], 900),
@@ -44,6 +45,7 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
         ("execution", [python, "-m", "bench.bench_execution", "--rounds", "15", "--b3-rounds", "5", "--b6-rounds", "2",
                        "--profile-runs", "5"], 1500),  # fmt: skip
         ("api", [python, "-m", "bench.bench_api", "--rounds", "15", "--imports", "5"], 1200),
+        ("commands", [python, "-m", "bench.bench_commands", "--rounds", "15"], 900),
         ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "20"], 1800),
         ("peers", [python, "-m", "bench.bench_peers", "--rounds", "10", "--numpy-rounds", "5", "--burst-rounds", "2"], 1800),
         ("runtimes", [python, "-m", "bench.bench_runtimes", "--rounds", "8", "--numpy-rounds", "4"], 1200),
@@ -53,7 +55,7 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="run every benchmark and regenerate docs/BENCHMARKS.md")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
-    parser.add_argument("--only", default="", help="comma-separated steps: b1,execution,api,build,peers,runtimes")
+    parser.add_argument("--only", default="", help="comma-separated steps: b1,execution,api,commands,build,peers,runtimes")
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(",")))
     started = time.monotonic()

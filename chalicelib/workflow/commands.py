@@ -142,7 +142,8 @@ class CommandService:
         for path, data in new.items():
             if len(data) > cap:
                 raise PayloadTooLarge(f"file {path!r} is {len(data)} bytes, over the {cap}-byte cap per file")
-        sizes = self.workspaces.sizes(record["workspace_id"])
+        # a throwaway workspace is empty until these files: no listing needed
+        sizes = {} if record.get("ephemeral") else self.workspaces.sizes(record["workspace_id"])
         sizes.update({path: len(data) for path, data in new.items()})
         limit = int(record["size_mb"]) * MIB
         if sum(sizes.values()) > limit:
@@ -198,7 +199,6 @@ class CommandService:
                 raise BadRequest(f"workspace {workspace_id} belongs to skill {workspace.get('skill_id')}, not {skill_id}")
         else:
             workspace_id = new_workspace_id()
-            self._fits({"workspace_id": workspace_id, "size_mb": settings.workspace_default_mb}, files)
             workspace = self.workspaces.create(workspace_id, agent_id=agent_id, skill_id=skill_id, size_mb=settings.workspace_default_mb,
                                                ephemeral=True, ttl_seconds=int(limits.timeout_seconds) + EPHEMERAL_MARGIN_SECONDS,
                                                expires_at=int(time.time() + limits.timeout_seconds + EPHEMERAL_MARGIN_SECONDS))  # fmt: skip
