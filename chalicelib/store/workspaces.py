@@ -11,6 +11,8 @@ import base64
 import time
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
+
 from chalicelib.store.blobs import BlobStore, s3_client
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
 from chalicelib.store.skills import utc_now
@@ -19,6 +21,10 @@ from chalicelib.settings import get_settings
 
 def _key(workspace_id: str) -> dict[str, str]:
     return {"pk": f"workspace#{workspace_id}", "sk": "workspace"}
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}
 
 
 def _prefix(workspace_id: str) -> str:
@@ -35,22 +41,24 @@ class WorkspaceStore(TableStore):
     # --- the record ---------------------------------------------------------------------------
 
     def create(self, workspace_id: str, **fields: Any) -> dict[str, Any]:
-        item = {**_key(workspace_id), **fields, "workspace_id": workspace_id, "created_at": utc_now()}
+        # gsi1 lists workspaces by expiry (zero-padded epoch seconds sort as numbers) for the cleanup
+        item = {**_key(workspace_id), **fields, "workspace_id": workspace_id, "created_at": utc_now(),
+                "gsi1pk": "workspaces", "gsi1sk": f"{int(fields['expires_at']):012d}"}  # fmt: skip
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(pk)"))
-        return {k: v for k, v in item.items() if k not in ("pk", "sk")}
+        return _public(item)
 
     def get(self, workspace_id: str) -> dict[str, Any] | None:
         item = with_retries(lambda: self.table.get_item(Key=_key(workspace_id), ConsistentRead=True)).get("Item")
-        return None if item is None else {k: v for k, v in from_dynamo(item).items() if k not in ("pk", "sk")}
+        return None if item is None else _public(from_dynamo(item))
 
     def expired(self, now: float | None = None) -> list[str]:
         """Ids of workspaces past their ``expires_at`` (the hourly cleanup removes them)."""
         now = time.time() if now is None else now  # expires_at is whole seconds: "< now" is "<= floor(now)"
         found: list[str] = []
-        kwargs: dict[str, Any] = {"FilterExpression": "begins_with(pk, :p) AND expires_at < :now",
-                                  "ExpressionAttributeValues": {":p": "workspace#", ":now": int(now) + 1}}  # fmt: skip
+        kwargs: dict[str, Any] = {"IndexName": "gsi1",
+                                  "KeyConditionExpression": Key("gsi1pk").eq("workspaces") & Key("gsi1sk").lte(f"{int(now):012d}")}  # fmt: skip
         while True:
-            page = with_retries(lambda: self.table.scan(**kwargs))
+            page = with_retries(lambda: self.table.query(**kwargs))
             found += [str(from_dynamo(i)["workspace_id"]) for i in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
                 return found

@@ -10,6 +10,7 @@ workspace into the container's size-capped tmpfs and saves back what the command
 from __future__ import annotations
 
 import base64
+import math
 import binascii
 import secrets
 import time
@@ -79,7 +80,7 @@ class CommandService:
         size_mb = _positive_int(body, "size_mb", settings.workspace_default_mb, settings.workspace_max_mb)
         ttl = _positive_int(body, "ttl_seconds", settings.workspace_default_ttl_seconds, settings.workspace_max_ttl_seconds)
         record = self.workspaces.create(new_workspace_id(), agent_id=agent_id, skill_id=skill_id, size_mb=size_mb,
-                                        ttl_seconds=ttl, expires_at=int(time.time() + ttl), created_by=actor)  # fmt: skip
+                                        ttl_seconds=ttl, expires_at=math.ceil(time.time() + ttl), created_by=actor)  # fmt: skip
         return self._describe(record)
 
     def workspace(self, workspace_id: str, agent_id: str | None) -> dict[str, Any]:

@@ -220,7 +220,7 @@ def test_expired_workspaces_answer_404_and_the_schedule_removes_them(pdf_skill) 
     status, ws = _call(client, "post", "/api/workspaces", {"skill_id": "pdf-forms", "ttl_seconds": 1}, agent)
     workspace_id = ws["workspace_id"]
     assert _call(client, "put", f"/api/workspaces/{workspace_id}/files/a.txt", raw=b"hello", headers=agent)[0] == 201
-    time.sleep(1.1)  # past its one-second TTL
+    time.sleep(2.1)  # past its one-second TTL (expiry is rounded up to a whole second)
     status, body = _command(client, "pdf-forms", {"workspace_id": workspace_id, "argv": ["ls"]}, agent)
     assert status == 404 and "expired" in body["message"], body
     from chalicelib.api.commands import scheduled_cleanup
