@@ -43,18 +43,33 @@ def write_workspace(root: str, files: dict) -> str | None:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, TypeError, ValueError):
             return f"workspace file {rel!r} is not valid base64"
-        directory = root
-        for part in rel.split("/")[:-1]:
-            directory = os.path.join(directory, part)
+        # every step opened relative to its parent's fd with O_NOFOLLOW: a pooled skill process (alive while
+        # the files go in) cannot swap a directory for a link between a check and a write
+        problem = _write_one(root, rel, data)
+        if problem:
+            return problem
+    return None
+
+
+def _write_one(root: str, rel: str, data: bytes) -> str | None:
+    parts = rel.split("/")
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)]
+    try:
+        for part in parts[:-1]:
             try:
-                os.mkdir(directory, 0o777)
-                os.chmod(directory, 0o777)
+                os.mkdir(part, 0o777, dir_fd=fds[-1])
             except FileExistsError:
-                if not stat.S_ISDIR(os.lstat(directory).st_mode):
-                    return f"workspace file {rel!r}: {part!r} is not a directory"
-        path = os.path.join(directory, rel.split("/")[-1])
+                pass
+            try:
+                fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fds[-1]))
+            except OSError:
+                return f"workspace file {rel!r}: {part!r} is not a directory"
+            try:
+                os.chmod(fds[-1], 0o777)  # ours: writable by the skill; one the skill made is its own already
+            except OSError:
+                pass
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+            fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=fds[-1])
         except OSError as exc:
             return f"workspace file {rel!r} cannot be written: {exc.strerror}"
         with os.fdopen(fd, "wb") as fh:
@@ -62,8 +77,14 @@ def write_workspace(root: str, files: dict) -> str | None:
                 fh.write(data)
             except OSError as exc:
                 return f"workspace file {rel!r} cannot be written: {exc.strerror}"
-        os.chmod(path, 0o666)
-    return None
+            try:
+                os.chmod(fh.fileno(), 0o666)
+            except OSError:
+                pass
+        return None
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _walk(root: str) -> tuple[list[str], list[str]]:

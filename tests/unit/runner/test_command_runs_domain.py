@@ -68,3 +68,13 @@ def test_snippets_are_off_for_students_unless_the_skill_says_otherwise():
     student, intern = 0, 1
     assert not snippet_allowed(None, student, student) and snippet_allowed(None, intern, student)
     assert snippet_allowed(True, student, student) and not snippet_allowed(False, intern, student)
+
+
+def test_a_directory_swapped_for_a_link_is_not_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "ws"
+    root.mkdir()
+    os.symlink(outside, root / "sub")
+    problem = write_workspace(str(root), {"sub/x.txt": base64.b64encode(b"x").decode()})
+    assert problem and "'sub' is not a directory" in problem and list(outside.iterdir()) == []
