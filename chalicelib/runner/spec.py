@@ -125,6 +125,10 @@ class RunRequest(BaseModel):
     preimport: bool = True
     #: the isolation tier, chosen by the isolation rules before the job is queued
     runtime: Runtime = DEFAULT_RUNTIME
+    #: approved hosts of this run (``host`` / ``host:port``); non-empty: the run gets the egress proxy
+    egress: list[str] = Field(default_factory=list)
+    #: granted secrets, as environment variables of the skill's process (never logged, redacted from output)
+    env: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("entrypoint")
     @classmethod
@@ -172,6 +176,8 @@ class RunResult(BaseModel):
     image: str | None = None
     #: the container runtime that ran it (None: no container was started)
     runtime: Runtime | None = None
+    #: every connection through the egress proxy: host, port, method, allowed, reason, bytes each way
+    network: list[dict[str, Any]] = Field(default_factory=list)
     # runner-internal, not serialised: the engine failed after the container started, so the
     # skill may have run; a retry elsewhere could run it twice
     _may_have_run: bool = PrivateAttr(default=False)

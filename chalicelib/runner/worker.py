@@ -230,6 +230,8 @@ class DockerEngine:
         from chalicelib.runner import sandbox
 
         client = self._guard(self._docker)
+        if request.egress or request.env:
+            return self._run_with_egress(client, request)
         result = None
         pool = self.warm_pool()
         if pool is not None:
@@ -240,6 +242,19 @@ class DockerEngine:
         if result is None:
             result = sandbox.run(client, request, remover=self._remover)
         if result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing:
+            self._reset()
+        return result
+
+    def _run_with_egress(self, client: Any, request: RunRequest) -> RunResult:
+        """Always cold: the proxy's socket directory is mounted when the container is created."""
+        from chalicelib.runner import egress, sandbox
+
+        if not request.egress:
+            result = sandbox.run(client, request, remover=self._remover)
+        else:
+            with egress.egress_session(request, self.settings, grace_seconds=sandbox.STARTUP_GRACE_SECONDS) as session:
+                result = egress.finish(sandbox.run(client, request, remover=self._remover, egress=session), session)
+        if result.status == RunStatus.RUNNER_UNAVAILABLE:
             self._reset()
         return result
 
