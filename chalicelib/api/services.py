@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from chalicelib.errors import BadRequest
 from chalicelib.governance.identity import Principal
@@ -79,8 +80,21 @@ def record_event(action: str, *, actor: str, **fields: object) -> None:
     note_recorded(action)  # a view's own audit of a refusal is not repeated by audited_refusals
 
 
+@functools.cache
+def network_governance() -> Any:
+    """Host rules and the run's host check (governance/network_service.py)."""
+    from chalicelib.governance.network_service import NetworkGovernance
+    from chalicelib.settings import get_settings
+    from chalicelib.store.network_rules import NetworkRulesStore
+
+    governance = governance_service()
+    return NetworkGovernance(NetworkRulesStore(), governance.principals, governance.audit_log,
+                             cache_ttl=float(get_settings().package_cache_ttl))  # fmt: skip
+
+
 def reset_services() -> None:
     """Forget process-wide services (tests switch mocks and settings)."""
+    network_governance.cache_clear()
     import_service.cache_clear()
     governance_service.cache_clear()
     execution_service.cache_clear()
@@ -117,7 +131,7 @@ def execution_service() -> ExecutionService:
     governance = governance_service()
     service = import_service()
     return ExecutionService(service.skills, service.blobs, service.images, governance.checker, audit=governance.audit_log,
-                            isolation=isolation_policy())
+                            isolation=isolation_policy(), network=network_governance())
 
 
 @functools.cache

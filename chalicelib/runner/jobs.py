@@ -55,6 +55,7 @@ class RunJob(BaseModel):
     audit_detail: dict[str, Any] = Field(default_factory=dict)  # extra detail for the run's audit events
     preimport: bool = True  # False: a warm container must not import the skill's packages ahead
     runtime: Runtime = DEFAULT_RUNTIME  # the tier the isolation rules chose (audit_detail names the rule)
+    egress: list[str] = Field(default_factory=list)  # hosts approved for this run (the API's host check); signed with the job
     # epoch seconds: a queued job not started by then is dropped: the API has stopped waiting for it, and
     # a late run would be a surprise (an agent told "runner_unavailable" may have asked again)
     start_by: float | None = None

@@ -704,7 +704,8 @@ class RunnerWorker:
                 notes.append("image rebuilt from the pins on this host")
                 image = rebuilt.tag
         request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
-                             packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime)  # fmt: skip
+                             packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime,
+                             egress=job.egress)  # fmt: skip
         try:
             result = self.engine.run(request)
         except NotFound as error:
