@@ -6,7 +6,7 @@ from typing import Any
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_body, json_response, route
-from chalicelib.api.services import network_governance
+from chalicelib.api.services import import_service, network_governance
 
 
 def register(app: Any, authorizer: Any) -> None:
@@ -15,7 +15,8 @@ def register(app: Any, authorizer: Any) -> None:
         caller = require(app.current_request)
         body = json_body(app.current_request, required=("host", "min_maturity"))
         rule = network_governance().approve(caller, body["host"], body.get("ports"), body["min_maturity"])
-        return json_response(rule.to_json(), 201)
+        resumed = import_service().resume_waiting_for_hosts(actor=caller.actor)  # as a package approval resumes imports
+        return json_response({**rule.to_json(), "resumed_imports": resumed}, 201)
 
     @route(app, "/api/network/ban", methods=["POST"], authorizer=authorizer)
     def ban_host() -> Any:

@@ -27,12 +27,14 @@ _IMPORT_ID = re.compile(r"^imp-[0-9a-f]{20}$")
 @functools.cache
 def import_service() -> ImportService:
     from chalicelib.scanning.typosquats import load_popular_names
+    from chalicelib.store.network_rules import NetworkRulesStore
 
     governance = governance_service()
     return ImportService(
         rules=governance.rules,
         audit_log=governance.audit_log,
         is_flagged_typosquat=lambda name: load_popular_names().check(name) is not None,
+        network_rules=NetworkRulesStore().list,
     )
 
 

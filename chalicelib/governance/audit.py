@@ -39,6 +39,7 @@ ISOLATION_RULE_ADD = "isolation.rule_add"
 ISOLATION_RULE_REMOVE = "isolation.rule_remove"
 NETWORK_APPROVE = "network.approve"  # a host pattern approved for a maturity and up
 NETWORK_BAN = "network.ban"
+NETWORK_REQUEST = "network.request"  # an import waits for a host approval
 NETWORK_CONNECT = "network.connect"  # one connection through a run's egress proxy, allowed or denied
 
 ACTIONS = frozenset(
@@ -65,6 +66,7 @@ ACTIONS = frozenset(
         ISOLATION_RULE_REMOVE,
         NETWORK_APPROVE,
         NETWORK_BAN,
+        NETWORK_REQUEST,
         NETWORK_CONNECT,
     }
 )

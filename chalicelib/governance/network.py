@@ -142,3 +142,20 @@ class NetworkChecker:
         if not hosts:
             return HostDecision()
         return decide_hosts(self._maturity_of(agent_id), hosts, self.rules())
+
+
+#: how a skill record's ``waiting_for`` names a host (package names cannot contain ':')
+HOST_PREFIX = "network:"
+
+
+def import_check(hosts: list[str], rules: list[NetworkRule]) -> tuple[list[str], list[str]]:
+    """At import: (problem lines for banned hosts, ``waiting_for`` entries of hosts no approval covers)."""
+    active = [rule for rule in rules if rule.active]
+    banned, waiting = [], []
+    for entry, declared in zip(hosts, patterns_from_strings(hosts), strict=True):
+        ban = next((r for r in active if r.kind == "network_ban" and _overlaps(r.pattern, declared)), None)
+        if ban is not None:
+            banned.append(f"host {entry} is banned ({ban.host}): {ban.reason}")
+        elif not any(r.kind == "network_approval" and r.pattern.covers(declared) for r in active):
+            waiting.append(HOST_PREFIX + entry)
+    return banned, waiting

@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 from chalicelib.errors import BadRequest, BuildFailed, Conflict, NotFound, RunnerUnavailable, SkillharborError
 from chalicelib.packages.pins import Pin
-from chalicelib.governance.audit import IMAGE_REMOVE, audit_event
+from chalicelib.governance.audit import ALLOWED, DENIED, IMAGE_REMOVE, NETWORK_CONNECT, audit_event
 from chalicelib.governance.run_events import job_refused
 from chalicelib.runner.intake import RefusalThrottle, RefusedJob, admit_run, open_message
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
@@ -717,6 +717,7 @@ class RunnerWorker:
             self.images.touch(image)
         if notes:
             result.notes = [*notes, *result.notes]
+        self._audit_connections(job, result)
         return result
 
     def _pull(self, job: RunJob) -> tuple[Any, list[str]]:
@@ -735,6 +736,12 @@ class RunnerWorker:
             log.warning("%s: rebuilding from the pins instead", error)
             return None, [f"registry pull failed ({error}); rebuilding"]
         return image, [f"image pulled from the registry by digest {digest}"]
+
+    def _audit_connections(self, job: RunJob, result: RunResult) -> None:
+        """One ``network.connect`` event per connection through the run's egress proxy."""
+        for record in result.network:
+            self._audit(NETWORK_CONNECT, actor=job.requested_by, agent_id=job.agent_id, skill_id=job.skill_id,
+                        outcome=ALLOWED if record.get("allowed") else DENIED, detail={**record, "job_id": job.job_id})  # fmt: skip
 
     def _cleanup(self, job: CleanupJob) -> None:
         records = self.images.list_images()
