@@ -94,9 +94,19 @@ def network_governance() -> Any:
                              cache_ttl=float(get_settings().package_cache_ttl))  # fmt: skip
 
 
+@functools.cache
+def secret_broker() -> Any:
+    """Brokered secrets (governance/secret_service.py): values in Secrets Manager, bindings in the rules table."""
+    from chalicelib.governance.secret_service import SecretBroker
+    from chalicelib.store.secrets import SecretBindingsStore, SecretValues
+
+    return SecretBroker(SecretBindingsStore(), SecretValues(), governance_service().audit_log)
+
+
 def reset_services() -> None:
     """Forget process-wide services (tests switch mocks and settings)."""
     network_governance.cache_clear()
+    secret_broker.cache_clear()
     import_service.cache_clear()
     governance_service.cache_clear()
     execution_service.cache_clear()
@@ -133,7 +143,7 @@ def execution_service() -> ExecutionService:
     governance = governance_service()
     service = import_service()
     return ExecutionService(service.skills, service.blobs, service.images, governance.checker, audit=governance.audit_log,
-                            isolation=isolation_policy(), network=network_governance())
+                            isolation=isolation_policy(), network=network_governance(), secrets=secret_broker())
 
 
 @functools.cache

@@ -706,10 +706,20 @@ class RunnerWorker:
         request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
                              packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime,
                              egress=job.egress)  # fmt: skip
+        granted: dict[str, str] = {}
+        if job.secrets:
+            from chalicelib.runner.run_secrets import granted_env
+
+            granted = granted_env(job.secrets, self.secret_values)
+            request = request.model_copy(update={"env": granted})
         try:
             result = self.engine.run(request)
         except NotFound as error:
             result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
+        if granted:
+            from chalicelib.runner.run_secrets import redact_result
+
+            result = redact_result(result, list(granted.values()))
         if (result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing and not last_attempt
                 and (retry_started or not result.may_have_run)):  # fmt: skip
             raise RunnerUnavailable(result.error or "Docker engine unavailable")
@@ -736,6 +746,19 @@ class RunnerWorker:
             log.warning("%s: rebuilding from the pins instead", error)
             return None, [f"registry pull failed ({error}); rebuilding"]
         return image, [f"image pulled from the registry by digest {digest}"]
+
+    @property
+    def secret_values(self) -> Any:
+        """Secrets Manager (store/secrets.py), read only for runs whose job grants a secret."""
+        if getattr(self, "_secret_values", None) is None:
+            from chalicelib.store.secrets import SecretValues
+
+            self._secret_values = SecretValues()
+        return self._secret_values
+
+    @secret_values.setter
+    def secret_values(self, values: Any) -> None:
+        self._secret_values = values
 
     def _audit_connections(self, job: RunJob, result: RunResult) -> None:
         """One ``network.connect`` event per connection through the run's egress proxy."""

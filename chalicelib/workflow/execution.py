@@ -86,10 +86,11 @@ def render_template(template: str, inputs: dict[str, Any]) -> str:
 class ExecutionService:
     def __init__(self, skills: Any, blobs: Any, images: Any, checker: Any, queue: JobQueue | None = None, *,
                  runs: Any = None, audit: Any = None, isolation: Any = None,
-                 network: Any = None):  # fmt: skip
+                 network: Any = None, secrets: Any = None):  # fmt: skip
         self.skills, self.blobs, self.images, self.checker = skills, blobs, images, checker
         self.isolation = isolation  # governance.isolation_policy.IsolationPolicy; None: every run under runc
         self.network = network  # governance.network_service.NetworkGovernance: the run's host check
+        self.secrets = secrets  # governance.secret_service.SecretBroker: which bound secrets the run gets
         self.queue = queue or SqsJobQueue()
         if runs is None:
             from chalicelib.store.runs import RunStore
@@ -178,6 +179,7 @@ class ExecutionService:
             code=artifact.get("code") or "", entrypoint=record.get("entrypoint") or "execute", inputs=inputs,
             files=artifact.get("files") or {}, limits=limits, agent_id=agent_id, preimport=record.get("preimport", True),
             requested_by=actor, **self.tier(skill_id, agent_id, record), egress=egress,
+            secrets=self.secrets.for_run(skill_id, agent_id, egress) if self.secrets is not None and egress else [],
         )  # fmt: skip
         outcome = self.run(job, packages=packages)
         if isinstance(outcome, PendingRun):
