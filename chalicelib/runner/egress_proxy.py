@@ -345,7 +345,7 @@ class EgressProxy:
             if "byte cap" in record.reason:
                 for task in pending:
                     task.cancel()
-            else:
+            elif pending:
                 await asyncio.wait(pending)
         finally:
             for task in tasks:
