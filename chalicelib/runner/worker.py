@@ -254,7 +254,7 @@ class DockerEngine:
         else:
             with egress.egress_session(request, self.settings, grace_seconds=sandbox.STARTUP_GRACE_SECONDS) as session:
                 result = egress.finish(sandbox.run(client, request, remover=self._remover, egress=session), session)
-        if result.status == RunStatus.RUNNER_UNAVAILABLE:
+        if result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing:
             self._reset()
         return result
 
