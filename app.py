@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import auth, commands, governance, isolation, openapi, ownership, queues, runs, scanning, skills, status
+from chalicelib.api import auth, commands, governance, isolation, network, openapi, ownership, queues, runs, scanning, secrets, skills, status
 from chalicelib.api.services import execution_service, import_service
 from chalicelib.errors import BadRequest
 
@@ -30,6 +30,8 @@ skills.register(app, api_key)
 ownership.register(app, api_key)
 governance.register(app, api_key)
 isolation.register(app, api_key)  # admin rules choosing each run's container runtime
+network.register(app, api_key)  # host rules for egress (docs/EGRESS.md)
+secrets.register(app, api_key)  # brokered secrets (docs/EGRESS.md)
 runs.register(app, api_key)
 commands.register(app, api_key)  # command runs and workspaces
 scanning.register(app, api_key)

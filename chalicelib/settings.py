@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     image_ttl_days: float = Field(7.0, validation_alias=_env("IMAGE_TTL_DAYS"))
     runner_job_timeout_seconds: float = 900.0
     run_sync_wait_seconds: float = 25.0  # an execute request waits this long, then answers 202 with a result URL
+    # egress (runner/egress.py): per-run proxy limits, and a test-only resolution override (loopback targets only)
+    egress_max_bytes: int = 64 * 1024 * 1024  # both directions, every connection of one run
+    egress_max_connections: int = 64  # per run
+    egress_resolve: str = ""  # host:port:127.0.0.1:port,... ; tests and make run only
+    egress_dir: str = "/tmp"  # per-run proxy socket directories are made here (the Docker engine must see this path)
     pool_enabled: bool = True  # warm containers per image (runner/pool.py); False: every run starts cold
     pool_size_per_image: int = 2  # warm containers kept per image (and limits / pre-import set)
     pool_max_total: int = 10  # warm containers across all images

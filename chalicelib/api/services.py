@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from chalicelib.errors import BadRequest
 from chalicelib.governance.identity import Principal
@@ -27,12 +28,14 @@ _IMPORT_ID = re.compile(r"^imp-[0-9a-f]{20}$")
 @functools.cache
 def import_service() -> ImportService:
     from chalicelib.scanning.typosquats import load_popular_names
+    from chalicelib.store.network_rules import NetworkRulesStore
 
     governance = governance_service()
     return ImportService(
         rules=governance.rules,
         audit_log=governance.audit_log,
         is_flagged_typosquat=lambda name: load_popular_names().check(name) is not None,
+        network_rules=NetworkRulesStore().list,
     )
 
 
@@ -80,8 +83,31 @@ def record_event(action: str, *, actor: str, **fields: object) -> None:
     note_recorded(action)  # a view's own audit of a refusal is not repeated by audited_refusals
 
 
+@functools.cache
+def network_governance() -> Any:
+    """Host rules and the run's host check (governance/network_service.py)."""
+    from chalicelib.governance.network_service import NetworkGovernance
+    from chalicelib.settings import get_settings
+    from chalicelib.store.network_rules import NetworkRulesStore
+
+    governance = governance_service()
+    return NetworkGovernance(NetworkRulesStore(), governance.principals, governance.audit_log,
+                             cache_ttl=float(get_settings().package_cache_ttl))  # fmt: skip
+
+
+@functools.cache
+def secret_broker() -> Any:
+    """Brokered secrets (governance/secret_service.py): values in Secrets Manager, bindings in the rules table."""
+    from chalicelib.governance.secret_service import SecretBroker
+    from chalicelib.store.secrets import SecretBindingsStore, SecretValues
+
+    return SecretBroker(SecretBindingsStore(), SecretValues(), governance_service().audit_log)
+
+
 def reset_services() -> None:
     """Forget process-wide services (tests switch mocks and settings)."""
+    network_governance.cache_clear()
+    secret_broker.cache_clear()
     import_service.cache_clear()
     command_service.cache_clear()
     governance_service.cache_clear()
@@ -119,7 +145,7 @@ def execution_service() -> ExecutionService:
     governance = governance_service()
     service = import_service()
     return ExecutionService(service.skills, service.blobs, service.images, governance.checker, audit=governance.audit_log,
-                            isolation=isolation_policy())
+                            isolation=isolation_policy(), network=network_governance(), secrets=secret_broker())
 
 
 @functools.cache

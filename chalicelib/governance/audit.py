@@ -37,6 +37,12 @@ IMAGE_REMOVE = "image.remove"
 SCAN_IGNORE = "scan.ignore"
 ISOLATION_RULE_ADD = "isolation.rule_add"
 ISOLATION_RULE_REMOVE = "isolation.rule_remove"
+NETWORK_APPROVE = "network.approve"  # a host pattern approved for a maturity and up
+NETWORK_BAN = "network.ban"
+NETWORK_REQUEST = "network.request"  # an import waits for a host approval
+SECRET_BIND = "secret.bind"  # a secret stored and bound (the event never holds the value)
+SECRET_UNBIND = "secret.unbind"
+NETWORK_CONNECT = "network.connect"  # one connection through a run's egress proxy, allowed or denied
 
 ACTIONS = frozenset(
     {
@@ -60,6 +66,12 @@ ACTIONS = frozenset(
         SCAN_IGNORE,
         ISOLATION_RULE_ADD,
         ISOLATION_RULE_REMOVE,
+        NETWORK_APPROVE,
+        NETWORK_BAN,
+        NETWORK_REQUEST,
+        SECRET_BIND,
+        SECRET_UNBIND,
+        NETWORK_CONNECT,
     }
 )
 

@@ -50,8 +50,10 @@ log = logging.getLogger(__name__)
 HARNESS_PATH = Path(__file__).with_name("harness.py")
 CHILD_PATH = Path(__file__).with_name("skill_child.py")
 WORKSPACE_IO_PATH = Path(__file__).with_name("workspace_io.py")  # command runs' file handling, beside the harness
+RELAY_PATH = Path(__file__).with_name("egress_relay.py")
 IN_IMAGE_HARNESS = "/opt/skillharbor/harness.py"
 IN_IMAGE_CHILD = "/opt/skillharbor/skill_child.py"
+IN_IMAGE_RELAY = "/opt/skillharbor/egress_relay.py"
 IN_IMAGE_PYTHON = "/opt/skillharbor/venv/bin/python"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_PACKAGES = ("python3", "python3-venv")
@@ -79,6 +81,7 @@ RUN set -eu; \\
 COPY harness.py {harness}
 COPY skill_child.py {child}
 COPY workspace_io.py /opt/skillharbor/workspace_io.py
+COPY egress_relay.py {relay}
 ENV PATH=/opt/skillharbor/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /tmp
@@ -111,6 +114,7 @@ def layer_key() -> str:
     digest.update(HARNESS_PATH.read_bytes())
     digest.update(CHILD_PATH.read_bytes())
     digest.update(WORKSPACE_IO_PATH.read_bytes())
+    digest.update(RELAY_PATH.read_bytes())
     return digest.hexdigest()[:32]
 
 
@@ -256,11 +260,13 @@ def ensure_base_image(client: docker.DockerClient, settings: Any, *, rebuild: bo
             supervisor_uid=SUPERVISOR_UID,
             harness=IN_IMAGE_HARNESS,
             child=IN_IMAGE_CHILD,
+            relay=IN_IMAGE_RELAY,
             layer_label=LAYER_LABEL,
             layer_key=key,
         )
         context = engine.tar_context({"Dockerfile": dockerfile, "harness.py": HARNESS_PATH.read_bytes(),
-                                      "skill_child.py": CHILD_PATH.read_bytes(), "workspace_io.py": WORKSPACE_IO_PATH.read_bytes()})
+                                      "skill_child.py": CHILD_PATH.read_bytes(), "workspace_io.py": WORKSPACE_IO_PATH.read_bytes(),
+                                      "egress_relay.py": RELAY_PATH.read_bytes()})
         engine.build_image(client, context, tag)
         built = client.images.get(tag)
         if current is not None and current.id != built.id:

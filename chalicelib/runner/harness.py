@@ -304,10 +304,11 @@ def oom_kills() -> int:
 class Child:
     """The skill's process (``python -I skill_child.py``) and its pipes."""
 
-    def __init__(self, preimport: list[str] | None = None):
+    def __init__(self, preimport: list[str] | None = None, extra_env: dict[str, str] | None = None):
         """``preimport`` None: a cold child that reads its job at once; a list
         (maybe empty): a pooled child that imports those distributions first
-        and signals on ``ready_read``."""
+        and signals on ``ready_read``. ``extra_env``: the proxy variables and
+        granted secrets of an egress run (``job_environment``)."""
         self.result_read, result_write = os.pipe()
         argv = [sys.executable, "-I", CHILD_PROGRAM, str(result_write)]
         pass_fds = [result_write]
@@ -333,6 +334,7 @@ class Child:
                 "LANG": "C.UTF-8",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONIOENCODING": "utf-8",
+                **(extra_env or {}),
             },
         )
         for fd in pass_fds:
@@ -399,7 +401,7 @@ def supervise(job: dict, child: Child | None = None) -> dict:
         child.discard()  # the pooled child died while waiting: run cold instead
         child = None
     oom_before = oom_kills()
-    runner = child or Child()
+    runner = child or Child(extra_env=job_environment(job))
     result_read, child = runner.result_read, runner.process
     started = time.monotonic()
     deadline = started + timeout
@@ -680,11 +682,56 @@ def answer(job: dict, non_dumpable: bool, child: Child | None = None, refused: s
     if not non_dumpable:
         emit({"status": "exception", "error": "harness could not protect its result channel (prctl failed)"}, nonce)
         return
+    relay, problem = start_egress(job)
+    if problem:
+        if child is not None:
+            child.discard()
+        emit({"status": "exception", "error": problem}, nonce)
+        return
     try:
         document = supervise(job, child)
     except Exception as exc:  # the supervisor must always answer
         document = {"status": "exit_nonzero", "error": f"harness failure: {type(exc).__name__}: {exc}"}
+    finally:
+        if relay is not None:
+            relay.close()
     emit(document, nonce)
+
+
+# --- egress (runs granted hosts) ---------------------------------------------------
+#
+# ``job["egress"] = {"port": int, "socket": path}``: the supervisor relays
+# 127.0.0.1:<port> (the container's own loopback) to the runner's proxy on
+# the mounted Unix socket (``egress_relay.py``), before the skill starts;
+# the skill gets the proxy variables. ``job["env"]``: granted secrets.
+
+
+def _relay_module():  # noqa: ANN202 - a module loaded by path: -I keeps our directory off sys.path
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "egress_relay.py")
+    spec = importlib.util.spec_from_file_location("skillharbor_egress_relay", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def start_egress(job: dict):  # noqa: ANN201 - (Relay | None, problem | None)
+    egress = job.get("egress")
+    if not egress:
+        return None, None
+    try:
+        return _relay_module().Relay(int(egress["port"]), str(egress["socket"])), None
+    except Exception as exc:
+        return None, f"harness could not start the egress relay: {type(exc).__name__}: {exc}"
+
+
+def job_environment(job: dict) -> dict[str, str]:
+    env = {str(k): str(v) for k, v in (job.get("env") or {}).items()}
+    egress = job.get("egress")
+    if egress:
+        env.update(_relay_module().proxy_environment(int(egress["port"])))
+    return env
 
 
 def main(sandboxed: bool = False) -> int:

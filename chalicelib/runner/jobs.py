@@ -58,6 +58,8 @@ class RunJob(BaseModel):
     runtime: Runtime = DEFAULT_RUNTIME  # the tier the isolation rules chose (audit_detail names the rule)
     script: bool = False  # the code is a snippet run as a script, no entrypoint called
     command: CommandSpec | None = None  # a command run (its workspace's files come from the workspace store)
+    egress: list[str] = Field(default_factory=list)  # hosts approved for this run (the API's host check); signed with the job
+    secrets: list[dict[str, Any]] = Field(default_factory=list)  # granted secrets by reference (secret_name, env_name); no values
     # epoch seconds: a queued job not started by then is dropped: the API has stopped waiting for it, and
     # a late run would be a surprise (an agent told "runner_unavailable" may have asked again)
     start_by: float | None = None

@@ -100,8 +100,10 @@ def result_stdout_cap(limits: RunLimits) -> int:
     return stdout_cap(limits.max_output_bytes) + command_mounts.workspace_stdout_allowance(limits.workspace_mb)
 
 
-def host_config(api: docker.APIClient, request: RunRequest) -> dict[str, Any]:
-    return api.create_host_config(**runtimes.adapt(shared_host_options(request), request.runtime, request.limits))
+def host_config(api: docker.APIClient, request: RunRequest, *, mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``mounts``: only the egress proxy's socket directory, for runs granted hosts (``egress.py``)."""
+    options = runtimes.adapt(shared_host_options(request), request.runtime, request.limits)
+    return api.create_host_config(**options, mounts=mounts or None)
 
 
 def shared_host_options(request: RunRequest) -> dict[str, Any]:
@@ -249,8 +251,11 @@ class Attachment:
             pass
 
 
-def job_bytes(request: RunRequest, nonce: str) -> bytes:
+def job_bytes(request: RunRequest, nonce: str, egress: Any = None) -> bytes:
     limits = request.limits
+    extra = egress.job_fields() if egress is not None else {}
+    if request.env:
+        extra["env"] = request.env
     return json.dumps(
         {
             "code": request.code,
@@ -262,12 +267,14 @@ def job_bytes(request: RunRequest, nonce: str) -> bytes:
             "nonce": nonce,
             "script": request.script,
             **command_mounts.harness_fields(request),
+            **extra,
         }
     ).encode()
 
 
 def create(
-    api: docker.APIClient, request: RunRequest, *, command: list[str], role: str = "run", labels: dict[str, str] | None = None
+    api: docker.APIClient, request: RunRequest, *, command: list[str], role: str = "run", labels: dict[str, str] | None = None,
+    egress: Any = None,
 ) -> str:
     """Create (not start) a container for ``request`` with every isolation setting."""
     container = api.create_container(
@@ -281,7 +288,7 @@ def create(
         tty=False,
         network_disabled=False,  # network_mode="none" does the isolation (checked by the doctor)
         labels={engine.MANAGED_LABEL: "true", engine.ROLE_LABEL: role, engine.CREATOR_LABEL: engine.creator(), **(labels or {})},
-        host_config=host_config(api, request),
+        host_config=host_config(api, request, mounts=[egress.mount()] if egress is not None else None),
     )
     return str(container["Id"])
 
@@ -298,7 +305,9 @@ def attach(
     return Attachment(container_id, sock, reader)
 
 
-def run(client: docker.DockerClient, request: RunRequest, *, remover: BackgroundRemover | None = None) -> RunResult:
+def run(
+    client: docker.DockerClient, request: RunRequest, *, remover: BackgroundRemover | None = None, egress: Any = None
+) -> RunResult:
     """Execute ``request`` in a new container. Never raises for what the
     skill does; raises NotFound when the image is not on the host. An
     unreachable engine gives status ``runner_unavailable``. With a
@@ -306,7 +315,7 @@ def run(client: docker.DockerClient, request: RunRequest, *, remover: Background
     (off the request path); without one, before."""
     started = time.monotonic()
     try:
-        return _run(client, request, started, remover)
+        return _run(client, request, started, remover, egress)
     except docker.errors.APIError as exc:
         if runtimes.is_unknown_runtime(exc):
             return runtime_missing(request, started)
@@ -347,19 +356,21 @@ def unavailable(request: RunRequest, exc: BaseException, started: float, *, may_
     return result
 
 
-def _run(client: docker.DockerClient, request: RunRequest, started: float, remover: BackgroundRemover | None) -> RunResult:
+def _run(
+    client: docker.DockerClient, request: RunRequest, started: float, remover: BackgroundRemover | None, egress: Any = None
+) -> RunResult:
     api = client.api
     limits = request.limits
     nonce = secrets.token_hex(32)
     host_deadline = limits.timeout_seconds + STARTUP_GRACE_SECONDS
-    container_id = create(api, request, command=list(HARNESS_COMMAND))
+    container_id = create(api, request, command=list(HARNESS_COMMAND), egress=egress)
     attachment = None
     running = False
     try:
         attachment = attach(api, container_id, result_stdout_cap(limits), timeout=host_deadline + 30, nonce=nonce)
         api.start(container_id)
         running = True
-        return execute(api, request, attachment, nonce, started)
+        return execute(api, request, attachment, nonce, started, egress=egress)
     except (docker.errors.DockerException, *engine.UNREACHABLE_ERRORS) as exc:
         if not running:
             raise
@@ -374,7 +385,8 @@ def _run(client: docker.DockerClient, request: RunRequest, started: float, remov
 
 
 def execute(
-    api: docker.APIClient, request: RunRequest, attachment: Attachment, nonce: str, started: float, *, framed: bool = False
+    api: docker.APIClient, request: RunRequest, attachment: Attachment, nonce: str, started: float, *, framed: bool = False,
+    egress: Any = None,
 ) -> RunResult:
     """Send the job to a started (or, ``framed``, a pooled and ready)
     container and collect its outcome. The caller removes the container."""
@@ -382,7 +394,7 @@ def execute(
     host_deadline = limits.timeout_seconds + STARTUP_GRACE_SECONDS
     reader, container_id = attachment.reader, attachment.container_id
     sent = time.monotonic()
-    job = job_bytes(request, nonce)
+    job = job_bytes(request, nonce, egress)
     try:
         attachment.raw.sendall(b"%d\n" % len(job) + job if framed else job)
         attachment.raw.shutdown(socket.SHUT_WR)

@@ -133,6 +133,10 @@ class RunRequest(BaseModel):
     #: a command run instead of a function call, with its workspace's files (path -> base64)
     command: CommandSpec | None = None
     workspace_files: dict[str, str] = Field(default_factory=dict)
+    #: approved hosts of this run (``host`` / ``host:port``); non-empty: the run gets the egress proxy
+    egress: list[str] = Field(default_factory=list)
+    #: granted secrets, as environment variables of the skill's process (never logged, redacted from output)
+    env: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("entrypoint")
     @classmethod
@@ -185,6 +189,8 @@ class RunResult(BaseModel):
     collected: list[str] = Field(default_factory=list)
     # runner-internal, not serialised: a command run's workspace as it was left (path -> base64)
     _workspace: dict[str, str] | None = PrivateAttr(default=None)
+    #: every connection through the egress proxy: host, port, method, allowed, reason, bytes each way
+    network: list[dict[str, Any]] = Field(default_factory=list)
     # runner-internal, not serialised: the engine failed after the container started, so the
     # skill may have run; a retry elsewhere could run it twice
     _may_have_run: bool = PrivateAttr(default=False)

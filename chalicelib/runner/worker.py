@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 from chalicelib.errors import BadRequest, BuildFailed, Conflict, NotFound, RunnerUnavailable, SkillharborError
 from chalicelib.packages.pins import Pin
-from chalicelib.governance.audit import IMAGE_REMOVE, audit_event
+from chalicelib.governance.audit import ALLOWED, DENIED, IMAGE_REMOVE, NETWORK_CONNECT, audit_event
 from chalicelib.governance.run_events import job_refused
 from chalicelib.runner.intake import RefusalThrottle, RefusedJob, admit_run, open_message
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
@@ -230,6 +230,8 @@ class DockerEngine:
         from chalicelib.runner import sandbox
 
         client = self._guard(self._docker)
+        if request.egress or request.env:
+            return self._run_with_egress(client, request)
         result = None
         pool = self.warm_pool()
         if pool is not None:
@@ -239,6 +241,19 @@ class DockerEngine:
                 log.exception("warm pool run failed; running cold")
         if result is None:
             result = sandbox.run(client, request, remover=self._remover)
+        if result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing:
+            self._reset()
+        return result
+
+    def _run_with_egress(self, client: Any, request: RunRequest) -> RunResult:
+        """Always cold: the proxy's socket directory is mounted when the container is created."""
+        from chalicelib.runner import egress, sandbox
+
+        if not request.egress:
+            result = sandbox.run(client, request, remover=self._remover)
+        else:
+            with egress.egress_session(request, self.settings, grace_seconds=sandbox.STARTUP_GRACE_SECONDS) as session:
+                result = egress.finish(sandbox.run(client, request, remover=self._remover, egress=session), session)
         if result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing:
             self._reset()
         return result
@@ -702,13 +717,23 @@ class RunnerWorker:
         before = self.workspaces.load_encoded(job.command.workspace_id) if job.command else {}
         request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
                              packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime,
-                             script=job.script, command=job.command, workspace_files=before)  # fmt: skip
+                             script=job.script, command=job.command, workspace_files=before, egress=job.egress)  # fmt: skip
+        granted: dict[str, str] = {}
+        if job.secrets:
+            from chalicelib.runner.run_secrets import granted_env
+
+            granted = granted_env(job.secrets, self.secret_values)
+            request = request.model_copy(update={"env": granted})
         try:
             result = self.engine.run(request)
         except NotFound as error:
             result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
         if job.command and result._workspace is not None:  # what the command left is the workspace now
             self.workspaces.save_encoded(job.command.workspace_id, result._workspace, before)
+        if granted:
+            from chalicelib.runner.run_secrets import redact_result
+
+            result = redact_result(result, list(granted.values()))
         if (result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing and not last_attempt
                 and (retry_started or not result.may_have_run)):  # fmt: skip
             raise RunnerUnavailable(result.error or "Docker engine unavailable")
@@ -716,6 +741,7 @@ class RunnerWorker:
             self.images.touch(image)
         if notes:
             result.notes = [*notes, *result.notes]
+        self._audit_connections(job, result)
         return result
 
     def _pull(self, job: RunJob) -> tuple[Any, list[str]]:
@@ -734,6 +760,25 @@ class RunnerWorker:
             log.warning("%s: rebuilding from the pins instead", error)
             return None, [f"registry pull failed ({error}); rebuilding"]
         return image, [f"image pulled from the registry by digest {digest}"]
+
+    @property
+    def secret_values(self) -> Any:
+        """Secrets Manager (store/secrets.py), read only for runs whose job grants a secret."""
+        if getattr(self, "_secret_values", None) is None:
+            from chalicelib.store.secrets import SecretValues
+
+            self._secret_values = SecretValues()
+        return self._secret_values
+
+    @secret_values.setter
+    def secret_values(self, values: Any) -> None:
+        self._secret_values = values
+
+    def _audit_connections(self, job: RunJob, result: RunResult) -> None:
+        """One ``network.connect`` event per connection through the run's egress proxy."""
+        for record in result.network:
+            self._audit(NETWORK_CONNECT, actor=job.requested_by, agent_id=job.agent_id, skill_id=job.skill_id,
+                        outcome=ALLOWED if record.get("allowed") else DENIED, detail={**record, "job_id": job.job_id})  # fmt: skip
 
     def _cleanup(self, job: CleanupJob) -> None:
         records = self.images.list_images()

@@ -93,6 +93,7 @@ class ParsedSkill(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)  # frontmatter `metadata` (JSON string form decoded)
     frontmatter: dict[str, Any] = Field(default_factory=dict)  # the whole frontmatter, JSON-safe
     declared_form: DeclaredForm = "none"
+    network: list[str] = Field(default_factory=list)  # hosts the skill may reach, ``host`` or ``host:port`` (skills/network.py)
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-serialisable dict (round-trips through ``ParsedSkill.from_record``)."""

@@ -189,6 +189,8 @@ class CommandService:
         if denied:
             raise PermissionDenied(f"agent {agent_id} may not use this skill's packages",
                                    problems=[f"{d['package']} {d['version']}: {d['reason']}" for d in denied], packages=denied)  # fmt: skip
+        # scripts that call APIs get the hosts an admin approved for this agent, as function runs do
+        egress = self.execution.host_permission(agent_id, record.get("network") or [])
         files = self._decoded_files(body)
         workspace_id = body.get("workspace_id")
         limits = self.execution.limits(body)
@@ -212,7 +214,7 @@ class CommandService:
                 for path, data in files.items():
                     self.workspaces.put_file(workspace_id, path, data)
             outcome = self._run(record, pins, command, limits.model_copy(update={"workspace_mb": int(workspace["size_mb"])}),
-                                agent_id, actor)  # fmt: skip
+                                agent_id, actor, egress)  # fmt: skip
             if isinstance(outcome, PendingRun):
                 ephemeral = False  # its files are read when it ends; the cleanup removes the workspace at its TTL
                 return outcome
@@ -222,13 +224,15 @@ class CommandService:
                 self.workspaces.delete(workspace_id)
 
     def _run(self, record: dict[str, Any], pins: list[Pin], command: CommandSpec, limits: Any, agent_id: str,
-             actor: str) -> RunResult | PendingRun:  # fmt: skip
+             actor: str, egress: list[str]) -> RunResult | PendingRun:  # fmt: skip
         artifact = self.execution.artifact(record)
         tier = self.execution.tier(record["skill_id"], agent_id, record)  # the isolation rules apply as to any run
+        secrets = self.execution.secrets
+        granted = secrets.for_run(record["skill_id"], agent_id, egress) if secrets is not None and egress else []
         job = RunJob(skill_id=record["skill_id"], version=record["version"], image_tag=record.get("image_tag"), pins=pins, code="",
                      entrypoint="execute", files=artifact.get("files") or {}, limits=limits, agent_id=agent_id,
                      preimport=record.get("preimport", True), requested_by=actor, command=command, runtime=tier["runtime"],
-                     audit_detail={**tier["audit_detail"], "command": command.argv[0][:200], "workspace_id": command.workspace_id})  # fmt: skip
+                     egress=egress, secrets=granted, audit_detail={**tier["audit_detail"], "command": command.argv[0][:200], "workspace_id": command.workspace_id})  # fmt: skip
         return self.execution.run(job)
 
     def _answer(self, result: RunResult, record: dict[str, Any], pins: list[Pin], workspace_id: str, *,

@@ -86,9 +86,12 @@ def render_template(template: str, inputs: dict[str, Any]) -> str:
 
 class ExecutionService:
     def __init__(self, skills: Any, blobs: Any, images: Any, checker: Any, queue: JobQueue | None = None, *,
-                 runs: Any = None, audit: Any = None, isolation: Any = None):  # fmt: skip
+                 runs: Any = None, audit: Any = None, isolation: Any = None,
+                 network: Any = None, secrets: Any = None):  # fmt: skip
         self.skills, self.blobs, self.images, self.checker = skills, blobs, images, checker
         self.isolation = isolation  # governance.isolation_policy.IsolationPolicy; None: every run under runc
+        self.network = network  # governance.network_service.NetworkGovernance: the run's host check
+        self.secrets = secrets  # governance.secret_service.SecretBroker: which bound secrets the run gets
         self.queue = queue or SqsJobQueue()
         if runs is None:
             from chalicelib.store.runs import RunStore
@@ -121,6 +124,18 @@ class ExecutionService:
         runtime = choice.runtime.value if choice is not None else "runc"
         return {"runtime": runtime, "audit_detail": {"runtime": runtime, "isolation_rule": choice.rule_id if choice else None}}
 
+    def host_permission(self, agent_id: str, hosts: list[str]) -> list[str]:
+        """The declared hosts this run may reach; PermissionDenied naming each host that is not allowed."""
+        if not hosts:
+            return []
+        if self.network is None:
+            raise PermissionDenied(f"skill needs network access ({', '.join(hosts)}) and no network rules are configured")
+        decision = self.network.check(agent_id, hosts)
+        if decision.denied:
+            lines = [f"{d['host']}: {d['reason']}" for d in decision.denied]
+            raise PermissionDenied(f"agent {agent_id} may not reach this skill's hosts", problems=lines, hosts=decision.denied)
+        return decision.allowed
+
     def limits(self, body: dict[str, Any]) -> RunLimits:
         """The configured defaults with this request's overrides, within the admin maxima."""
         settings = get_settings()
@@ -152,6 +167,7 @@ class ExecutionService:
         if denied:
             lines = [f"{d['package']} {d['version']}: {d['reason']}" for d in denied]
             raise PermissionDenied(f"agent {agent_id} may not use this skill's packages", problems=lines, packages=denied)
+        egress = self.host_permission(agent_id, record.get("network") or [])
         artifact = self.artifact(record)
         packages = [f"{p.name}=={p.version}" for p in pins]
         if record.get("skill_type") in ("prompt_only", "script") and snippet is None:  # instructions; commands run elsewhere
@@ -169,8 +185,9 @@ class ExecutionService:
             skill_id=skill_id, version=record["version"], image_tag=record.get("image_tag"), pins=pins,
             code=artifact.get("code") or "" if snippet is None else snippet, entrypoint=entrypoint, inputs=inputs,
             files=artifact.get("files") or {}, limits=limits, agent_id=agent_id, preimport=record.get("preimport", True),
-            requested_by=actor, runtime=tier["runtime"], script=script,
+            requested_by=actor, runtime=tier["runtime"], script=script, egress=egress,
             audit_detail={**tier["audit_detail"], **({"snippet": True} if snippet is not None else {})},
+            secrets=self.secrets.for_run(skill_id, agent_id, egress) if self.secrets is not None and egress else [],
         )  # fmt: skip
         outcome = self.run(job, packages=packages)
         if isinstance(outcome, PendingRun):

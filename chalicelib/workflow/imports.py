@@ -20,8 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import BadRequest, Blocked, Forbidden, InvalidSkill, ScanUnavailable, SkillharborError
-from chalicelib.governance.audit import BLOCKED, DENIED, IMPORT_STEP, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event
+from chalicelib.governance.audit import (
+    BLOCKED, DENIED, IMPORT_STEP, NETWORK_REQUEST, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event,
+)  # fmt: skip
 from chalicelib.governance.closure import check_closure
+from chalicelib.governance.network import HOST_PREFIX
+from chalicelib.governance.network import import_check as network_import_check
 from chalicelib.governance.ownership import OwnershipService, Publisher
 from chalicelib.governance.ports import AuditLog, RulesRepository
 from chalicelib.governance.rules import ApprovalRequest, RequestStatus, request_id_for
@@ -105,8 +109,10 @@ class ImportService:
         audit_log: AuditLog | None = None,
         is_flagged_typosquat: Callable[[str], bool] | None = None,
         ownership: OwnershipService | None = None,
+        network_rules: Callable[[], list[Any]] | None = None,
     ):
         self._ownership = ownership
+        self.network_rules = network_rules  # () -> the active host rules (governance/network.py); None: not governed
         self.images = images or ImageStore()
         self.rules = rules
         self.audit_log = audit_log
@@ -316,12 +322,16 @@ class ImportService:
         assert self.rules is not None, "ImportService needs the rules store for the Check step"
         outcome = check_closure(self.pins_of(record), self.rules.rules_for, is_flagged_typosquat=self.is_flagged_typosquat)
         steps = dict(record.get("steps", {}), check=_step_ok(**outcome.to_json()))
-        if outcome.banned:
+        banned_hosts, waiting_hosts = self._host_check(record)
+        if outcome.banned or banned_hosts:
             steps["check"]["status"] = "failed"
             self.skills.update_version(state["skill_id"], state["version"], steps=steps)
-            lines = [f"{b['package']} {b['version']} is banned: {b['reason']}" for b in outcome.banned]
-            raise Blocked("the closure contains banned packages", problems=lines, banned=outcome.banned)
-        if outcome.unapproved:
+            lines = [f"{b['package']} {b['version']} is banned: {b['reason']}" for b in outcome.banned] + banned_hosts
+            raise Blocked("the skill needs banned packages or hosts", problems=lines, banned=outcome.banned)
+        for entry in waiting_hosts:
+            self._audit(NETWORK_REQUEST, skill_id=state["skill_id"], outcome=PENDING,
+                        detail={"host": entry.removeprefix(HOST_PREFIX), "version": state["version"]})  # fmt: skip
+        if outcome.unapproved or waiting_hosts:
             rejected = []
             for item in outcome.unapproved:
                 request = ApprovalRequest(
@@ -340,7 +350,7 @@ class ImportService:
                 self.skills.update_version(state["skill_id"], state["version"], steps=steps)
                 raise Blocked("an approval this skill needs was rejected", problems=rejected)
             steps["check"]["status"] = "waiting"
-            waiting = sorted(i["package"] for i in outcome.unapproved)
+            waiting = sorted(i["package"] for i in outcome.unapproved) + waiting_hosts
             self.skills.update_version(
                 state["skill_id"], state["version"], steps=steps, status="pending_approval",
                 status_reason="waiting for approval of " + ", ".join(waiting), waiting_for=waiting,
@@ -368,6 +378,28 @@ class ImportService:
                                            status_reason="waiting for approval of " + ", ".join(waiting))  # fmt: skip
                 continue
             resumed.append(self._resume(record, "check", detail={"after_approval_of": package, "by": actor}))
+        return resumed
+
+    def _host_check(self, record: dict[str, Any]) -> tuple[list[str], list[str]]:
+        hosts = record.get("network") or []
+        if not hosts or self.network_rules is None:
+            return [], []
+        return network_import_check(hosts, self.network_rules())
+
+    def resume_waiting_for_hosts(self, *, actor: str) -> list[str]:
+        """After a host approval: restart at Check every import no longer waiting for anything."""
+        resumed = []
+        for summary in self.skills.list_latest():
+            waiting = summary.get("waiting_for") or []
+            if summary.get("status") != "pending_approval" or not any(w.startswith(HOST_PREFIX) for w in waiting):
+                continue
+            record = self.skills.get_version(summary["skill_id"], summary["version"]) or {}
+            still = [w for w in waiting if not w.startswith(HOST_PREFIX)] + self._host_check(record)[1]
+            if still:
+                self.skills.update_version(record["skill_id"], record["version"], waiting_for=still,
+                                           status_reason="waiting for approval of " + ", ".join(still))  # fmt: skip
+                continue
+            resumed.append(self._resume(record, "check", detail={"after_network_approval": True, "by": actor}))
         return resumed
 
     def block_rejected(self, request: ApprovalRequest, *, actor: str) -> list[str]:

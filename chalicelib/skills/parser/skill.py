@@ -13,6 +13,7 @@ from chalicelib.skills.parser.common import ParseLimits, decode_utf8, fail, type
 from chalicelib.skills.parser.fields import read_metadata, read_preimport, required_text
 from chalicelib.skills.parser.frontmatter import load_frontmatter, split_frontmatter
 from chalicelib.skills.parser.imports import proposed_requirements, undeclared_imports
+from chalicelib.skills.parser.network_field import read_network
 from chalicelib.skills.parser.requirement_forms import declared_requirements
 from chalicelib.skills.requirements import merge_requirements
 
@@ -143,6 +144,7 @@ def _parse_skill(
     choice = choose_code(frontmatter, metadata, body, body_line, bundle, label, where, problems,
                          file_prefix=file_prefix, seed_form="seed" in declared.forms)  # fmt: skip
     preimport = read_preimport(frontmatter, metadata, where, problems)
+    network = read_network(frontmatter, metadata, where, problems)
     files, skipped = bundled_files(bundle, limits)
 
     if problems:
@@ -179,4 +181,5 @@ def _parse_skill(
         metadata=metadata,
         frontmatter=frontmatter,
         declared_form=declared_form,
+        network=network,
     )

@@ -1,0 +1,31 @@
+"""Brokered secrets (admin): bind a value to a skill (optionally an agent) and hosts; list and remove bindings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.api.auth import require
+from chalicelib.api.http import json_body, json_response, query_params, route
+from chalicelib.api.services import secret_broker, valid_skill_id
+from chalicelib.errors import BadRequest
+
+
+def register(app: Any, authorizer: Any) -> None:
+    @route(app, "/api/secrets", methods=["POST"], authorizer=authorizer)
+    def bind_secret() -> Any:
+        caller = require(app.current_request)
+        body = json_body(app.current_request, required=("skill_id", "env_name", "value", "hosts"))
+        return json_response(secret_broker().bind(caller, body).public(), 201)
+
+    @route(app, "/api/secrets", methods=["GET"], authorizer=authorizer)
+    def list_secrets() -> Any:
+        caller = require(app.current_request)
+        skill_id = query_params(app.current_request).get("skill_id")
+        if not skill_id:
+            raise BadRequest("skill_id is required", field="skill_id")
+        return json_response({"bindings": [b.public() for b in secret_broker().list(caller, valid_skill_id(skill_id))]})
+
+    @route(app, "/api/secrets/{skill_id}/{binding_id}", methods=["DELETE"], authorizer=authorizer)
+    def unbind_secret(skill_id: str, binding_id: str) -> Any:
+        caller = require(app.current_request)
+        return json_response(secret_broker().unbind(caller, valid_skill_id(skill_id), binding_id).public())
