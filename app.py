@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import auth, governance, isolation, openapi, ownership, queues, runs, scanning, skills, status
+from chalicelib.api import auth, console, governance, isolation, openapi, ownership, queues, runs, scanning, skills, status
 from chalicelib.api.services import execution_service, import_service
 from chalicelib.errors import BadRequest
 
@@ -34,6 +34,7 @@ runs.register(app, api_key)
 scanning.register(app, api_key)
 queues.register(app, api_key)
 openapi.register(app)
+console.register(app)  # GET /console: the admin console (static; it calls the API above with the admin's key)
 
 
 # --- import pipeline: the state machine's task functions --------------------
