@@ -17,9 +17,13 @@ export class ApiError extends Error {
   }
 }
 
+// Where the API is: this page's path without its last segment ("/console" locally, "/<stage>/console"
+// behind API Gateway), so the console and the API it calls always share an origin and a stage.
+const BASE = window.location.pathname.replace(/\/console\/?$/, "");
+
 /** Call the API: JSON in and out; an ApiError for any non-2xx answer. */
 export async function call(method, path, { query, body } = {}) {
-  const url = new URL(path, window.location.origin);
+  const url = new URL(BASE + path, window.location.origin);
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
   }

@@ -42,7 +42,8 @@ function renderOne(page, skillId) {
     const data = await call("GET", `/api/skills/${seg(skillId)}/versions`);
     return arrayPages(data.versions, 10, (slice) => table(["version", "status", "uploaded", "import", "image"],
       slice.map((v) => [el("td", null, shortId(v.version)), el("td", null, status(v.status), v.status_reason && v.status_reason !== v.status ? ` — ${v.status_reason}` : ""),
-        timeCell(v.uploaded_at), el("td", { class: "mono" }, v.import_id || "—"), el("td", { class: "mono" }, v.image_tag || "—")])), "No versions.");
+        timeCell(v.uploaded_at), el("td", { class: "mono" }, v.import_id || "—"), el("td", { class: "mono" }, v.image_tag || "—")]),
+    { id: "versions-table" }), "No versions.");
   });
   load(image, "image", null, async () => {
     const info = await call("GET", `/api/packages/${seg(skillId)}/status`);

@@ -126,6 +126,7 @@ def test_package_approval_story_the_import_resumes_past_check_and_scan(stack, ad
     pins = admin.find_element(By.ID, "pins-table").text
     assert "harbor-tinycalc" in pins and "1.0.0" in pins
     assert len([w for w in pins.split() if len(w) == 64]) == 1  # the wheel's sha256, in full
+    wait_text(admin, "#versions-table", "importing")
     open_page(admin, stack, "rules")
     wait_text(admin, "#rules-table", "harbor-tinycalc")
     print(screenshot("rule-listed"))
@@ -212,3 +213,13 @@ def test_a_skill_named_like_html_is_shown_as_text(stack, admin, screenshot):
     assert admin.execute_script("return document.querySelectorAll('#page img, #page script').length") == 0
     assert_no_alert(admin)
     print(screenshot("xss-name-as-text"))
+
+
+def test_runs_page_filters_by_skill_and_says_when_nothing_ran(stack, admin, screenshot):
+    open_page(admin, stack, "runs")
+    form = wait_for(admin, "#run-filters")
+    form.find_element(By.NAME, "skill_id").send_keys("console-never-ran")
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    wait_text(admin, "#run-list", "No run has ended yet (with these filters).")
+    assert "skill_id=console-never-ran" in admin.current_url
+    print(screenshot("runs-empty"))
