@@ -35,6 +35,7 @@ SCREENSHOT_DIR = Path(os.environ.get("SKILLHARBOR_SCREENSHOT_DIR") or PROJECT_RO
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 #: the packages the local index serves (tiny real wheels): what the approval stories import
 RELEASES = [Release("harbor-tinycalc", "1.0.0"), Release("harbor-rejectme", "2.0.0")]
+VIEWER_ZONE = "America/New_York"
 _shots: list[Path] = []
 
 
@@ -170,7 +171,8 @@ def browser(browser_paths: tuple[str, str]) -> Iterator[Any]:
                      "--no-first-run", "--disable-background-networking", "--disable-component-update"):  # fmt: skip
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    # a viewer far from UTC, so that the tests see times converted to the viewer's zone
+    driver = webdriver.Chrome(service=Service(driver_path, env={**os.environ, "TZ": VIEWER_ZONE}), options=options)
     driver.set_page_load_timeout(60)
     try:
         yield driver

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -179,9 +181,23 @@ def test_audit_filters_by_skill_action_and_time_in_pages(stack, admin, screensho
     assert "skill_id=" in admin.current_url and "shk_" not in admin.current_url
     print(screenshot("audit-filtered"))
 
-    # the same filters up to a time before the import: nothing, said so
-    open_page(admin, stack, f"audit?skill_id={skill_id}&until=2020-01-01T00:00:00.000Z")
+    # times are the viewer's: 2020-01-01 07:00 in New York is 12:00 UTC; up to then, nothing (said so)
+    assert "times in America/New_York" in admin.find_element(By.ID, "who").text
+    form = admin.find_element(By.ID, "audit-filters")
+    admin.execute_script("arguments[0].value = '2020-01-01T07:00'", form.find_element(By.NAME, "until"))
+    form.find_element(By.CSS_SELECTOR, "button").click()
     wait_text(admin, "#audit-list", "No audit event matches these filters.")
+    assert "until=2020-01-01T12%3A00%3A00.000Z" in admin.current_url
+    # and from a moment before the import (shown in the viewer's zone), its events again
+    admin.execute_script("arguments[0].value = ''", admin.find_element(By.NAME, "until"))
+    admin.execute_script("arguments[0].value = '2020-01-01T07:00'", admin.find_element(By.NAME, "since"))
+    admin.find_element(By.CSS_SELECTOR, "#audit-filters button").click()
+    wait_for(admin, "#audit-table")
+    cell = admin.find_element(By.CSS_SELECTOR, "#audit-table tbody td")
+    utc = datetime.fromisoformat(cell.get_attribute("title").replace("Z", "+00:00"))  # the tooltip: the UTC time
+    local = utc.astimezone(ZoneInfo("America/New_York"))
+    assert f"{local.hour % 12 or 12}:{local.minute:02d}:{local.second:02d}" in cell.text  # the cell: New York's
+    assert "since=2020-01-01T12%3A00%3A00.000Z" in admin.current_url
 
     # the API's pages, two events each, walked with Older and back with Newer
     open_page(admin, stack, f"audit?skill_id={skill_id}&limit=2")
