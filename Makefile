@@ -15,7 +15,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 install: $(STAMP)
 
 # Without a registry the base image is built offline with debootstrap; a fresh
-# Debian host lacks it. Installed when we can (root with apt), else a hint.
+# Debian host lacks it. The console's browser tests (tests/console) need chromium
+# and its chromedriver. Each is installed when we can (root with apt), else a hint.
 system-deps:
 	@command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -31,6 +32,13 @@ system-deps:
 	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; \
 	  else \
 	    echo "note: docker-registry is not installed; the registry tests will skip" >&2; \
+	  fi; }
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver (the admin console's browser tests)"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "note: chromium/chromedriver are not installed; tests/console skips (apt-get install chromium chromium-driver)" >&2; \
 	  fi; }
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && command -v docker >/dev/null 2>&1; then \
 	  $(PYTHON) infra/gvisor_setup.py; \

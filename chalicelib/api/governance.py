@@ -162,10 +162,38 @@ def register(app: Any, authorizer: Any) -> None:
         params = query_params(app.current_request)
         page = gov().audit(
             caller, agent_id=params.get("agent_id") or None, skill_id=params.get("skill_id") or None,
-            action=params.get("action") or None, since=params.get("since") or None, limit=params.get("limit") or None,
-            next_token=params.get("next_token") or None,
+            action=params.get("action") or None, since=params.get("since") or None, until=params.get("until") or None,
+            limit=params.get("limit") or None, next_token=params.get("next_token") or None,
         )  # fmt: skip
         return json_response(page.to_json())
+
+    @route(app, "/api/runs", methods=["GET"], authorizer=authorizer)
+    def list_runs() -> Any:
+        caller = require(app.current_request)
+        params = query_params(app.current_request)
+        page = gov().runs(
+            caller, agent_id=params.get("agent_id") or None, skill_id=params.get("skill_id") or None,
+            since=params.get("since") or None, until=params.get("until") or None, limit=params.get("limit") or None,
+            next_token=params.get("next_token") or None,
+        )  # fmt: skip
+        return json_response({"runs": [_run_json(e) for e in page.events], "next_token": page.next_token})
+
+    @route(app, "/api/me", methods=["GET"], authorizer=authorizer)
+    def whoami() -> Any:
+        caller = require(app.current_request)
+        body = {"key_id": caller.key_id, "role": caller.role.value, "name": caller.name, "agent_id": caller.agent_id}
+        if caller.role.value != "agent":
+            body["owner"] = caller.publisher_id
+        return json_response(body)
+
+
+def _run_json(event: Any) -> dict[str, Any]:
+    """A run as its end event records it."""
+    detail = event.detail
+    return {"job_id": detail.get("job_id"), "skill_id": event.skill_id, "agent_id": event.agent_id,
+            "status": detail.get("status"), "outcome": event.outcome, "duration_ms": detail.get("duration_ms"),
+            "image_tag": detail.get("image_tag"), "worker": detail.get("worker"), "ended_at": event.time,
+            "requested_by": event.actor, "seed_endpoint": bool(detail.get("seed_endpoint")), "error": detail.get("error")}  # fmt: skip
 
 
 def valid_request_id(request_id: str) -> str:

@@ -40,6 +40,9 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
                                    "admin key, each part's state and the advisory database's source and age "
                                    "(`advisory_db.warning` when it is older than SKILLHARBOR_ADVISORY_DB_MAX_AGE_DAYS) (no key needed)"},
     "GET /api/openapi.json": {"summary": "This document (no key)"},
+    "GET /console": {"summary": "The admin console, an HTML page (no key: the page asks for one and calls this API "
+                                "with it; see docs/CONSOLE.md)"},
+    "GET /console/assets/{name}": {"summary": "The console's scripts and styles (no key)"},
     "POST /api/skills": {"summary": "Import a SKILL.md (text) or a skill zip; 202 with the import id. A new skill id "
                         "becomes the publisher's; a skill owned by someone else is 403 (only its owner or an admin may "
                         "publish versions). `?requirements=` (PEP 508, comma-separated) and/or "
@@ -147,9 +150,17 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "GET /api/isolation/rules": {"summary": "Admin: the isolation rules"},
     "DELETE /api/isolation/rules/{rule_id}": {"summary": "Admin: remove an isolation rule"},
     "GET /api/packages/audit": {
-        "summary": "The audit trail, newest first",
-        "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "action", "since", "limit", "next_token")},
+        "summary": "The audit trail, newest first (`since` and `until`: ISO 8601, inclusive; `limit` 1-1000, "
+                   "default 50; repeat the filters with `next_token` for the next page); an agent key sees its own events",
+        "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "action", "since", "until", "limit", "next_token")},
     },
+    "GET /api/runs": {
+        "summary": "Runs that ended (`ok` or `failed`), newest first, from their audit events: status, duration, "
+                   "image, worker; paginated like the audit trail. Admins see every agent's, an agent key its own",
+        "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "since", "until", "limit", "next_token")},
+    },
+    "GET /api/me": {"summary": "The caller's own key: key id, role, name, agent and owner (never the secret)"},
+    "GET /api/skills/{skill_id}/versions": {"summary": "Every uploaded version of a skill, newest first, with its status"},
     "POST /api/packages/scan": {
         "summary": "Admin or publisher: pre-flight scan of requirements (resolved first) or exact pins",
         "body": _object(

@@ -71,6 +71,15 @@ def register(app: Any, authorizer: Any) -> None:
             shown["owner"] = owner
         return json_response(shown)
 
+    @route(app, "/api/skills/{skill_id}/versions", methods=["GET"], authorizer=authorizer)
+    def list_versions(skill_id: str) -> Any:
+        require(app.current_request)
+        versions = import_service().skills.versions(valid_skill_id(skill_id))
+        if not versions:
+            raise NotFound(f"no skill {skill_id!r}")
+        fields = ("version", "status", "status_reason", "uploaded_at", "updated_at", "image_tag", "import_id")
+        return json_response({"skill_id": skill_id, "versions": [{k: v.get(k) for k in fields} for v in versions]})
+
     @route(app, "/api/imports", methods=["GET"], authorizer=authorizer)
     def find_imports() -> Any:
         require(app.current_request)

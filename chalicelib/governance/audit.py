@@ -199,6 +199,17 @@ class AuditPage(BaseModel):
         return {"events": [e.to_json() for e in self.events], "next_token": self.next_token}
 
 
+def time_bounds(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """``since`` as the lowest event time, and a sort key just above every event at ``until`` (both
+    inclusive); BadRequest when either is not ISO 8601 or ``until`` is before ``since``."""
+    lower = parse_time(since, field="since") if since else None
+    upper = parse_time(until, field="until") if until else None
+    if lower is not None and upper is not None and upper < lower:
+        raise BadRequest(f"until ({until}) is before since ({since})", field="until")
+    # '~' sorts after '#' and every event id character, so "<until>#~" is above every event at `until`
+    return lower, (f"{upper}#~" if upper else None)
+
+
 def page_size(limit: int | str | None) -> int:
     """``limit`` as an int in 1..MAX_PAGE_SIZE (default DEFAULT_PAGE_SIZE); BadRequest otherwise."""
     if limit is None or limit == "":

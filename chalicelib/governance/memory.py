@@ -7,7 +7,7 @@ import binascii
 import threading
 
 from chalicelib.errors import BadRequest, Conflict, NotFound
-from chalicelib.governance.audit import AuditEvent, AuditPage, page_size
+from chalicelib.governance.audit import AuditEvent, AuditPage, page_size, time_bounds
 from chalicelib.governance.identity import Agent, Principal, Role, StoredKey
 from chalicelib.governance.isolation import IsolationRule
 from chalicelib.governance.maturity import Maturity
@@ -18,7 +18,7 @@ from chalicelib.governance.rules import (
     RuleSet,
     normalize_package_name,
 )
-from chalicelib.governance.timeutil import now_iso, parse_time
+from chalicelib.governance.timeutil import now_iso
 
 
 class InMemoryRulesStore:
@@ -235,15 +235,17 @@ class InMemoryAuditLog:
         skill_id: str | None = None,
         action: str | None = None,
         since: str | None = None,
+        until: str | None = None,
+        outcomes: tuple[str, ...] | None = None,
         limit: int | str | None = None,
         next_token: str | None = None,
     ) -> AuditPage:
         size = page_size(limit)
-        lower = parse_time(since, field="since") if since else None
+        lower, upper_key = time_bounds(since, until)
         after = _decode_token(next_token) if next_token else None
         selected = []
         for key in sorted(self._events, reverse=True):
-            if after is not None and key >= after:
+            if (after is not None and key >= after) or (upper_key is not None and key >= upper_key):
                 continue
             event = self._events[key]
             if lower is not None and event.time < lower:
@@ -252,6 +254,7 @@ class InMemoryAuditLog:
                 (agent_id is None or event.agent_id == agent_id)
                 and (skill_id is None or event.skill_id == skill_id)
                 and (action is None or event.action == action)
+                and (not outcomes or event.outcome in outcomes)
             ):
                 selected.append(event)
                 if len(selected) == size:

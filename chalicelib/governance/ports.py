@@ -127,10 +127,13 @@ class AuditLog(Protocol):
         skill_id: str | None = None,
         action: str | None = None,
         since: str | None = None,
+        until: str | None = None,
+        outcomes: tuple[str, ...] | None = None,
         limit: int | str | None = None,
         next_token: str | None = None,
     ) -> AuditPage:
-        """Events newest first, filtered by every given field, paginated."""
+        """Events newest first, filtered by every given field (``since`` and ``until`` inclusive, ``outcomes``
+        any of), paginated."""
         ...
 
 

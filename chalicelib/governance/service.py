@@ -273,6 +273,7 @@ class GovernanceService(KeyAdministration):
         skill_id: str | None = None,
         action: str | None = None,
         since: str | None = None,
+        until: str | None = None,
         limit: int | str | None = None,
         next_token: str | None = None,
     ) -> AuditPage:
@@ -281,8 +282,31 @@ class GovernanceService(KeyAdministration):
             raise Forbidden("publisher keys cannot read the audit trail")
         scoped = acting_agent_id(caller, agent_id)
         return self.audit_log.query(
-            agent_id=scoped, skill_id=skill_id, action=action, since=since, limit=limit, next_token=next_token
+            agent_id=scoped, skill_id=skill_id, action=action, since=since, until=until, limit=limit, next_token=next_token
         )
+
+    def runs(
+        self,
+        caller: Principal,
+        *,
+        agent_id: str | None = None,
+        skill_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | str | None = None,
+        next_token: str | None = None,
+    ) -> AuditPage:
+        """Runs that ended, newest first: each run's end event (``skill.execute`` ``ok``/``failed``).
+
+        Admin: every agent's; agent key: its own; publisher: Forbidden (runs are the agents' business).
+        """
+        if caller.role is Role.PUBLISHER:
+            raise Forbidden("publisher keys cannot list runs; an admin or agent key can")
+        scoped = acting_agent_id(caller, agent_id)
+        return self.audit_log.query(
+            agent_id=scoped, skill_id=skill_id, action=events.SKILL_EXECUTE, outcomes=(events.OK, events.FAILED),
+            since=since, until=until, limit=limit, next_token=next_token,
+        )  # fmt: skip
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ string order is time order). Items:
 
 Why day partitions for "all events": the base table's own key then serves the
 unfiltered, newest-first listing with no extra index and no scan; a
-partition never grows beyond one day of events; and time ranges (``since``)
+partition never grows beyond one day of events; and time ranges (``since``, ``until``)
 map to whole partitions that can be skipped. The day markers let the reader
 walk back only over days that have events (one small query) instead of
 probing every calendar day; a store instance remembers which days it has
@@ -40,8 +40,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import BadRequest
-from chalicelib.governance.audit import AuditEvent, AuditPage, page_size
-from chalicelib.governance.timeutil import parse_time
+from chalicelib.governance.audit import AuditEvent, AuditPage, page_size, time_bounds
 from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, to_dynamo, with_retries
 
 _KEY_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "item_type")
@@ -93,19 +92,26 @@ class AuditStore(TableStore):
         skill_id: str | None = None,
         action: str | None = None,
         since: str | None = None,
+        until: str | None = None,
+        outcomes: tuple[str, ...] | None = None,
         limit: int | str | None = None,
         next_token: str | None = None,
     ) -> AuditPage:
         size = page_size(limit)
-        lower = parse_time(since, field="since") if since else None
+        lower, upper_key = time_bounds(since, until)
         filters = {"agent_id": agent_id or None, "skill_id": skill_id or None, "action": action or None}
-        shape = json.dumps(filters, sort_keys=True)
+        shape_fields: dict[str, Any] = dict(filters)
+        if outcomes:
+            shape_fields["outcomes"] = sorted(outcomes)
+        shape = json.dumps(shape_fields, sort_keys=True)
         after = _decode_token(next_token, shape) if next_token else None
+        # the page starts below the token's last event and at or before `until`, whichever is lower
+        bound = min(k for k in (after, upper_key) if k) if (after or upper_key) else None
 
         events: list[AuditEvent] = []
-        if lower is not None and after is not None and after < lower:
+        if lower is not None and bound is not None and bound < lower:
             return AuditPage(events=(), next_token=None)
-        for item in self._newest_first(filters, lower, after):
+        for item in self._newest_first(filters, lower, bound, tuple(outcomes or ())):
             events.append(_event(item))
             if len(events) == size:
                 return AuditPage(events=tuple(events), next_token=_encode_token(shape, events[-1].sort_key))
@@ -114,18 +120,19 @@ class AuditStore(TableStore):
     # --- reading ----------------------------------------------------------------------
 
     def _newest_first(
-        self, filters: dict[str, str | None], lower: str | None, after: str | None
+        self, filters: dict[str, str | None], lower: str | None, after: str | None, outcomes: tuple[str, ...] = ()
     ) -> Iterator[dict[str, Any]]:
         for field, index, prefix in _INDEXES:
             value = filters[field]
             if value:
-                others = [(f, v) for f, v in filters.items() if v and f != field]
+                others = [Attr(f).eq(v) for f, v in filters.items() if v and f != field]
                 yield from self._query_partition(
-                    Key(f"{index}pk").eq(f"{prefix}{value}"), f"{index}sk", lower, after, index=index, others=others
-                )
+                    Key(f"{index}pk").eq(f"{prefix}{value}"), f"{index}sk", lower, after, index=index,
+                    others=others + _outcome_clause(outcomes),
+                )  # fmt: skip
                 return
         for day in self._days_newest_first(lower, after):
-            yield from self._query_partition(Key("pk").eq(f"day#{day}"), "sk", lower, after)
+            yield from self._query_partition(Key("pk").eq(f"day#{day}"), "sk", lower, after, others=_outcome_clause(outcomes))
 
     def _query_partition(
         self,
@@ -135,7 +142,7 @@ class AuditStore(TableStore):
         after: str | None,
         *,
         index: str | None = None,
-        others: list[tuple[str, str]] | None = None,
+        others: list[Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         sort = Key(sort_attr)
         if lower and after:
@@ -151,8 +158,7 @@ class AuditStore(TableStore):
             kwargs["IndexName"] = index
         if others:
             expression = None
-            for field, value in others:
-                clause = Attr(field).eq(value)
+            for clause in others:
                 expression = clause if expression is None else expression & clause
             kwargs["FilterExpression"] = expression
         while True:
@@ -198,6 +204,10 @@ class AuditStore(TableStore):
         with_retries(lambda: self.table.put_item(Item={"pk": _DAYS, "sk": day, "item_type": "day"}))
         with self._lock:
             self._marked_days.add(day)
+
+
+def _outcome_clause(outcomes: tuple[str, ...]) -> list[Any]:
+    return [Attr("outcome").is_in(list(outcomes))] if outcomes else []
 
 
 def _encode_token(shape: str, after: str) -> str:

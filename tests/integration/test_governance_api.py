@@ -144,3 +144,43 @@ def test_an_admin_rejects_a_request_with_a_reason_the_requester_can_read(api):
     status, trail = api.call("get", "/api/packages/audit?action=request.decide")
     assert [(e["actor"], e["detail"]["status"], e["detail"].get("reason")) for e in trail["events"]] == [
         ("admin:bootstrap admin", "rejected", "use str.rjust")]  # fmt: skip
+
+
+def test_runs_are_listed_from_their_end_events_newest_first_and_scoped_to_the_agent(api):
+    from chalicelib.governance.audit import SKILL_EXECUTE, audit_event
+    from chalicelib.store.audit import AuditStore
+
+    bot_key = api.agent("runs-bot", "INTERN")
+    api.agent("runs-other", "INTERN")
+    store = AuditStore()
+    for n, (agent, outcome) in enumerate([("runs-bot", "started"), ("runs-bot", "ok"), ("runs-other", "failed"), ("runs-bot", "failed")]):
+        store.append(audit_event(SKILL_EXECUTE, actor=f"agent:{agent}", agent_id=agent, skill_id="calc", outcome=outcome,
+                                 time=f"2025-01-02T03:04:0{n}Z", detail={"job_id": f"run-{n:024x}", "status": outcome if outcome != "ok" else "ok",
+                                 "duration_ms": 100 + n, "image_tag": "skillharbor/env:abc", "worker": "w1"}))  # fmt: skip
+    status, page = api.call("get", "/api/runs?skill_id=calc&limit=2")
+    assert status == 200 and [r["job_id"][-1] for r in page["runs"]] == ["3", "2"] and page["next_token"]
+    status, rest = api.call("get", f"/api/runs?skill_id=calc&limit=2&next_token={page['next_token']}")
+    assert [r["job_id"][-1] for r in rest["runs"]] == ["1"] and rest["next_token"] is None  # "started" is no run's end
+    assert rest["runs"][0] == {"job_id": f"run-{1:024x}", "skill_id": "calc", "agent_id": "runs-bot", "status": "ok", "outcome": "ok",
+                               "duration_ms": 101, "image_tag": "skillharbor/env:abc", "worker": "w1",
+                               "ended_at": "2025-01-02T03:04:01.000000Z", "requested_by": "agent:runs-bot",
+                               "seed_endpoint": False, "error": None}  # fmt: skip
+    status, own = api.call("get", "/api/runs", key=bot_key)
+    assert status == 200 and {r["agent_id"] for r in own["runs"]} == {"runs-bot"}
+    assert api.call("get", "/api/runs?agent_id=runs-other", key=bot_key)[0] == 403
+    status, early = api.call("get", "/api/runs?skill_id=calc&until=2025-01-02T03:04:02Z")
+    assert [r["job_id"][-1] for r in early["runs"]] == ["2", "1"]
+    status, audit = api.call("get", "/api/packages/audit?skill_id=calc&until=2025-01-02T03:04:00Z")
+    assert status == 200 and [e["outcome"] for e in audit["events"]] == ["started"]
+    status, error = api.call("get", "/api/packages/audit?since=2025-02-01&until=2025-01-01")
+    assert status == 400 and "until" in error["message"]
+
+
+def test_me_names_the_callers_key_and_role_without_its_secret(api):
+    status, me = api.call("get", "/api/me")
+    assert status == 200 and me["role"] == "admin" and me["key_id"] == "bootstrap-admin"
+    key = api.agent("me-bot", "INTERN")
+    status, me = api.call("get", "/api/me", key=key)
+    assert status == 200 and me["role"] == "agent" and me["agent_id"] == "me-bot" and "owner" not in me
+    assert key not in json.dumps(me)
+    assert api.call("get", "/api/me", key="shk_unknown-key-0000")[0] == 401

@@ -298,6 +298,38 @@ def test_audit_queries_newest_first_across_days_with_filters_and_pages(aws):
         store.query(limit=5000)
 
 
+def test_audit_until_bounds_the_newest_event_and_outcomes_filter_runs(aws):
+    store = AuditStore()
+    days = ["2024-03-01", "2024-03-02", "2024-03-05"]
+    for n in range(30):
+        store.append(_event(n, days[n // 10], agent_id="bot-a" if n % 2 else "bot-b", action=actions.SKILL_EXECUTE,
+                            outcome=("started", "ok", "failed")[n % 3]))  # fmt: skip
+
+    def walk(**filters):
+        seen, token = [], None
+        while True:
+            page = store.query(limit=4, next_token=token, **filters)
+            seen += [e.detail["n"] for e in page.events]
+            token = page.next_token
+            if token is None:
+                return seen
+
+    # until is inclusive: the event at exactly 2024-03-02T10:00:15Z is in
+    assert walk(until="2024-03-02T10:00:15Z") == list(range(15, -1, -1))
+    assert walk(since="2024-03-01T10:00:05Z", until="2024-03-02T10:00:12Z") == list(range(12, 4, -1))
+    assert walk(agent_id="bot-a", until="2024-03-01") == []  # a date alone is its midnight
+    assert walk(action=actions.SKILL_EXECUTE, outcomes=("ok", "failed"), until="2024-03-02T10:00:13Z") == [
+        n for n in range(13, -1, -1) if n % 3]
+    assert walk(agent_id="bot-b", outcomes=("failed",)) == [n for n in range(29, -1, -1) if n % 2 == 0 and n % 3 == 2]
+    with pytest.raises(BadRequest, match="until .* is before since"):
+        store.query(since="2024-03-05", until="2024-03-01")
+    with pytest.raises(BadRequest, match="until"):
+        store.query(until="tomorrow")
+    runs = store.query(outcomes=("ok",), limit=2)
+    with pytest.raises(BadRequest, match="other filters"):
+        store.query(next_token=runs.next_token)
+
+
 def test_audit_events_of_today_with_generated_times(aws):
     store = AuditStore()
     for i in range(3):

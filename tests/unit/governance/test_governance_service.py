@@ -174,6 +174,27 @@ def test_audit_pages_newest_first_in_memory(svc, admin):
         log.query(limit=0)
 
 
+def test_audit_until_and_runs_in_memory(svc, admin):
+    log = svc.audit_log
+    bot = agent_principal(svc, admin, "bot", "INTERN")
+    for i, outcome in enumerate(["started", "ok", "started", "failed"]):
+        log.append(actions.audit_event(actions.SKILL_EXECUTE, actor="agent:bot", agent_id="bot", outcome=outcome,
+                                       detail={"i": i}, time=f"2024-05-01T12:00:0{i}Z"))  # fmt: skip
+    log.append(actions.audit_event(actions.SKILL_EXECUTE, actor="agent:other", agent_id="other", outcome="ok",
+                                   detail={"i": 9}, time="2024-05-01T12:00:09Z"))  # fmt: skip
+    assert [e.detail["i"] for e in svc.audit(admin, action=actions.SKILL_EXECUTE, until="2024-05-01T12:00:02Z").events] == [2, 1, 0]
+    assert [e.detail["i"] for e in svc.runs(admin).events] == [9, 3, 1]
+    assert [e.detail["i"] for e in svc.runs(bot).events] == [3, 1]  # an agent key: its own runs only
+    assert [e.detail["i"] for e in svc.runs(admin, until="2024-05-01T12:00:02Z").events] == [1]
+    with pytest.raises(Forbidden):
+        svc.runs(bot, agent_id="other")
+    publisher = svc.authenticate(svc.create_key(admin, "publisher", "ci", team="t").api_key)
+    with pytest.raises(Forbidden, match="publisher"):
+        svc.runs(publisher)
+    with pytest.raises(BadRequest, match="before since"):
+        svc.audit(admin, since="2024-05-02", until="2024-05-01")
+
+
 def test_principal_actor_names():
     assert Principal(key_id="k", role=Role.PUBLISHER, name="ci").actor == "publisher:ci"
 
