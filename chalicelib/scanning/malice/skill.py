@@ -1,0 +1,142 @@
+"""Walk a whole skill (every file, archives inside it, compiled payloads) and run the rule pack.
+
+Public interface::
+
+    scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]
+    scan_path(path: str | Path) -> list[MaliceFinding]   # a folder, a .zip or one SKILL.md
+
+Text files of every type (Markdown prose and fenced blocks, Python, shell,
+JS/TS, PowerShell, batch, YAML, JSON, ...) are scanned whole, so a payload in
+prose, an inline code span or frontmatter metadata is seen as well as one in
+a script. Zip archives inside a skill are opened and their members scanned
+(an encrypted member is CRITICAL: nothing may hide from the scanner); other
+archive formats are refused (HIGH). Compiled payloads are reported: ``.pyc``
+without its ``.py`` beside it is HIGH, and the printable strings of every
+binary are scanned as text so a command inside one is still found.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from chalicelib.scanning.malice.engine import MaliceFinding, scan_text
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_ARCHIVE_DEPTH = 2
+MAX_MEMBERS = 500
+_OPAQUE_ARCHIVES = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz", ".7z", ".rar", ".gz", ".bz2", ".xz", ".cab")
+_BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xca\xfe\xba\xbe", b"koly")
+_STRINGS = re.compile(rb"[\x20-\x7e\t]{6,}")
+
+
+def _finding(file: str, rule_id: str, severity: str, category: str, message: str, fix: str,
+             matched: str = "") -> MaliceFinding:  # fmt: skip
+    return MaliceFinding(file=file, line=1, rule_id=rule_id, severity=severity, category=category,
+                         message=message, matched=matched, fix=fix)  # fmt: skip
+
+
+def _is_binary(data: bytes) -> bool:
+    return data.startswith(_BINARY_MAGIC) or b"\x00" in data[:4096]
+
+
+def _zip(name: str, data: bytes, depth: int) -> list[MaliceFinding]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        return [_finding(name, "SKA002", "HIGH", "hidden-payload", "a file named like an archive cannot be opened",
+                         "remove the file or ship its contents unpacked")]  # fmt: skip
+    if depth >= MAX_ARCHIVE_DEPTH:
+        return [_finding(name, "SKA003", "HIGH", "hidden-payload", "archives nested too deep to inspect",
+                         "ship the contents unpacked")]  # fmt: skip
+    findings = [_finding(name, "SKA004", "MEDIUM", "hidden-payload", "the skill bundles an archive",
+                         "ship the files unpacked so reviewers see them")]  # fmt: skip
+    members = {}
+    for info in archive.infolist()[:MAX_MEMBERS]:
+        if info.is_dir():
+            continue
+        member = f"{name}!{info.filename}"
+        if info.flag_bits & 0x1:
+            findings.append(_finding(member, "SKA001", "CRITICAL", "dropper",
+                                     "password-protected archive member: its content is hidden from review",
+                                     "ship the files unencrypted"))  # fmt: skip
+            continue
+        if info.file_size > MAX_FILE_BYTES:
+            findings.append(_finding(member, "SKA005", "HIGH", "hidden-payload", "archive member too large to scan",
+                                     "ship it unpacked or remove it"))  # fmt: skip
+            continue
+        members[member] = archive.read(info)
+    return findings + _scan_files(members, depth + 1)
+
+
+def _scan_files(files: Mapping[str, bytes], depth: int) -> list[MaliceFinding]:
+    findings: list[MaliceFinding] = []
+    names = set(files)
+    for name, data in sorted(files.items()):
+        lower = name.lower()
+        if len(data) > MAX_FILE_BYTES:
+            findings.append(_finding(name, "SKA005", "HIGH", "hidden-payload", "file too large to scan",
+                                     "remove it or split it"))  # fmt: skip
+            continue
+        if lower.endswith(".zip") or data.startswith(b"PK\x03\x04"):
+            findings += _zip(name, data, depth)
+            continue
+        if lower.endswith(_OPAQUE_ARCHIVES):
+            findings.append(_finding(name, "SKA006", "HIGH", "hidden-payload",
+                                     "archive format that is not inspected: refused", "ship the files unpacked"))  # fmt: skip
+            continue
+        if lower.endswith(".pyc"):
+            stem = PurePosixPath(name.replace("/__pycache__/", "/")).name.split(".")[0]
+            folder = str(PurePosixPath(name).parent).replace("/__pycache__", "").replace("__pycache__", "")
+            source = f"{folder}/{stem}.py".lstrip("./") if folder not in ("", ".") else f"{stem}.py"
+            if source not in names:
+                findings.append(_finding(name, "SKA010", "HIGH", "hidden-payload",
+                                         "compiled Python without its source: it cannot be reviewed",
+                                         "ship the .py source, not the .pyc"))  # fmt: skip
+            else:
+                findings.append(_finding(name, "SKA011", "MEDIUM", "hidden-payload",
+                                         "compiled Python bundled: Python runs it instead of its source when newer",
+                                         "delete __pycache__ from the skill"))  # fmt: skip
+        if lower.endswith(".pyc") or _is_binary(data):
+            if not lower.endswith(".pyc"):
+                findings.append(_finding(name, "SKA020", "HIGH", "hidden-payload",
+                                         "a compiled binary is bundled: it cannot be reviewed",
+                                         "build it from source at install time or drop it"))  # fmt: skip
+            strings = "\n".join(s.decode("ascii") for s in _STRINGS.findall(data))
+            findings += scan_text(name, strings)
+            continue
+        findings += scan_text(name, data.decode("utf-8", errors="replace"))
+    return findings
+
+
+def scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]:
+    """Findings for a skill given as relative path -> content, worst first."""
+    raw = {n: (c.encode("utf-8") if isinstance(c, str) else c) for n, c in files.items()}
+    findings = _scan_files(raw, 0)
+    unique = {(f.file, f.line, f.rule_id): f for f in findings}
+    order = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
+    return sorted(unique.values(), key=lambda f: (order[f.severity], f.file, f.line, f.rule_id))
+
+
+def read_skill(path: str | Path) -> dict[str, bytes]:
+    """A folder, a .zip or one file as relative path -> bytes (symlinks are not followed)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return {
+            p.relative_to(path).as_posix(): p.read_bytes()
+            for p in sorted(path.rglob("*"))
+            if p.is_file() and not p.is_symlink() and ".git" not in p.relative_to(path).parts
+        }
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            return {i.filename: archive.read(i) for i in archive.infolist() if not i.is_dir() and not i.flag_bits & 1}
+    return {path.name: path.read_bytes()}
+
+
+def scan_path(path: str | Path) -> list[MaliceFinding]:
+    return scan_skill(read_skill(path))
