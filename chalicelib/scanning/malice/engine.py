@@ -51,6 +51,8 @@ class Rule:
     positive: tuple[str, ...] = ()
     negative: tuple[str, ...] = ()
     decoded_only: bool = False
+    unless: tuple[re.Pattern[str], ...] = ()  # a match that also matches one of these does not fire
+    skip_quoted: bool = False  # a match right after a quote is a mention ("say 'ignore ...'"), not an instruction
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def _rule(raw: dict[str, Any], source: str) -> Rule:
         rationale=raw["rationale"], fix=raw["fix"], patterns=_compile(raw["patterns"], raw["id"]),
         all_of=_compile(raw.get("all_of"), raw["id"]), references=tuple(raw.get("references") or ()),
         positive=tuple(examples.get("positive") or ()), negative=tuple(examples.get("negative") or ()),
-        decoded_only=bool(raw.get("decoded_only", False)),
+        decoded_only=bool(raw.get("decoded_only", False)), unless=_compile(raw.get("unless"), raw["id"]),
+        skip_quoted=bool(raw.get("skip_quoted", False)),
     )  # fmt: skip
 
 
@@ -169,6 +172,15 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
+_QUOTES = frozenset("\"'`\u201c\u2018(")
+
+
+def _counts(rule: Rule, text: str, m: re.Match[str]) -> bool:
+    if rule.skip_quoted and m.start() > 0 and text[m.start() - 1] in _QUOTES:
+        return False
+    return not any(u.search(m.group(0)) for u in rule.unless)
+
+
 def scan_text(file: str, text: str, *, rules: tuple[Rule, ...] | None = None, _depth: int = 0,
               _line: int | None = None) -> list[MaliceFinding]:  # fmt: skip
     """Every rule over ``text``, then over what its encoded literals decode to."""
@@ -180,7 +192,7 @@ def scan_text(file: str, text: str, *, rules: tuple[Rule, ...] | None = None, _d
         if rule.all_of and not all(p.search(text) for p in rule.all_of):
             continue
         for pattern in rule.patterns:
-            m = pattern.search(text)
+            m = next((m for m in pattern.finditer(text) if _counts(rule, text, m)), None)
             if m:
                 line = _line if _line is not None else _line_of(text, m.start())
                 findings.append(MaliceFinding(
