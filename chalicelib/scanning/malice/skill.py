@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from chalicelib.scanning.malice.engine import MaliceFinding, scan_text
+from chalicelib.scanning.malice.taint import secret_flows
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_ARCHIVE_DEPTH = 2
@@ -108,7 +109,10 @@ def _scan_files(files: Mapping[str, bytes], depth: int) -> list[MaliceFinding]:
             strings = "\n".join(s.decode("ascii") for s in _STRINGS.findall(data))
             findings += scan_text(name, strings)
             continue
-        findings += scan_text(name, data.decode("utf-8", errors="replace"))
+        text = data.decode("utf-8", errors="replace")
+        findings += scan_text(name, text)
+        if lower.endswith(".py"):
+            findings += secret_flows(name, text)
     return findings
 
 
