@@ -17,6 +17,7 @@ binary are scanned as text so a command inside one is still found.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import zipfile
@@ -116,10 +117,46 @@ def _scan_files(files: Mapping[str, bytes], depth: int) -> list[MaliceFinding]:
     return findings
 
 
+_NAME = re.compile(r"^name:\s*[\"']?([^\"'\n]+?)[\"']?\s*$", re.MULTILINE)
+POPULAR_SKILLS_FILE = Path(__file__).resolve().parent / "popular-skills.txt"
+
+
+@functools.cache
+def _popular_skills():
+    from chalicelib.scanning.typosquats import PopularNames  # lazy: only when a SKILL.md names itself
+
+    lines = [n.strip() for n in POPULAR_SKILLS_FILE.read_text(encoding="utf-8").splitlines()]
+    return PopularNames(enumerate((n for n in lines if n and not n.startswith("#")), start=1))
+
+
+def name_squats(files: Mapping[str, bytes]) -> list[MaliceFinding]:
+    """The skill's own name (SKILL.md frontmatter) against popular skills' names."""
+    skill_md = next((n for n in sorted(files, key=len) if n.rsplit("/", 1)[-1] == "SKILL.md"), None)
+    if skill_md is None:
+        return []
+    head = files[skill_md].decode("utf-8", errors="replace")[:4000]
+    found = _NAME.search(head.split("\n---", 1)[0]) if head.startswith("---") else None
+    if not found:
+        return []
+    match = _popular_skills().check(found.group(1).strip())
+    if match is None:
+        return []
+    return [MaliceFinding(
+        file=skill_md, line=head[: found.start()].count("\n") + 1, rule_id="SKM-SQUAT-001", severity="HIGH",
+        category="typosquat", message=f"skill name imitates the popular skill {match.target!r} ({match.kind})",
+        matched=found.group(0)[:160], fix="choose a name that does not imitate another skill",
+    )]  # fmt: skip
+
+
 def scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]:
     """Findings for a skill given as relative path -> content, worst first."""
     raw = {n: (c.encode("utf-8") if isinstance(c, str) else c) for n, c in files.items()}
     findings = _scan_files(raw, 0)
+    squats = name_squats(raw)
+    if squats and any(f.severity in ("HIGH", "CRITICAL") for f in findings):
+        # an imitated name plus a risky behaviour is impersonation with intent
+        squats = [MaliceFinding(**{**s.to_dict(), "severity": "CRITICAL"}) for s in squats]
+    findings += squats
     unique = {(f.file, f.line, f.rule_id): f for f in findings}
     order = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
     return sorted(unique.values(), key=lambda f: (order[f.severity], f.file, f.line, f.rule_id))
