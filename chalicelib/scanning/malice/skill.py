@@ -4,6 +4,7 @@ Public interface::
 
     scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]
     scan_path(path: str | Path) -> list[MaliceFinding]   # a folder, a .zip or one SKILL.md
+    scan_upload(data: bytes, *, is_zip: bool) -> list[MaliceFinding]   # what the import received
 
 Text files of every type (Markdown prose and fenced blocks, Python, shell,
 JS/TS, PowerShell, batch, YAML, JSON, ...) are scanned whole, so a payload in
@@ -162,6 +163,30 @@ def scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]:
     return sorted(unique.values(), key=lambda f: (order[f.severity], f.file, f.line, f.rule_id))
 
 
+def read_upload(data: bytes, *, is_zip: bool) -> dict[str, bytes]:
+    """An uploaded skill (a .zip or one SKILL.md) as relative path -> bytes; encrypted members stay in as
+    themselves so the walk reports them."""
+    if not is_zip:
+        return {"SKILL.md": data}
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        return {"upload.zip": data}
+    out: dict[str, bytes] = {}
+    for info in archive.infolist()[:MAX_MEMBERS]:
+        if info.is_dir():
+            continue
+        if info.flag_bits & 0x1 or info.file_size > MAX_FILE_BYTES:
+            out.setdefault("upload.zip", data)  # the walk reports the encrypted or oversized member
+            continue
+        out[info.filename] = archive.read(info)
+    return out
+
+
+def scan_upload(data: bytes, *, is_zip: bool) -> list[MaliceFinding]:
+    return scan_skill(read_upload(data, is_zip=is_zip))
+
+
 def read_skill(path: str | Path) -> dict[str, bytes]:
     """A folder, a .zip or one file as relative path -> bytes (symlinks are not followed)."""
     path = Path(path)
@@ -174,8 +199,7 @@ def read_skill(path: str | Path) -> dict[str, bytes]:
             if p.is_file() and not p.is_symlink() and ".git" not in p.relative_to(path).parts
         }
     if path.suffix.lower() == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            return {i.filename: archive.read(i) for i in archive.infolist() if not i.is_dir() and not i.flag_bits & 1}
+        return read_upload(path.read_bytes(), is_zip=True)
     return {path.name: path.read_bytes()}
 
 
