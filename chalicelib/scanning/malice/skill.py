@@ -122,12 +122,51 @@ _NAME = re.compile(r"^name:\s*[\"']?([^\"'\n]+?)[\"']?\s*$", re.MULTILINE)
 POPULAR_SKILLS_FILE = Path(__file__).resolve().parent / "popular-skills.txt"
 
 
-@functools.cache
-def _popular_skills():
-    from chalicelib.scanning.typosquats import PopularNames  # lazy: only when a SKILL.md names itself
+# Latin look-alikes a squatter uses in a name (Cyrillic, Greek, digits); folded before comparing
+_CONFUSABLES = str.maketrans({"а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",
+                              "ѕ": "s", "ԁ": "d", "ɡ": "g", "ο": "o", "α": "a", "ν": "v", "ρ": "p", "τ": "t", "0": "o",
+                              "1": "l", "|": "l", "_": "-", ".": "-"})  # fmt: skip
+MIN_EDIT_LENGTH = 5  # shorter names sit one edit away from too many unrelated skills
 
+
+@functools.cache
+def _popular_skills() -> tuple[str, ...]:
     lines = [n.strip() for n in POPULAR_SKILLS_FILE.read_text(encoding="utf-8").splitlines()]
-    return PopularNames(enumerate((n for n in lines if n and not n.startswith("#")), start=1))
+    return tuple(n for n in lines if n and not n.startswith("#"))
+
+
+def _fold(name: str) -> str:
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", name.lower().translate(_CONFUSABLES))
+    return "".join(c for c in folded if not unicodedata.combining(c)).replace("rn", "m").replace("vv", "w")
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Damerau distance exactly 1 (one insertion, deletion, substitution or adjacent swap)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def squat_target(name: str) -> tuple[str, str] | None:
+    """(popular skill, how) when ``name`` imitates a popular skill it is not."""
+    popular = _popular_skills()
+    if name in popular:
+        return None
+    folded = _fold(name)
+    for target in popular:
+        if folded == _fold(target):
+            return target, "look-alike characters"
+    if len(folded) >= MIN_EDIT_LENGTH:
+        for target in popular:
+            if len(target) >= MIN_EDIT_LENGTH and _one_edit(folded, _fold(target)):
+                return target, "one edit away"
+    return None
 
 
 def name_squats(files: Mapping[str, bytes]) -> list[MaliceFinding]:
@@ -139,12 +178,13 @@ def name_squats(files: Mapping[str, bytes]) -> list[MaliceFinding]:
     found = _NAME.search(head.split("\n---", 1)[0]) if head.startswith("---") else None
     if not found:
         return []
-    match = _popular_skills().check(found.group(1).strip())
+    match = squat_target(found.group(1).strip())
     if match is None:
         return []
+    target, how = match
     return [MaliceFinding(
         file=skill_md, line=head[: found.start()].count("\n") + 1, rule_id="SKM-SQUAT-001", severity="HIGH",
-        category="typosquat", message=f"skill name imitates the popular skill {match.target!r} ({match.kind})",
+        category="typosquat", message=f"skill name imitates the popular skill {target!r} ({how})",
         matched=found.group(0)[:160], fix="choose a name that does not imitate another skill",
     )]  # fmt: skip
 
@@ -158,8 +198,10 @@ def scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]:
         # an imitated name plus a risky behaviour is impersonation with intent
         squats = [MaliceFinding(**{**s.to_dict(), "severity": "CRITICAL"}) for s in squats]
     findings += squats
-    unique = {(f.file, f.line, f.rule_id): f for f in findings}
     order = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
+    unique: dict[tuple[str, int, str], MaliceFinding] = {}
+    for f in sorted(findings, key=lambda f: order[f.severity]):  # one text matched twice: keep the worse rule
+        unique.setdefault((f.file, f.line, f.matched or f.rule_id), f)
     return sorted(unique.values(), key=lambda f: (order[f.severity], f.file, f.line, f.rule_id))
 
 
