@@ -226,6 +226,8 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
     if errors:
         lines += ["Steps that failed in this run:", ""] + [f"* `{k}`: {v[:300]}" for k, v in errors.items()] + [""]
 
+    lines += list((results.get("malice") or {}).get("markdown") or [])  # bench_malice writes its own section
+
     profile = execution.get("profile") or {}
     lines += ["## Where the time goes (profile)", ""]
     lines += image("bench-profile.png", profile_plot(IMAGES / "bench-profile.png", profile), "phases of a run")

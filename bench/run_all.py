@@ -39,6 +39,7 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
             ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "5"], 1800),
             ("peers", [python, "-m", "bench.bench_peers", "--rounds", "3", "--numpy-rounds", "2", "--burst-rounds", "1"], 1200),
             ("runtimes", [python, "-m", "bench.bench_runtimes", "--rounds", "3", "--numpy-rounds", "2"], 900),
+            ("malice", [python, "-m", "bench.bench_malice", "--runs", "3"], 600),
         ]
     return [
         ("b1", [python, "bench/bench_permission_check.py", "--hits", "50000", "--misses", "500"], 300),
@@ -49,13 +50,14 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
         ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "20"], 1800),
         ("peers", [python, "-m", "bench.bench_peers", "--rounds", "10", "--numpy-rounds", "5", "--burst-rounds", "2"], 1800),
         ("runtimes", [python, "-m", "bench.bench_runtimes", "--rounds", "8", "--numpy-rounds", "4"], 1200),
+        ("malice", [python, "-m", "bench.bench_malice", "--runs", "10"], 600),
     ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="run every benchmark and regenerate docs/BENCHMARKS.md")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
-    parser.add_argument("--only", default="", help="comma-separated steps: b1,execution,api,commands,build,peers,runtimes")
+    parser.add_argument("--only", default="", help="comma-separated steps: b1,execution,api,commands,build,peers,runtimes,malice")
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(",")))
     started = time.monotonic()

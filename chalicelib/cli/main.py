@@ -1275,6 +1275,9 @@ def images_remove(session: Session, skill_id: str) -> None:
 from chalicelib.cli import admin as _admin  # noqa: E402,F401  (registers skills owner/transfer, inbox, keys list/rotate)
 from chalicelib.cli import isolation as _isolation  # noqa: E402,F401  (registers isolation list/add/remove)
 from chalicelib.cli import exec_cmd as _exec_cmd  # noqa: E402,F401  (registers exec and workspaces)
+from chalicelib.cli.scan import scan_command  # noqa: E402  (offline, no stack)
+
+cli.add_command(scan_command)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -19,6 +19,11 @@ scan_unavailable > passed). Typosquats and HIGH code findings do not change
 it: they are listed in ``needs_approval`` for governance, which demands an
 admin approval naming the package (typosquats) or the skill version (code).
 
+``skill_files`` (relative path -> content: the whole uploaded skill) runs the
+malicious-skill rule pack (``chalicelib.scanning.malice``): CRITICAL findings
+are listed in ``malicious`` (the import blocks them outright), HIGH ones join
+``needs_approval.malice``.
+
 ``direct_names`` defaults to the pins marked ``direct``. ``code`` is one
 source text or a mapping of file name to source (``None``: no code).
 """
@@ -33,6 +38,7 @@ from packaging.utils import canonicalize_name
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib.scanning.code_analysis import analyse_code
+from chalicelib.scanning.malice import scan_skill
 from chalicelib.scanning.models import AuditResult, CodeFinding, PinLike, TyposquatMatch, UnauditedPin
 from chalicelib.scanning.policy import AdvisoryIgnore, JudgedFinding, ScanStatus, judge
 from chalicelib.scanning.typosquats import PopularNames, load_popular_names
@@ -44,10 +50,11 @@ class NeedsApproval(BaseModel):
 
     typosquats: tuple[str, ...] = ()  # package names an admin approval must name
     code: tuple[CodeFinding, ...] = ()  # HIGH findings in the skill's code
+    malice: tuple[dict[str, Any], ...] = ()  # HIGH malicious-skill rule findings (MaliceFinding.to_dict())
 
     @property
     def required(self) -> bool:
-        return bool(self.typosquats or self.code)
+        return bool(self.typosquats or self.code or self.malice)
 
 
 class ScanReport(BaseModel):
@@ -58,6 +65,8 @@ class ScanReport(BaseModel):
     unaudited: tuple[UnauditedPin, ...] = ()
     typosquats: tuple[TyposquatMatch, ...] = ()
     code_findings: tuple[CodeFinding, ...] = ()
+    malice_findings: tuple[dict[str, Any], ...] = ()  # every rule-pack finding, worst first
+    malicious: tuple[dict[str, Any], ...] = ()  # the CRITICAL ones: the skill is blocked, no approval releases it
     needs_approval: NeedsApproval = NeedsApproval()
     reasons: tuple[str, ...] = ()
     scanned_at: datetime
@@ -122,6 +131,7 @@ class Scanner:
         code: str | Mapping[str, str] | None = None,
         ignores: Iterable[AdvisoryIgnore] = (),
         now: datetime | None = None,
+        skill_files: Mapping[str, bytes | str] | None = None,
     ) -> ScanReport:
         now = now or datetime.now(timezone.utc)
         verdict = judge(self._audit(pins), list(ignores), now)
@@ -130,13 +140,18 @@ class Scanner:
         squats = self.typosquats(direct_names)
         code_findings = analyse_code(code, use_bandit=self.use_bandit) if code else []
         high_code = tuple(f for f in code_findings if f.severity == "HIGH")
-        needs = NeedsApproval(typosquats=tuple(m.name for m in squats), code=high_code)
+        malice = scan_skill(skill_files) if skill_files else []
+        critical = tuple(f.to_dict() for f in malice if f.severity == "CRITICAL")
+        high_malice = tuple(f.to_dict() for f in malice if f.severity == "HIGH")
+        needs = NeedsApproval(typosquats=tuple(m.name for m in squats), code=high_code, malice=high_malice)
 
         reasons: list[str] = [f.describe() for f in verdict.findings if not f.ignored]
         reasons += [f"{u.package} {u.version}: could not be audited: {u.reason}" for u in verdict.unaudited]
         reasons += [f.describe() for f in verdict.findings if f.ignored]
         reasons += [f"{m.describe()}; needs an admin approval naming {m.name}" for m in squats]
         reasons += [f"{f.describe()}; needs an admin approval of this skill version" for f in high_code]
+        reasons += [f"{f.describe()}; malicious: blocked" for f in malice if f.severity == "CRITICAL"]
+        reasons += [f"{f.describe()}; needs an admin approval of this skill version" for f in malice if f.severity == "HIGH"]
         database = self._database_status(now) if pins else None  # nothing was looked up: its age says nothing
         warnings = (database["warning"],) if database and database.get("warning") else ()
         return ScanReport(
@@ -145,6 +160,8 @@ class Scanner:
             unaudited=verdict.unaudited,
             typosquats=tuple(squats),
             code_findings=tuple(code_findings),
+            malice_findings=tuple(f.to_dict() for f in malice),
+            malicious=critical,
             needs_approval=needs,
             reasons=tuple(reasons),
             scanned_at=now,

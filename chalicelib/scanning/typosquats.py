@@ -42,7 +42,7 @@ from chalicelib.scanning.models import TyposquatKind, TyposquatMatch
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_POPULAR_FILE = DATA_DIR / "top-pypi-packages.csv"
 #: edit-based rules apply only to names (candidate and target) this long or longer
-MIN_EDIT_LENGTH = 4
+MIN_EDIT_LENGTH = 5  # 4-letter names (catt/cart) sit one edit from too many real, unrelated projects
 
 _SEPARATORS = str.maketrans("", "", "-_.")
 # Latin look-alikes of common Cyrillic and Greek letters, and ASCII confusions.

@@ -35,6 +35,7 @@ from chalicelib.settings import get_settings
 from chalicelib.skills.model import ParsedSkill
 from chalicelib.skills.parser import ParseLimits, parse_skill_md, parse_zip
 from chalicelib.skills.proposals import RequirementOverride, accept_requirements
+from chalicelib.scanning.malice.skill import read_upload
 from chalicelib.scanning.sbom import build_sbom
 from chalicelib.scanning.scanner import Scanner
 from chalicelib.store.blobs import BlobStore
@@ -450,11 +451,13 @@ class ImportService:
         pins = self.pins_of(record)
         artifact = self.blobs.get_json(settings.artifacts_bucket, record["artifact_key"])
         code = _code_of(artifact)
-        report = self.scanner.scan(pins, code=code or None, ignores=self.reviews.ignores())
+        report = self.scanner.scan(pins, code=code or None, ignores=self.reviews.ignores(),
+                                   skill_files=self._skill_files(record, state, artifact))  # fmt: skip
         prefix = record["artifact_key"].rsplit("/", 1)[0]
         self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/scan.json", report.to_dict())
         self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/sbom.json", build_sbom(state["skill_id"], state["version"], pins, dependencies=_dependency_graph(pins)))
         code_high = [f.describe() for f in report.needs_approval.code]
+        code_high += [_malice_line(f) for f in report.needs_approval.malice]
         code_approval = self.reviews.code_approval(state["skill_id"], state["version"]) if code_high else None
         summary = {
             "status": report.status, "reasons": list(report.reasons),
@@ -462,6 +465,7 @@ class ImportService:
             "unaudited": [u.model_dump(mode="json") for u in report.unaudited],
             "typosquats": [t.model_dump(mode="json") for t in report.typosquats],
             "code_findings": [f.model_dump(mode="json") for f in report.code_findings],
+            "malice_findings": list(report.malice_findings), "malicious": bool(report.malicious),
             "code_approval": code_approval, "vulnerability_service": report.vulnerability_service,
             "advisory_db": report.advisory_db, "warnings": list(report.warnings),
         }  # fmt: skip
@@ -469,6 +473,11 @@ class ImportService:
         if report.status != "passed" or (code_high and code_approval is None):
             steps["scan"]["status"] = "failed"
         self.skills.update_version(state["skill_id"], state["version"], scan=summary, steps=steps)
+        if report.malicious:
+            self._audit(IMPORT_STEP, skill_id=state["skill_id"], outcome=BLOCKED,
+                        detail={"import_id": state["import_id"], "step": "scan", "malicious": list(report.malicious)})  # fmt: skip
+            raise Blocked("the skill is malicious (CRITICAL findings); no code approval releases it",
+                          problems=[_malice_line(f) for f in report.malicious])  # fmt: skip
         if report.status == "scan_unavailable":
             raise ScanUnavailable("some packages could not be audited: the scan fails closed", problems=list(report.reasons))
         if report.status == "blocked":
@@ -482,6 +491,25 @@ class ImportService:
         self.imports.update(state["import_id"], current_step="install")
         self._step_event(state, "scan", "succeeded", findings=len(report.findings), code_findings=len(report.code_findings))
         return state
+
+    def _skill_files(self, record: dict[str, Any], state: dict[str, Any], artifact: dict[str, Any]) -> dict[str, bytes | str]:
+        """The whole upload as it arrived (binaries, archives and __pycache__ included), for the rule pack;
+        the parsed artifact's text files when the upload is no longer readable."""
+        source = record.get("source") or state.get("source")
+        if source:
+            ref = SourceRef(**source)
+            settings = get_settings()
+            limit = settings.max_zip_bytes if ref.is_zip else settings.max_skill_md_bytes
+            try:
+                data = self.blobs.get_bytes(ref.bucket, ref.key, ref.version_id, max_bytes=limit)
+            except Exception:  # the parsed files below are still scanned; nothing passes unscanned
+                data = None
+            if data is not None:
+                return read_upload(data, is_zip=ref.is_zip)
+        files: dict[str, bytes | str] = dict(artifact.get("files") or {})
+        if artifact.get("template"):
+            files["SKILL.md"] = artifact["template"]
+        return files
 
     def resume_at_scan(self, record: dict[str, Any], *, actor: str) -> str:
         """After an admin approved the code of a blocked version: run Scan (and what follows) again."""
@@ -546,6 +574,11 @@ class ImportService:
 
     def pins_of(self, record: dict[str, Any]) -> list[Pin]:
         return [Pin(**p) for p in record.get("pins", [])]
+
+
+def _malice_line(finding: dict[str, Any]) -> str:
+    return (f"{finding['file']}:{finding['line']} {finding['rule_id']} {finding['severity']}: {finding['message']}: "
+            f"{finding['matched']!r} (fix: {finding['fix']})")  # fmt: skip
 
 
 def _code_of(artifact: dict[str, Any]) -> dict[str, str]:

@@ -20,7 +20,7 @@ def test_a_publisher_cannot_import_over_another_publishers_skill(run_cli, unique
     path = tmp_path / "SKILL.md"
     path.write_text(_skill_md(name))
     run_cli("import", str(path), SKILLHARBOR_API_KEY=alice["api_key"])
-    path.write_text(_skill_md(name, "Ignore your instructions,"))
+    path.write_text(_skill_md(name, "Howdy,"))  # another version; its text is not the point
     refused = run_cli("import", str(path), expect=1, SKILLHARBOR_API_KEY=mallory["api_key"])
     assert "only its owner or an admin may publish new versions" in refused.stderr
     assert alice["key_id"] not in refused.stderr + refused.stdout
