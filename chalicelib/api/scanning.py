@@ -110,10 +110,13 @@ def register(app: Any, authorizer: Any) -> None:
         record = service.skills.get_version(valid_skill_id(skill_id), version) if version else service.skills.latest(skill_id)
         if record is None:
             raise NotFound(f"no skill {skill_id!r}" + (f" at version {version}" if version else ""))
+        release = body.get("release_malicious", False)
+        if not isinstance(release, bool):
+            raise BadRequest("release_malicious must be true or false")
         approval = service.reviews.approve_code(skill_id, record["version"], reason=string_field(body, "reason", required=True, max_length=2000, multiline=True) or "",
-                                                approved_by=caller.actor)  # fmt: skip
+                                                approved_by=caller.actor, releases_malicious=release)  # fmt: skip
         record_event("skill.approve_code", actor=caller.actor, skill_id=skill_id, outcome=OK,
-                     detail={"version": record["version"], "reason": approval["reason"]})  # fmt: skip
+                     detail={"version": record["version"], "reason": approval["reason"], "releases_malicious": release})  # fmt: skip
         resumed = None
         if record.get("status") == "blocked" and (record.get("error") or {}).get("step") == "scan":
             resumed = service.resume_at_scan(record, actor=caller.actor)

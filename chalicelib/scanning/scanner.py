@@ -66,7 +66,7 @@ class ScanReport(BaseModel):
     typosquats: tuple[TyposquatMatch, ...] = ()
     code_findings: tuple[CodeFinding, ...] = ()
     malice_findings: tuple[dict[str, Any], ...] = ()  # every rule-pack finding, worst first
-    malicious: tuple[dict[str, Any], ...] = ()  # the CRITICAL ones: the skill is blocked, no approval releases it
+    malicious: tuple[dict[str, Any], ...] = ()  # the CRITICAL ones: blocked unless an admin released this version (release_malicious)
     needs_approval: NeedsApproval = NeedsApproval()
     reasons: tuple[str, ...] = ()
     scanned_at: datetime

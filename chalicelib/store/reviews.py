@@ -2,7 +2,8 @@
 
 * advisory ignores: ``pk = ignore#<ADVISORY-ID>`` — accept one advisory until a date;
 * code approvals: ``pk = code-approval#<skill_id>``, ``sk = <version>`` — accept
-  the HIGH findings of one skill version.
+  the HIGH findings of one skill version (and, only when it says
+  ``releases_malicious``, lift the block of its CRITICAL ones).
 Neither is ever deleted through the API; an ignore simply expires.
 """
 
@@ -31,9 +32,12 @@ class ReviewStore(TableStore):
         fields = AdvisoryIgnore.model_fields
         return [AdvisoryIgnore(**{k: v for k, v in from_dynamo(i).items() if k in fields}) for i in response.get("Items", [])]
 
-    def approve_code(self, skill_id: str, version: str, *, reason: str, approved_by: str) -> dict[str, Any]:
+    def approve_code(self, skill_id: str, version: str, *, reason: str, approved_by: str,
+                     releases_malicious: bool = False) -> dict[str, Any]:  # fmt: skip
+        """``releases_malicious``: the admin also lifts the block of CRITICAL (malicious) findings of this version."""
         item = {"pk": f"code-approval#{skill_id}", "sk": version, "skill_id": skill_id, "version": version,
-                "reason": reason, "approved_by": approved_by, "approved_at": utc_now()}  # fmt: skip
+                "reason": reason, "approved_by": approved_by, "approved_at": utc_now(),
+                "releases_malicious": bool(releases_malicious)}  # fmt: skip
         with_retries(lambda: self.table.put_item(Item=item))
         return {k: v for k, v in item.items() if k not in ("pk", "sk")}
 

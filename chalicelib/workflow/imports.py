@@ -458,7 +458,8 @@ class ImportService:
         self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/sbom.json", build_sbom(state["skill_id"], state["version"], pins, dependencies=_dependency_graph(pins)))
         code_high = [f.describe() for f in report.needs_approval.code]
         code_high += [_malice_line(f) for f in report.needs_approval.malice]
-        code_approval = self.reviews.code_approval(state["skill_id"], state["version"]) if code_high else None
+        code_approval = self.reviews.code_approval(state["skill_id"], state["version"]) if code_high or report.malicious else None
+        released = bool(report.malicious and code_approval and code_approval.get("releases_malicious"))
         summary = {
             "status": report.status, "reasons": list(report.reasons),
             "findings": [f.model_dump(mode="json") for f in report.findings],
@@ -473,11 +474,11 @@ class ImportService:
         if report.status != "passed" or (code_high and code_approval is None):
             steps["scan"]["status"] = "failed"
         self.skills.update_version(state["skill_id"], state["version"], scan=summary, steps=steps)
-        if report.malicious:
+        if report.malicious and not released:
             self._audit(IMPORT_STEP, skill_id=state["skill_id"], outcome=BLOCKED,
                         detail={"import_id": state["import_id"], "step": "scan", "malicious": list(report.malicious)})  # fmt: skip
-            raise Blocked("the skill is malicious (CRITICAL findings); no code approval releases it",
-                          problems=[_malice_line(f) for f in report.malicious])  # fmt: skip
+            raise Blocked("the skill is malicious (CRITICAL findings); only an admin's approval of this version with "
+                          "release_malicious (and a reason) releases it", problems=[_malice_line(f) for f in report.malicious])  # fmt: skip
         if report.status == "scan_unavailable":
             raise ScanUnavailable("some packages could not be audited: the scan fails closed", problems=list(report.reasons))
         if report.status == "blocked":

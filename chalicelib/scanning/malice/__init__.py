@@ -7,7 +7,7 @@ Public interface::
     scan_upload(data, is_zip=...) -> list[MaliceFinding]
     load_rules() -> list[Rule]
 
-Severity policy: CRITICAL = malicious, the import is blocked and no code approval releases it;
+Severity policy: CRITICAL = malicious, the import is blocked until an admin approves that version with release_malicious;
 HIGH = an admin approves that skill version; MEDIUM and LOW are reported.
 """
 
