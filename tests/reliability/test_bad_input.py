@@ -90,7 +90,7 @@ GOOD_MD = skill("name: Fine Skill\ndescription: fine")
 
 def test_huge_json_body(stack):
     status, body = call(stack, "POST", "/api/agents", {"agent_id": "a", "maturity": "INTERN", "pad": "x" * 300_000})
-    assert_refused(status, body, "bytes", "limit")
+    assert_refused(status, body, "bytes", "limit", statuses=(413,))  # payload_too_large, before any parsing
 
 
 def test_huge_skill_md(stack):
@@ -337,6 +337,6 @@ def _q(text: str) -> str:
 def test_runner_backed_operations_validate_before_queueing(stack, method, path, payload, words):
     before = stack.sqs.get_queue_attributes(QueueUrl=stack.settings.runner_queue_url, AttributeNames=["All"])["Attributes"]
     status, body = call(stack, method, path, payload)
-    assert_refused(status, body, *words, statuses=(400, 404))
+    assert_refused(status, body, *words, statuses=(400, 404, 413))
     after = stack.sqs.get_queue_attributes(QueueUrl=stack.settings.runner_queue_url, AttributeNames=["All"])["Attributes"]
     assert after["ApproximateNumberOfMessages"] == before["ApproximateNumberOfMessages"] == "0"
