@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     workspace_default_ttl_seconds: int = 3600
     workspace_max_ttl_seconds: int = 86400
     image_ttl_days: float = Field(7.0, validation_alias=_env("IMAGE_TTL_DAYS"))
+    #: wheels and staged trees outlive the images made of them: a rebuild after expiry should not download again
+    build_cache_ttl_days: float = Field(30.0, ge=0)
     runner_job_timeout_seconds: float = 900.0
     run_sync_wait_seconds: float = 25.0  # an execute request waits this long, then answers 202 with a result URL
     # egress (runner/egress.py): per-run proxy limits, and a test-only resolution override (loopback targets only)

@@ -48,6 +48,9 @@ class RunningEngine(FakeEngine):
         self.removed.append("unused")
         return []
 
+    def prune_build_cache(self, *args: Any) -> dict[str, Any]:
+        return {"removed_wheels": 0, "removed_staged_trees": 0}
+
     def remove(self, tag: str) -> bool:
         self.removed.append(tag)
         return True

@@ -67,6 +67,9 @@ class FakeEngine:
     def remove_unused(self, *args: Any) -> list[str]:
         return []
 
+    def prune_build_cache(self, *args: Any) -> dict[str, Any]:
+        return {"removed_wheels": 0, "removed_staged_trees": 0}
+
     def _check(self) -> None:
         from chalicelib.errors import RunnerUnavailable
 

@@ -193,7 +193,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "GET /api/images": {"summary": "Admin: the managed images"},
     "POST /api/images/cleanup": {
-        "summary": "Admin: remove images unused for ttl_days",
+        "summary": "Admin: remove images unused for ttl_days (and build-cache wheels unused for BUILD_CACHE_TTL_DAYS)",
         "body": _object((), ttl_days={"type": "number"}, dry_run={"type": "boolean"}),
     },
     "GET /api/queues/dead-letters": {

@@ -47,7 +47,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.errors import BuildFailed, RunnerUnavailable
 from chalicelib.packages.pins import Pin, closure_digest
-from chalicelib.runner import engine, wheel_staging
+from chalicelib.runner import engine, host_cache, wheel_staging
 from chalicelib.runner.base_image import BaseImageInfo
 from chalicelib.runner.intake import ENV_REPOSITORY
 
@@ -132,6 +132,7 @@ class Wheelhouse:
         target = self.path_for(pin)
         if target.exists():
             if _sha256(target) == pin.sha256:
+                host_cache.touch(target.parent)  # used now: the schedule's cache expiry keeps it
                 return target
             target.unlink()  # tampered or corrupt cache entry: fetch again
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -243,9 +244,10 @@ def build_image(
             wheelhouse = Wheelhouse(Path(get_settings().cache_dir) / "wheelhouse")
         phases: dict[str, float] = {}
         started = time.perf_counter()
-        wheels = wheelhouse.fetch_all(pins)
-        phases["download"] = round(time.perf_counter() - started, 3)
-        log = _stage_and_layer(client, base, pins, wheels, tag, phases, wheelhouse.root / ".staged")
+        with host_cache.build_lease(wheelhouse.root):  # the cache's expiry waits for this build
+            wheels = wheelhouse.fetch_all(pins)
+            phases["download"] = round(time.perf_counter() - started, 3)
+            log = _stage_and_layer(client, base, pins, wheels, tag, phases, wheelhouse.root / host_cache.STAGED_DIR)
         info = _image_info(client.images.get(tag), tag, log, built=True)
         info.phases = phases
         return info

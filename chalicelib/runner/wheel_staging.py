@@ -31,6 +31,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from chalicelib.errors import BuildFailed
 from chalicelib.packages.pins import Pin, TargetPlatform
 from chalicelib.packages.targets import describe, supported_wheel_tags
+from chalicelib.runner import host_cache
 
 VENV = "/opt/skillharbor/venv"
 _TEST_SUITES = re.compile(r"/site-packages/[^/]+/(?:.+/)?tests/")
@@ -65,6 +66,7 @@ def stage_wheel(wheel: Path, sha256: str, cache_root: Path, python_version: str)
     key = f"{sha256}-py{python_version}-{'c' if compiled else 'n'}{LAYOUT_VERSION}"
     target = cache_root / key
     if target.is_dir():
+        host_cache.touch(target)
         return target
     cache_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{sha256[:12]}-", dir=cache_root))

@@ -39,6 +39,7 @@ import socket
 import signal
 import threading
 import time
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -66,6 +67,7 @@ class Engine(Protocol):
     def image_exists(self, tag: str) -> bool: ...
     def run(self, request: RunRequest) -> RunResult: ...
     def remove_unused(self, last_used: dict[str, datetime], ttl: timedelta, now: datetime, dry_run: bool) -> list[str]: ...
+    def prune_build_cache(self, dry_run: bool) -> dict[str, Any]: ...
     def remove(self, tag: str) -> bool: ...
 
 
@@ -272,6 +274,14 @@ class DockerEngine:
             base_tag = self.settings.base_image_tag
             self._forget_pooled(lambda tag: tag != base_tag and (tag not in last_used or now - _aware(last_used[tag]) > ttl))
         return self._guard(lambda: remove_unused_images(self._docker(), last_used, ttl, now, dry_run))
+
+    def prune_build_cache(self, dry_run: bool) -> dict[str, Any]:
+        """Expire wheels and staged trees unused for BUILD_CACHE_TTL_DAYS (``runner/host_cache.py``)."""
+        from chalicelib.runner import host_cache
+
+        root = Path(self.settings.cache_dir) / "wheelhouse"
+        max_age = self.settings.build_cache_ttl_days * 86400.0
+        return host_cache.prune(root, max_age, dry_run=dry_run).as_dict()
 
     def remove(self, tag: str) -> bool:
         import docker
@@ -789,9 +799,12 @@ class RunnerWorker:
                 self.images.forget_image(tag)
             self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="dry_run" if job.dry_run else "removed",
                         detail={"image_tag": tag, "ttl_days": job.ttl_days, "reason": "unused past the TTL"})  # fmt: skip
+        cache = self.engine.prune_build_cache(job.dry_run)
         if job.result_id:
-            self.images.put_result(job.result_id, {"success": True, "dry_run": job.dry_run, "removed": removed})
-        log.info("cleanup removed %d image(s)%s", len(removed), " (dry run)" if job.dry_run else "")
+            self.images.put_result(job.result_id, {"success": True, "dry_run": job.dry_run, "removed": removed,
+                                                   "build_cache": cache})  # fmt: skip
+        log.info("cleanup removed %d image(s), %d wheel(s) and %d staged tree(s) of the build cache%s", len(removed),
+                 cache.get("removed_wheels", 0), cache.get("removed_staged_trees", 0), " (dry run)" if job.dry_run else "")  # fmt: skip
 
     def _remove(self, job: RemoveJob) -> None:
         existed = self.engine.remove(job.image_tag)

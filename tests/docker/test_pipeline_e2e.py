@@ -83,6 +83,8 @@ def test_seed_numpy_pandas_skill_imports_builds_once_and_runs(docker_stack: Stac
         # cleanup past the TTL removes the image; the next execution rebuilds it from the stored pins
         status, removed = _post(client, "/api/images/cleanup", {"ttl_days": 0}, ADMIN_HEADERS)
         assert status == 200 and skill["image_tag"] in removed["removed"]
+        # the wheels outlive the image (BUILD_CACHE_TTL_DAYS): the rebuild below does not download again
+        assert removed["build_cache"]["removed_wheels"] == 0
         assert not docker_stack.engine.image_exists(skill["image_tag"])
         status, again = _run(client, "/api/skills/data-summary/execute", {"inputs": {"data": ROWS}}, agent_headers)
         assert status == 200 and again["status"] == "ok", again

@@ -35,6 +35,9 @@ class SessionEngine(FakeEngine):
     def remove_unused(self, last_used: Any, ttl: Any, now: Any, dry_run: bool) -> list[str]:
         return ["skillharbor/env:stale-image"]
 
+    def prune_build_cache(self, *args: Any) -> dict[str, Any]:
+        return {"removed_wheels": 0, "removed_staged_trees": 0}
+
     def remove(self, tag: str) -> bool:
         return True
 
