@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     command_max_file_mb: int = 4  # each file sent with a command or PUT into a workspace, and each collected file
     command_max_collect_mb: int = 4  # all files one command returns (a Lambda answer is at most 6 MB)
     command_max_body_mb: int = 6  # a command request's JSON body (files in base64 included)
+    #: a throwaway command's files (base64) travel inside the job and its result up to this much each way, so
+    #: it needs no workspace store; more goes through the store (a run job must fit an SQS message, 256 KiB)
+    command_inline_kb: int = 160
     workspace_default_mb: int = 16  # a workspace's size cap (its tmpfs in the sandbox) unless asked otherwise
     workspace_max_mb: int = 64
     workspace_default_ttl_seconds: int = 3600

@@ -1,14 +1,17 @@
 """What a command run asks for (plain domain code: the API, the queue and the runner exchange it as JSON).
 
 A command run executes an argv in the skill's image with the skill's folder read-only at ``/skill`` and
-the working directory a size-capped tmpfs workspace at ``/workspace`` (runner/workspace_io.py). Its
+the working directory a size-capped tmpfs workspace at ``/workspace`` (runner/workspace_io.py). A kept
 workspace's files come from the workspace store and go back to it after the run; the API returns the
-collected ones.
+collected ones. A throwaway workspace with small files is ``inline``: its files travel in the job and
+the collected ones in the result, so the run touches no store (what is too big for the result is left in
+the store under the command's workspace id, for the caller to read until its TTL).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,6 +29,10 @@ MAX_COLLECT_PATTERNS = 64
 ALLOWED_ENV = frozenset({"LANG", "LC_ALL", "LC_CTYPE", "TZ", "NO_COLOR", "TERM", "COLUMNS", "LINES", "PYTHONUNBUFFERED"})
 _SKILL_ENV = re.compile(r"^SKILL_[A-Z0-9_]{1,60}$")
 _RESERVED_ENV = frozenset({"SKILL_DIR"})
+
+
+def new_workspace_id() -> str:
+    return "ws-" + secrets.token_hex(12)
 
 
 def env_problems(env: dict[str, str]) -> list[str]:
@@ -58,6 +65,11 @@ class CommandSpec(BaseModel):
     workspace_id: str
     max_file_bytes: int = 8 * MIB
     max_collect_bytes: int = 16 * MIB
+    #: a throwaway workspace whose files (path -> base64) are these, and whose collected files come back in
+    #: the result while they total at most ``inline_bytes`` of base64
+    inline: bool = False
+    files: dict[str, str] = Field(default_factory=dict)
+    inline_bytes: int = 0
 
     @field_validator("argv")
     @classmethod
@@ -77,7 +89,8 @@ class CommandSpec(BaseModel):
                 "max_collect_bytes": self.max_collect_bytes}  # fmt: skip
 
 
-def parse_command(body: dict[str, Any], *, workspace_id: str, max_file_bytes: int, max_collect_bytes: int) -> CommandSpec:
+def parse_command(body: dict[str, Any], *, workspace_id: str, max_file_bytes: int, max_collect_bytes: int,
+                  inline_files: dict[str, str] | None = None, inline_bytes: int = 0) -> CommandSpec:
     """The request body's command fields → CommandSpec, or BadRequest listing every problem."""
     problems: list[str] = []
     argv = body.get("argv")
@@ -100,7 +113,8 @@ def parse_command(body: dict[str, Any], *, workspace_id: str, max_file_bytes: in
         raise BadRequest("invalid command: " + "; ".join(problems), problems=problems)
     try:
         return CommandSpec(argv=argv, stdin=stdin, env=env, collect=collect, workspace_id=workspace_id,
-                           max_file_bytes=max_file_bytes, max_collect_bytes=max_collect_bytes)  # fmt: skip
+                           max_file_bytes=max_file_bytes, max_collect_bytes=max_collect_bytes,
+                           inline=inline_files is not None, files=inline_files or {}, inline_bytes=inline_bytes)  # fmt: skip
     except ValueError as error:
         raise BadRequest(f"invalid command: {error}") from error
 

@@ -187,6 +187,10 @@ class RunResult(BaseModel):
     runtime: Runtime | None = None
     #: command runs: the workspace files the collect patterns matched (their bytes travel beside the result)
     collected: list[str] = Field(default_factory=list)
+    #: inline command runs: the collected files themselves (path -> base64), when they fit the result
+    files: dict[str, str] = Field(default_factory=dict)
+    #: command runs: the workspace that holds the collected files not in ``files`` (None: all are inline)
+    workspace_id: str | None = None
     # runner-internal, not serialised: a command run's workspace as it was left (path -> base64)
     _workspace: dict[str, str] | None = PrivateAttr(default=None)
     #: every connection through the egress proxy: host, port, method, allowed, reason, bytes each way

@@ -724,7 +724,7 @@ class RunnerWorker:
                                          **({"registry_digest": rebuilt.registry_digest} if rebuilt.registry_digest else {}))  # fmt: skip
                 notes.append("image rebuilt from the pins on this host")
                 image = rebuilt.tag
-        before = self.workspaces.load_encoded(job.command.workspace_id) if job.command else {}
+        before = self._workspace_before(job)
         request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
                              packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime,
                              script=job.script, command=job.command, workspace_files=before, egress=job.egress)  # fmt: skip
@@ -739,7 +739,7 @@ class RunnerWorker:
         except NotFound as error:
             result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
         if job.command and result._workspace is not None:  # what the command left is the workspace now
-            self.workspaces.save_encoded(job.command.workspace_id, result._workspace, before)
+            self._keep_workspace(job, result, before)
         if granted:
             from chalicelib.runner.run_secrets import redact_result
 
@@ -753,6 +753,32 @@ class RunnerWorker:
             result.notes = [*notes, *result.notes]
         self._audit_connections(job, result)
         return result
+
+    def _workspace_before(self, job: RunJob) -> dict[str, str]:
+        if job.command is None:
+            return {}
+        return dict(job.command.files) if job.command.inline else self.workspaces.load_encoded(job.command.workspace_id)
+
+    def _keep_workspace(self, job: RunJob, result: RunResult, before: dict[str, str]) -> None:
+        command, left = job.command, result._workspace or {}
+        assert command is not None
+        if not command.inline:
+            self.workspaces.save_encoded(command.workspace_id, left, before)
+            result.workspace_id = command.workspace_id
+            return
+        collected = {path: left[path] for path in result.collected if path in left}
+        if sum(len(encoded) for encoded in collected.values()) <= command.inline_bytes:
+            result.files = collected  # a throwaway workspace that fits the result never touches the store
+            return
+        # too big for the result: the store keeps them under the command's workspace id until its TTL
+        from chalicelib.settings import get_settings
+
+        ttl = get_settings().workspace_default_ttl_seconds
+        self.workspaces.create(command.workspace_id, agent_id=job.agent_id, skill_id=job.skill_id, ephemeral=True,
+                               size_mb=job.limits.workspace_mb, ttl_seconds=ttl, expires_at=int(time.time() + ttl),
+                               created_by="runner")  # fmt: skip
+        self.workspaces.save_encoded(command.workspace_id, collected, {})
+        result.workspace_id = command.workspace_id
 
     def _pull(self, job: RunJob) -> tuple[Any, list[str]]:
         """(the image pulled from the shared registry, or None; notes saying what happened)."""

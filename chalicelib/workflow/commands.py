@@ -10,16 +10,15 @@ workspace into the container's size-capped tmpfs and saves back what the command
 from __future__ import annotations
 
 import base64
-import math
 import binascii
-import secrets
+import math
 import time
 from typing import Any
 
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PermissionDenied
 from chalicelib.governance.maturity import Maturity
 from chalicelib.packages.pins import Pin
-from chalicelib.runner.command_spec import CommandSpec, file_path_problem, parse_command
+from chalicelib.runner.command_spec import CommandSpec, file_path_problem, new_workspace_id, parse_command
 from chalicelib.runner.jobs import RunJob
 from chalicelib.runner.snippets import snippet_allowed
 from chalicelib.runner.spec import RunResult
@@ -29,10 +28,6 @@ from chalicelib.workflow.run_handoff import PendingRun
 MIB = 1024 * 1024
 #: a throwaway workspace outlives its command by this much, so the cleanup removes it if the API could not
 EPHEMERAL_MARGIN_SECONDS = 600
-
-
-def new_workspace_id() -> str:
-    return "ws-" + secrets.token_hex(12)
 
 
 def _positive_int(body: dict[str, Any], name: str, default: int, ceiling: int) -> int:
@@ -200,27 +195,36 @@ class CommandService:
             workspace = self.workspace(workspace_id, None if admin else agent_id)
             if workspace.get("skill_id") != skill_id:
                 raise BadRequest(f"workspace {workspace_id} belongs to skill {workspace.get('skill_id')}, not {skill_id}")
-        else:
+        inline_bytes = settings.command_inline_kb * 1024
+        encoded = {path: base64.b64encode(data).decode("ascii") for path, data in files.items()}
+        inline = workspace_id is None and sum(len(e) for e in encoded.values()) <= inline_bytes
+        if workspace_id is None:
             workspace_id = new_workspace_id()
-            workspace = self.workspaces.create(workspace_id, agent_id=agent_id, skill_id=skill_id, size_mb=settings.workspace_default_mb,
-                                               ephemeral=True, ttl_seconds=int(limits.timeout_seconds) + EPHEMERAL_MARGIN_SECONDS,
-                                               expires_at=int(time.time() + limits.timeout_seconds + EPHEMERAL_MARGIN_SECONDS))  # fmt: skip
+            workspace = {"workspace_id": workspace_id, "size_mb": settings.workspace_default_mb, "ephemeral": True}
+            if not inline:  # its files go through the store: a record, so the cleanup removes them if the API could not
+                workspace = self.workspaces.create(workspace_id, agent_id=agent_id, skill_id=skill_id, size_mb=settings.workspace_default_mb,
+                                                   ephemeral=True, ttl_seconds=int(limits.timeout_seconds) + EPHEMERAL_MARGIN_SECONDS,
+                                                   expires_at=int(time.time() + limits.timeout_seconds + EPHEMERAL_MARGIN_SECONDS))  # fmt: skip
         command = parse_command(body, workspace_id=workspace_id, max_file_bytes=settings.command_max_file_mb * MIB,
-                                max_collect_bytes=settings.command_max_collect_mb * MIB)  # fmt: skip
-        ephemeral = bool(workspace.get("ephemeral"))
+                                max_collect_bytes=settings.command_max_collect_mb * MIB, inline_files=encoded if inline else None,
+                                inline_bytes=inline_bytes)  # fmt: skip
+        stored = bool(workspace.get("ephemeral")) and not inline  # a throwaway workspace in the store: removed after the answer
         try:
             if files:
                 self._fits(workspace, files)
-                for path, data in files.items():
-                    self.workspaces.put_file(workspace_id, path, data)
+                if not inline:
+                    for path, data in files.items():
+                        self.workspaces.put_file(workspace_id, path, data)
             outcome = self._run(record, pins, command, limits.model_copy(update={"workspace_mb": int(workspace["size_mb"])}),
                                 agent_id, actor, egress)  # fmt: skip
             if isinstance(outcome, PendingRun):
-                ephemeral = False  # its files are read when it ends; the cleanup removes the workspace at its TTL
+                stored = False  # its files are read when it ends; the cleanup removes the workspace at its TTL
                 return outcome
+            if inline and outcome.workspace_id:
+                stored = True  # the runner left collected files too big for its answer in the store
             return self._answer(outcome, record, pins, workspace_id, persistent=not workspace.get("ephemeral"))
         finally:
-            if ephemeral:
+            if stored:
                 self.workspaces.delete(workspace_id)
 
     def _run(self, record: dict[str, Any], pins: list[Pin], command: CommandSpec, limits: Any, agent_id: str,
@@ -240,9 +244,10 @@ class CommandService:
         document = result.model_dump(mode="json")
         for name in ("output", "result_truncated", "traceback"):
             document.pop(name, None)
-        files: dict[str, str] = {}
+        files = {path: result.files[path] for path in result.collected if path in result.files}
         for path in result.collected:
-            files[path] = base64.b64encode(self.workspaces.get_file(workspace_id, path)).decode()
+            if path not in files:  # not inline: the run left it in the workspace store
+                files[path] = base64.b64encode(self.workspaces.get_file(workspace_id, path)).decode()
         document.update(files=files, workspace_id=workspace_id if persistent else None, image_tag=record.get("image_tag") or get_settings().base_image_tag,
                         packages=[f"{p.name}=={p.version}" for p in pins])  # fmt: skip
         return document

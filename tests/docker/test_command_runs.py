@@ -241,3 +241,31 @@ def test_a_throwaway_workspace_leaves_nothing_behind(pdf_skill) -> None:
     store = WorkspaceStore()
     leftovers = [i for i in store.table.scan()["Items"] if str(i["pk"]).startswith("workspace#")]
     assert leftovers == []
+
+
+def _workspace_leftovers() -> list:
+    from chalicelib.store.workspaces import WorkspaceStore
+
+    from chalicelib.settings import get_settings
+    from chalicelib.store.blobs import s3_client
+
+    records = [i["pk"] for i in WorkspaceStore().table.scan()["Items"] if str(i["pk"]).startswith("workspace#")]
+    files = s3_client().list_objects_v2(Bucket=get_settings().artifacts_bucket, Prefix="workspaces/").get("Contents", [])
+    return records + [f["Key"] for f in files]
+
+
+@pytest.mark.parametrize("inline_kb", [160, 4, 1], ids=["all-inline", "answer-through-the-store", "all-through-the-store"])
+def test_throwaway_files_come_back_whole_whichever_way_they_travel(pdf_skill, monkeypatch, inline_kb) -> None:
+    """Small throwaway files ride in the job and the answer; past SKILLHARBOR_COMMAND_INLINE_KB they go through
+    the workspace store (the 2 KiB sent, the 4 KiB collected, or both): the caller sees no difference, and
+    nothing is left behind."""
+    monkeypatch.setenv("SKILLHARBOR_COMMAND_INLINE_KB", str(inline_kb))
+    client, agent, _ = pdf_skill
+    data = bytes(range(256)) * 8  # 2 KiB
+    body = {"argv": ["bash", "-c", "cat in.bin in.bin > out/twice.bin; wc -c < out/twice.bin"], "files": {"in.bin": base64.b64encode(data).decode()},
+            "collect": ["out/*"]}  # fmt: skip
+    body["argv"][2] = "mkdir out && " + body["argv"][2]
+    status, ran = _command(client, "pdf-forms", body, agent)
+    assert status == 200 and ran["status"] == "ok" and ran["stdout"].strip() == "4096", ran
+    assert base64.b64decode(ran["files"]["out/twice.bin"]) == data * 2 and ran["workspace_id"] is None
+    assert _workspace_leftovers() == []
