@@ -110,6 +110,8 @@ def inbox_event(event: Any) -> None:
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def cleanup_images(event: Any) -> None:
-    """Ask a runner worker to remove images unused for IMAGE_TTL_DAYS (audited per image); remove expired workspaces."""
+    """Ask a runner worker to remove images unused for IMAGE_TTL_DAYS (audited per image); remove expired workspaces;
+    re-scan ready skills when the rule pack or the advisory database changed."""
     runs.scheduled_cleanup()
     commands.scheduled_cleanup()
+    scanning.scheduled_rescan()

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     workspace_max_mb: int = 64
     workspace_default_ttl_seconds: int = 3600
     workspace_max_ttl_seconds: int = 86400
+    #: ready skill versions the hourly schedule scans again per pass when the rule pack or advisories changed
+    rescan_batch: int = 200
     image_ttl_days: float = Field(7.0, validation_alias=_env("IMAGE_TTL_DAYS"))
     #: wheels and staged trees outlive the images made of them: a rebuild after expiry should not download again
     build_cache_ttl_days: float = Field(30.0, ge=0)

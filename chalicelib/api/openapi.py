@@ -173,6 +173,12 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "body": _object(("advisory_id", "reason", "expires_at"), advisory_id=_SHORT, reason=_STRING, expires_at=_SHORT, package=_SHORT),
     },
     "GET /api/packages/ignores": {"summary": "Advisory ignores"},
+    "POST /api/scans/rescan": {
+        "summary": "Admin: scan ready skill versions again now (the hourly schedule does it when the rule pack or "
+                   "advisory database changed); a new CRITICAL blocks the version, a new vulnerability or HIGH flags it; "
+                   "`force` re-scans every ready version, `limit` caps how many this call does (the rest stay for later)",
+        "body": _object((), force={"type": "boolean"}, limit={"type": "integer", "minimum": 1, "maximum": 10000}),
+    },
     "POST /api/packages/install": {
         "summary": "Seed-compatible: check, resolve, scan and build the agent's package set (only an admin may skip the scan)",
         "body": _object(("skill_id", "requirements"), skill_id=_SHORT, requirements=_REQUIREMENTS, agent_id=_SHORT,

@@ -8,11 +8,12 @@ from pydantic import ValidationError
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import MAX_REQUIREMENTS, json_body, json_response, requirements_field, route, string_field
-from chalicelib.api.services import import_service, record_event, resolve_for, valid_skill_id
+from chalicelib.api.services import import_service, record_event, rescan_service, resolve_for, valid_skill_id
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.governance.audit import OK, SCAN_IGNORE
 from chalicelib.governance.identity import Role
 from chalicelib.scanning.policy import AdvisoryIgnore
+from chalicelib.settings import get_settings
 from chalicelib.store.reviews import parse_expiry
 
 
@@ -96,6 +97,17 @@ def register(app: Any, authorizer: Any) -> None:
                      detail={"advisory_id": ignore.advisory_id, "reason": ignore.reason, "expires_at": ignore.expires_at.isoformat()})  # fmt: skip
         return json_response(ignore.model_dump(mode="json"), 201)
 
+    @route(app, "/api/scans/rescan", methods=["POST"], authorizer=authorizer)
+    def rescan() -> Any:
+        caller = require(app.current_request, Role.ADMIN)
+        body = json_body(app.current_request)
+        force, limit = body.get("force", False), body.get("limit", get_settings().rescan_batch)
+        if not isinstance(force, bool):
+            raise BadRequest("force must be true or false")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
+            raise BadRequest("limit must be an integer from 1 to 10000")
+        return json_response(rescan_service().run(limit=limit, force=force, actor=caller.actor))
+
     @route(app, "/api/packages/ignores", methods=["GET"], authorizer=authorizer)
     def list_ignores() -> Any:
         require(app.current_request, Role.ADMIN, Role.PUBLISHER)
@@ -118,8 +130,18 @@ def register(app: Any, authorizer: Any) -> None:
         record_event("skill.approve_code", actor=caller.actor, skill_id=skill_id, outcome=OK,
                      detail={"version": record["version"], "reason": approval["reason"], "releases_malicious": release})  # fmt: skip
         resumed = None
-        if record.get("status") == "blocked" and (record.get("error") or {}).get("step") == "scan":
+        rescans = rescan_service()
+        if rescans.blocked_by_rescan(record):
+            if not release:
+                raise Conflict(f"skill {skill_id} was blocked as malicious by a re-scan: only release_malicious (with a reason) releases it")
+            rescans.rescan_version(record, actor=caller.actor)  # scans again: the approval now releases it
+        elif record.get("status") == "blocked" and (record.get("error") or {}).get("step") == "scan":
             resumed = service.resume_at_scan(record, actor=caller.actor)
         elif record.get("status") == "blocked":
             raise Conflict(f"skill {skill_id} is blocked by {record.get('error', {}).get('step')}, not by its code")
         return json_response({**approval, "resumed_import": resumed}, 201)
+
+
+def scheduled_rescan() -> dict[str, Any]:
+    """The schedule's part for scanning: re-scan ready versions scanned under another rule pack or advisory database."""
+    return rescan_service().run(limit=get_settings().rescan_batch)

@@ -39,6 +39,13 @@ def import_service() -> ImportService:
     )
 
 
+def rescan_service() -> Any:
+    from chalicelib.workflow.rescan import RescanService
+
+    imports = import_service()
+    return RescanService(imports, imports.skills, governance_service().audit_log)
+
+
 def valid_skill_id(skill_id: str) -> str:
     if not _SKILL_ID.match(skill_id or ""):
         raise BadRequest(f"invalid skill id {skill_id!r}: lowercase letters, digits and '-', at most 64 characters")

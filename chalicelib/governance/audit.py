@@ -43,6 +43,7 @@ NETWORK_REQUEST = "network.request"  # an import waits for a host approval
 SECRET_BIND = "secret.bind"  # a secret stored and bound (the event never holds the value)
 SECRET_UNBIND = "secret.unbind"
 NETWORK_CONNECT = "network.connect"  # one connection through a run's egress proxy, allowed or denied
+SKILL_RESCAN = "skill.rescan"  # a ready version scanned again after the rule pack or advisories changed
 
 ACTIONS = frozenset(
     {
@@ -72,6 +73,7 @@ ACTIONS = frozenset(
         SECRET_BIND,
         SECRET_UNBIND,
         NETWORK_CONNECT,
+        SKILL_RESCAN,
     }
 )
 
@@ -82,6 +84,7 @@ DENIED = "denied"  # a permission decision that said no, or a refused request
 FAILED = "failed"  # an operation that raised
 PENDING = "pending"  # waiting for someone (e.g. an import waiting for approvals)
 BLOCKED = "blocked"  # policy stopped a skill
+FLAGGED = "flagged"  # something needs a person's look, nothing was stopped (e.g. a re-scan found a vulnerability)
 
 SYSTEM_ACTOR = "system"  # the pipeline, the scheduler, the runner
 

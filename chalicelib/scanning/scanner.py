@@ -170,6 +170,12 @@ class Scanner:
             warnings=warnings,
         )
 
+    def basis(self) -> str:
+        """The rule pack and advisory database a scan now runs on (scanning/basis.py)."""
+        from chalicelib.scanning.basis import scan_basis
+
+        return scan_basis(self._database_status(datetime.now(timezone.utc)))
+
     def _database_status(self, now: datetime) -> dict[str, Any] | None:
         status_of = getattr(self.vulnerabilities, "database_status", None)
         if status_of is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFound
@@ -43,6 +43,7 @@ class SkillRegistry(Protocol):
     def latest(self, skill_id: str) -> dict[str, Any] | None: ...
     def latest_ready(self, skill_id: str) -> dict[str, Any] | None: ...
     def list_latest(self) -> list[dict[str, Any]]: ...
+    def versions_with_status(self, status: str) -> list[dict[str, Any]]: ...
 
 
 def _upload_order(record: dict[str, Any]) -> tuple[str, str]:
@@ -133,6 +134,18 @@ class DynamoSkillRegistry(TableStore):
             response = with_retries(lambda: self.table.query(**kwargs))
             found.extend(response.get("Items", []))
             if "LastEvaluatedKey" not in response or (limit is not None and len(found) >= limit):
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def versions_with_status(self, status: str) -> list[dict[str, Any]]:
+        """Every version (of every skill) whose status is ``status``, e.g. the ready ones the re-scan checks."""
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq("skills"),
+                                  "FilterExpression": Attr("status").eq(status)}  # fmt: skip
+        while True:
+            response = with_retries(lambda: self.table.query(**kwargs))
+            found += [r for r in (_clean(i) for i in response.get("Items", [])) if r]
+            if "LastEvaluatedKey" not in response:
                 return found
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 

@@ -449,31 +449,16 @@ class ImportService:
         record = self._record(state)
         settings = get_settings()
         pins = self.pins_of(record)
-        artifact = self.blobs.get_json(settings.artifacts_bucket, record["artifact_key"])
-        code = _code_of(artifact)
-        report = self.scanner.scan(pins, code=code or None, ignores=self.reviews.ignores(),
-                                   skill_files=self._skill_files(record, state, artifact))  # fmt: skip
+        report, summary, code_high = self.scan_record(record, state)
+        code_approval = summary["code_approval"]
+        released = bool(report.malicious and code_approval and code_approval.get("releases_malicious"))
         prefix = record["artifact_key"].rsplit("/", 1)[0]
         self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/scan.json", report.to_dict())
         self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/sbom.json", build_sbom(state["skill_id"], state["version"], pins, dependencies=_dependency_graph(pins)))
-        code_high = [f.describe() for f in report.needs_approval.code]
-        code_high += [_malice_line(f) for f in report.needs_approval.malice]
-        code_approval = self.reviews.code_approval(state["skill_id"], state["version"]) if code_high or report.malicious else None
-        released = bool(report.malicious and code_approval and code_approval.get("releases_malicious"))
-        summary = {
-            "status": report.status, "reasons": list(report.reasons),
-            "findings": [f.model_dump(mode="json") for f in report.findings],
-            "unaudited": [u.model_dump(mode="json") for u in report.unaudited],
-            "typosquats": [t.model_dump(mode="json") for t in report.typosquats],
-            "code_findings": [f.model_dump(mode="json") for f in report.code_findings],
-            "malice_findings": list(report.malice_findings), "malicious": bool(report.malicious),
-            "code_approval": code_approval, "vulnerability_service": report.vulnerability_service,
-            "advisory_db": report.advisory_db, "warnings": list(report.warnings),
-        }  # fmt: skip
         steps = dict(record.get("steps", {}), scan=_step_ok(status=report.status, findings=len(report.findings)))
         if report.status != "passed" or (code_high and code_approval is None):
             steps["scan"]["status"] = "failed"
-        self.skills.update_version(state["skill_id"], state["version"], scan=summary, steps=steps)
+        self.skills.update_version(state["skill_id"], state["version"], scan=summary, steps=steps, scan_basis=self.scanner.basis())
         if report.malicious and not released:
             self._audit(IMPORT_STEP, skill_id=state["skill_id"], outcome=BLOCKED,
                         detail={"import_id": state["import_id"], "step": "scan", "malicious": list(report.malicious)})  # fmt: skip
@@ -492,6 +477,32 @@ class ImportService:
         self.imports.update(state["import_id"], current_step="install")
         self._step_event(state, "scan", "succeeded", findings=len(report.findings), code_findings=len(report.code_findings))
         return state
+
+    def scan_record(self, record: dict[str, Any], state: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any], list[str]]:
+        """Scan a skill version as the import does: (the report, the summary its record keeps, the HIGH code
+        findings that need an admin's approval of the version). Also what the schedule's re-scan runs."""
+        pins = self.pins_of(record)
+        if "artifact_key" not in record:  # a package set (seed install): packages only
+            report = self.scanner.scan(pins, ignores=self.reviews.ignores())
+        else:
+            artifact = self.blobs.get_json(get_settings().artifacts_bucket, record["artifact_key"])
+            code = _code_of(artifact)
+            report = self.scanner.scan(pins, code=code or None, ignores=self.reviews.ignores(),
+                                       skill_files=self._skill_files(record, state or {}, artifact))  # fmt: skip
+        code_high = [f.describe() for f in report.needs_approval.code]
+        code_high += [_malice_line(f) for f in report.needs_approval.malice]
+        code_approval = self.reviews.code_approval(record["skill_id"], record["version"]) if code_high or report.malicious else None
+        summary = {
+            "status": report.status, "reasons": list(report.reasons),
+            "findings": [f.model_dump(mode="json") for f in report.findings],
+            "unaudited": [u.model_dump(mode="json") for u in report.unaudited],
+            "typosquats": [t.model_dump(mode="json") for t in report.typosquats],
+            "code_findings": [f.model_dump(mode="json") for f in report.code_findings],
+            "malice_findings": list(report.malice_findings), "malicious": bool(report.malicious),
+            "code_approval": code_approval, "vulnerability_service": report.vulnerability_service,
+            "advisory_db": report.advisory_db, "warnings": list(report.warnings),
+        }  # fmt: skip
+        return report, summary, code_high
 
     def _skill_files(self, record: dict[str, Any], state: dict[str, Any], artifact: dict[str, Any]) -> dict[str, bytes | str]:
         """The whole upload as it arrived (binaries, archives and __pycache__ included), for the rule pack;
