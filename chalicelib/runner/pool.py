@@ -11,8 +11,10 @@ Rules:
 
 * a pool is kept per :class:`PoolKey` (image, runtime, the limits that shape the
   container, and the packages to pre-import); a key gets containers once it
-  was asked for (or pre-warmed), up to ``size_per_image`` each and
-  ``max_total`` overall, most recently used keys first;
+  was asked for (or pre-warmed), ``size_per_image`` each at least, more when
+  its demand asks for it (recent arrival rate × the time a refill takes, so
+  a steady stream does not outrun the refills), ``max_total`` overall, most
+  recently used keys first; up to ``REFILL_PARALLELISM`` containers start at once;
 * a container is handed out only after its authenticated ready line
   arrived, runs exactly one job, and is then removed (in the background);
 * a key unused for ``idle_ttl_seconds`` loses its containers (shrinks to
@@ -27,7 +29,10 @@ is gone); their harness also exits by itself after ``--max-idle``.
 from __future__ import annotations
 
 import atexit
+import collections
+import concurrent.futures
 import logging
+import math
 import os
 import queue
 import secrets
@@ -58,6 +63,11 @@ WARMUP_STDOUT_LIMIT = 64 * 1024
 #: after a warm run, removal and refill wait this long: the caller (e.g. the worker storing the
 #: result) gets the CPU first; on a 2-core host a container start otherwise slows its answer
 BACKGROUND_DELAY_SECONDS = 0.2
+#: demand sizing: arrivals counted over this window, and the refill time assumed before one was measured
+DEMAND_WINDOW_SECONDS = 10.0
+DEFAULT_REFILL_SECONDS = 0.5
+#: containers that may be starting at once (each start is mostly the engine's work, not ours)
+REFILL_PARALLELISM = 2
 
 
 def share_one_connection_pool(client: docker.DockerClient) -> None:
@@ -156,6 +166,9 @@ class WarmPool:
         self._lock = threading.Lock()
         self._idle: dict[PoolKey, list[WarmContainer]] = {}
         self._demand: dict[PoolKey, float] = {}
+        self._arrivals: dict[PoolKey, collections.deque[float]] = {}
+        self._starting: dict[PoolKey, int] = {}
+        self._refill_seconds = DEFAULT_REFILL_SECONDS  # a moving average of create → ready
         self._backoff: dict[PoolKey, float] = {}
         self._wake = threading.Event()
         self._closed = threading.Event()
@@ -177,7 +190,9 @@ class WarmPool:
         reader.stdout_limit = sandbox.result_stdout_cap(request.limits)
         reader.nonce = nonce  # before the job is sent: the reader checks result lines with it
         try:
-            return sandbox.execute(self.api, request, warm.attachment, nonce, started, framed=True)
+            result = sandbox.execute(self.api, request, warm.attachment, nonce, started, framed=True)
+            result.warm = True
+            return result
         except Exception as exc:  # the job may have run: never hand it back for a cold retry here
             log.warning("warm run in %s failed: %s", warm.container_id[:12], exc)
             return sandbox.unavailable(request, exc, started, may_have_run=True)
@@ -189,7 +204,10 @@ class WarmPool:
         if self.size_per_image == 0 or self.max_total == 0 or self._closed.is_set():
             return None
         with self._lock:
-            self._demand[key] = self.clock()
+            now = self.clock()
+            self._demand[key] = now
+            arrivals = self._arrivals.setdefault(key, collections.deque(maxlen=256))
+            arrivals.append(now)
             chosen = None
             containers = self._idle.get(key, [])
             for index, warm in enumerate(containers):  # oldest first
@@ -200,10 +218,25 @@ class WarmPool:
                 self.misses += 1
             else:
                 self.hits += 1
+                self._learn_refill(chosen)
         self._start_threads()
         if chosen is None:
             self._wake.set()  # warm this key for next time; after a hit, run() wakes the filler once done
         return chosen
+
+    def _learn_refill(self, warm: WarmContainer) -> None:
+        ready_at = warm.attachment.reader.ready_at
+        if ready_at is not None and self.clock is time.monotonic and ready_at >= warm.created:
+            self._refill_seconds = 0.8 * self._refill_seconds + 0.2 * (ready_at - warm.created)
+
+    def target_size(self, key: PoolKey) -> int:
+        """How many ready containers ``key`` should have: ``size_per_image`` at least; under a steady stream,
+        what arrives while one refill takes (with half again as margin), plus the one being taken."""
+        now = self.clock()
+        recent = [t for t in self._arrivals.get(key, ()) if now - t <= DEMAND_WINDOW_SECONDS]
+        rate = len(recent) / DEMAND_WINDOW_SECONDS
+        wanted = math.ceil(rate * self._refill_seconds * 1.5) + 1 if recent else 0
+        return min(max(self.size_per_image, wanted), self.max_total)
 
     def _wake_later(self, delay: float) -> None:
         timer = threading.Timer(delay, self._wake.set)
@@ -251,40 +284,59 @@ class WarmPool:
 
     def _fill_loop(self) -> None:
         self._sweep_orphans()
-        while not self._closed.is_set():
-            self._wake.wait(1.0)
-            self._wake.clear()
-            try:
-                self._expire()
-                while not self._closed.is_set():
-                    key = self._next_key()
-                    if key is None:
-                        break
-                    self._start_one(key)
-            except Exception:  # the filler must outlive a bad moment of the engine
-                log.exception("warm pool refill failed")
-                self._closed.wait(1.0)
+        with concurrent.futures.ThreadPoolExecutor(REFILL_PARALLELISM, thread_name_prefix="pool-start") as starters:
+            while not self._closed.is_set():
+                self._wake.wait(1.0)
+                self._wake.clear()
+                try:
+                    self._expire()
+                    while not self._closed.is_set():
+                        key = self._next_key()
+                        if key is None:
+                            break
+                        starters.submit(self._start_counted, key)
+                except Exception:  # the filler must outlive a bad moment of the engine
+                    log.exception("warm pool refill failed")
+                    self._closed.wait(1.0)
+
+    def _start_counted(self, key: PoolKey) -> None:
+        """Start one container for ``key`` (``_next_key`` counted it as starting), then look for more work."""
+        try:
+            self._start_one(key)
+        except Exception:
+            log.exception("warm container start failed")
+        finally:
+            with self._lock:
+                self._starting[key] = max(0, self._starting.get(key, 1) - 1)
+            self._wake.set()
 
     def _next_key(self) -> PoolKey | None:
         """The most recently used key below its size, evicting the least
         recently used key's container when the total cap is reached."""
         with self._lock:
             now = self.clock()
-            total = sum(len(c) for c in self._idle.values())
+            if sum(self._starting.values()) >= REFILL_PARALLELISM:
+                return None  # a start finishing wakes the filler again
+            total = sum(len(c) for c in self._idle.values()) + sum(self._starting.values())
             by_recency = sorted(self._demand, key=lambda k: self._demand[k], reverse=True)
             for key in by_recency:
-                if self._backoff.get(key, 0.0) > now or len(self._idle.get(key, [])) >= self.size_per_image:
+                have = len(self._idle.get(key, [])) + self._starting.get(key, 0)
+                if self._backoff.get(key, 0.0) > now or have >= self.target_size(key):
                     continue
                 if total < self.max_total:
-                    return key
+                    return self._count_start(key)
                 for older in reversed(by_recency):
                     if older == key or self._demand[older] >= self._demand[key]:
                         break
                     if self._idle.get(older):
                         self._discard(self._idle[older].pop(0))
-                        return key
+                        return self._count_start(key)
                 return None
         return None
+
+    def _count_start(self, key: PoolKey) -> PoolKey:
+        self._starting[key] = self._starting.get(key, 0) + 1
+        return key
 
     def _start_one(self, key: PoolKey) -> None:
         ready_key = secrets.token_hex(32)
@@ -328,6 +380,7 @@ class WarmPool:
             doomed: list[WarmContainer] = []
             for key in [k for k, used in self._demand.items() if now - used > self.idle_ttl_seconds]:
                 del self._demand[key]
+                self._arrivals.pop(key, None)
                 self._backoff.pop(key, None)
                 doomed += self._idle.pop(key, [])
             for key, containers in self._idle.items():
@@ -435,11 +488,13 @@ class WarmPool:
         with self._lock:
             pools = [
                 {"image": k.image, "runtime": k.runtime.value, "preimport": list(k.preimport), "memory_mb": k.memory_mb, "cpus": k.cpus,
-                 "idle": len(self._idle.get(k, [])), "ready": sum(1 for w in self._idle.get(k, []) if w.ready)}
+                 "idle": len(self._idle.get(k, [])), "ready": sum(1 for w in self._idle.get(k, []) if w.ready),
+                 "target": self.target_size(k)}
                 for k in self._demand
             ]  # fmt: skip
             return {"hits": self.hits, "misses": self.misses, "created": self.created, "failures": self.failures,
-                    "idle": sum(len(c) for c in self._idle.values()), "pools": pools}  # fmt: skip
+                    "idle": sum(len(c) for c in self._idle.values()), "refill_ms": round(self._refill_seconds * 1000),
+                    "pools": pools}  # fmt: skip
 
     def container_ids(self) -> list[str]:
         with self._lock:

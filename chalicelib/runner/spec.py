@@ -185,6 +185,8 @@ class RunResult(BaseModel):
     image: str | None = None
     #: the container runtime that ran it (None: no container was started)
     runtime: Runtime | None = None
+    #: a warm container (started ahead by the pool) ran it; False: one started for this run (None: none ran)
+    warm: bool | None = None
     #: command runs: the workspace files the collect patterns matched (their bytes travel beside the result)
     collected: list[str] = Field(default_factory=list)
     #: inline command runs: the collected files themselves (path -> base64), when they fit the result

@@ -243,6 +243,7 @@ class DockerEngine:
                 log.exception("warm pool run failed; running cold")
         if result is None:
             result = sandbox.run(client, request, remover=self._remover)
+            result.warm = False if result.runtime is not None else None
         if result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing:
             self._reset()
         return result
@@ -256,6 +257,7 @@ class DockerEngine:
         else:
             with egress.egress_session(request, self.settings, grace_seconds=sandbox.STARTUP_GRACE_SECONDS) as session:
                 result = egress.finish(sandbox.run(client, request, remover=self._remover, egress=session), session)
+        result.warm = False if result.runtime is not None else None
         if result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing:
             self._reset()
         return result

@@ -399,3 +399,18 @@ def test_preimported_code_cannot_steal_the_nonce(pool, thief_image):
     imported, stolen = result.output
     assert imported, "the thief package was not pre-imported, so the test proves nothing"
     assert "nonce" not in stolen
+
+
+def test_the_result_says_whether_a_warm_container_ran_it(base_image) -> None:
+    from chalicelib.runner.worker import DockerEngine
+
+    runner = DockerEngine(get_settings(), pool_enabled=True)
+    request = _request("def main():\n    return 1\n", None, base_image.tag, None, True)
+    try:
+        cold = runner.run(request)  # the first run of a key finds nothing warm, and asks for its pool
+        assert cold.status == RunStatus.OK and cold.warm is False, cold
+        assert runner.warm_pool().wait_ready(request, count=1, timeout=120)
+        warm = runner.run(request)
+        assert warm.status == RunStatus.OK and warm.warm is True, warm
+    finally:
+        runner.close()

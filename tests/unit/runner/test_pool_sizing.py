@@ -1,0 +1,55 @@
+"""The warm pool sizes each key from its demand: a steady stream must not outrun the refills."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from chalicelib.runner.pool import DEFAULT_REFILL_SECONDS, PoolKey, WarmPool
+
+KEY = PoolKey(image="skillharbor/img:abc", memory_mb=256, cpus=0.5, pids=64, tmpfs_mb=64)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _pool(clock: Clock, **sizes: int) -> WarmPool:
+    client = SimpleNamespace(api=SimpleNamespace(adapters={}, base_url="http+docker://localhost"))
+    pool = WarmPool(client, clock=clock, **sizes)  # type: ignore[arg-type]
+    pool._start_threads = lambda: None  # type: ignore[method-assign]  # no engine behind it: sizing only
+    return pool
+
+
+def _arrive(pool: WarmPool, clock: Clock, per_second: float, seconds: float) -> None:
+    for _ in range(int(per_second * seconds)):
+        clock.now += 1 / per_second
+        assert pool._claim(KEY) is None  # nothing warm here: every arrival is a miss that records demand
+
+
+def test_an_idle_or_slow_key_keeps_the_configured_size() -> None:
+    clock = Clock()
+    pool = _pool(clock, size_per_image=2, max_total=10)
+    assert pool.target_size(KEY) == 2
+    _arrive(pool, clock, per_second=0.5, seconds=10)
+    assert pool.target_size(KEY) == 2
+
+
+def test_a_steady_stream_gets_what_arrives_during_a_refill_and_a_margin() -> None:
+    clock = Clock()
+    pool = _pool(clock, size_per_image=2, max_total=10)
+    _arrive(pool, clock, per_second=5, seconds=10)
+    # 5/s × 0.5 s refill × 1.5 margin = 3.75 → 4, plus the one being taken
+    assert DEFAULT_REFILL_SECONDS == 0.5 and pool.target_size(KEY) == 5
+    clock.now += 30  # the stream stopped: the window forgets it
+    assert pool.target_size(KEY) == 2
+
+
+def test_demand_never_takes_a_key_past_the_global_cap() -> None:
+    clock = Clock()
+    pool = _pool(clock, size_per_image=2, max_total=3)
+    _arrive(pool, clock, per_second=20, seconds=5)
+    assert pool.target_size(KEY) == 3
