@@ -16,10 +16,13 @@ import threading
 
 LISTEN_HOST = "127.0.0.1"
 CHUNK = 64 * 1024
-_UNAVAILABLE = (
-    b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 56\r\n\r\n"
-    b"skillharbor egress: the proxy is not running (run ends)\n"
-)
+
+
+def _unavailable(error: OSError) -> bytes:
+    """The skill's answer when the proxy's socket refuses (the proxy ended, or gVisor without ``--host-uds=open``)."""
+    body = f"skillharbor egress: the proxy is not reachable ({type(error).__name__}: {error.strerror or error}); run ends\n".encode()
+    return (b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
 
 
 class Relay:
@@ -46,10 +49,10 @@ class Relay:
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             upstream.connect(self.socket_path)
-        except OSError:
+        except OSError as error:
             self.failures += 1
             try:
-                client.sendall(_UNAVAILABLE)
+                client.sendall(_unavailable(error))
             except OSError:
                 pass
             client.close()

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from chalicelib.runner import egress, sandbox
-from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, RunStatus
+from chalicelib.runner.doctor import GVISOR_RELEASE
+from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, RunStatus, Runtime
 from chalicelib.runner.worker import DockerEngine
 from chalicelib.settings import get_settings
 from tls_support import TestCA, https_server
@@ -167,3 +168,24 @@ def main():
     assert result.status == RunStatus.EXCEPTION
     assert "egress proxy failed during the run (killed by the test)" in (result.error or "")
     assert result.network and result.network[0]["allowed"]
+
+
+def test_an_approved_host_is_reached_from_a_gvisor_run(docker_client: Any, base_image: Any, upstreams: Any, runsc_registered: bool) -> None:
+    if not runsc_registered:
+        pytest.skip("gVisor (runsc) is not registered with this Docker engine (sudo make gvisor registers it)")
+    code = FETCH + '''
+def main():
+    import platform
+    return {"approved": fetch("http://api.test.example/"), "unapproved": fetch("http://other.test.example/"),
+            "tls": fetch("https://secure.test.example/", cafile="/tmp/skill/test-ca.pem"), "kernel": platform.release()}
+'''
+    request = _request(base_image, code, ["api.test.example", "secure.test.example:443"], files={"test-ca.pem": upstreams["ca"]},
+                       runtime=Runtime.RUNSC)
+    result = DockerEngine(_settings(upstreams)).run(request)
+    assert result.status == RunStatus.OK, result
+    assert result.output["kernel"] == GVISOR_RELEASE, "the run did not happen under gVisor's kernel"
+    assert result.output["approved"] == {"status": 200, "body": "weather: sunny"}, result.output
+    assert result.output["tls"] == {"status": 200, "body": "weather: sunny"}, result.output
+    assert result.output["unapproved"]["status"] == 403
+    assert {(r["host"], r["allowed"]) for r in result.network} == {("api.test.example", True), ("other.test.example", False),
+                                                                  ("secure.test.example", True)}
