@@ -136,11 +136,18 @@ def test_the_runs_ca_vouches_for_its_bound_hosts_only(upstreams: dict[str, Any])
 
     def handshake(name: str) -> None:
         left, right = socket.socketpair()
+        left.settimeout(10)
         server = authority.server_context(name).wrap_socket(right, server_side=True, do_handshake_on_connect=False)
-        threading.Thread(target=lambda: _quietly(server.do_handshake), daemon=True).start()
-        with ssl.create_default_context(cadata=authority.pem.decode()).wrap_socket(left, server_hostname=name):
-            pass
-        server.close()
+        server.settimeout(10)
+        worker = threading.Thread(target=_quietly, args=(server.do_handshake,), daemon=True)
+        worker.start()
+        try:
+            with ssl.create_default_context(cadata=authority.pem.decode()).wrap_socket(left, server_hostname=name):
+                pass
+        finally:
+            left.close()  # ends the server's handshake if the client refused
+            worker.join(10)  # before closing its socket: a closed descriptor's number is soon reused by the next pair
+            server.close()
 
     handshake("bound.example.com")
     handshake("img.cdn.example.net")
