@@ -42,7 +42,7 @@ def _constraint_names(patterns: list[HostPattern]) -> tuple[list[Any], bool]:
     names: list[Any] = []
     has_ip = False
     for pattern in patterns:
-        host = pattern.host[2:] if pattern.host.startswith("*.") else pattern.host
+        host = pattern.host.removeprefix("*.")
         try:
             names.append(x509.IPAddress(ipaddress.ip_network(host)))
             has_ip = True
