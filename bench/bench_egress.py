@@ -14,17 +14,19 @@ connection (a TLS handshake each time), as a skill calling an API once would.
 from __future__ import annotations
 
 import argparse
-import datetime
 import http.server
 import ssl
+import sys
 import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-from bench.common import environment, log, ratio, summary, write_json
+from bench.common import ROOT, environment, log, ratio, summary, write_json
+
+sys.path.insert(0, str(ROOT / "tests"))  # the test CA helper is shared with the egress tests
+from tls_support import TestCA, https_server  # noqa: E402
 
 MEGABYTE = b"b" * (1024 * 1024)
 
@@ -41,32 +43,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
-
-
-def _ca_and_cert(folder: Path, host: str) -> Path:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    valid = {"not_valid_before": now - datetime.timedelta(minutes=1), "not_valid_after": now + datetime.timedelta(hours=2)}
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
-
-    def build(subject: x509.Name, public: Any) -> x509.CertificateBuilder:
-        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
-                .serial_number(x509.random_serial_number()).not_valid_before(valid["not_valid_before"])
-                .not_valid_after(valid["not_valid_after"]))  # fmt: skip
-
-    ca = build(issuer, ca_key.public_key()).add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-    leaf = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]), key.public_key()).add_extension(
-        x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-    pem = serialization.Encoding.PEM
-    (folder / "ca.pem").write_bytes(ca.sign(ca_key, hashes.SHA256()).public_bytes(pem))
-    (folder / "cert.pem").write_bytes(leaf.sign(ca_key, hashes.SHA256()).public_bytes(pem))
-    (folder / "key.pem").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return folder / "ca.pem"
 
 
 SKILL = '''
@@ -102,14 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib.settings import get_settings
 
     folder = Path(tempfile.mkdtemp(prefix="bench-egress-"))
-    cafile = _ca_and_cert(folder, "api.bench.example")
+    ca = TestCA("bench CA")
+    cafile = ca.write(folder)
     plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    tls = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    tls.socket = server_context.wrap_socket(tls.socket, server_side=True)
-    for server in (plain, tls):
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    tls = https_server(_Handler, ca, folder, "api.bench.example")
     plain_port, tls_port = plain.server_address[1], tls.server_address[1]
 
     client_context = ssl.create_default_context(cafile=str(cafile))

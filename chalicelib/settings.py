@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     egress_max_connections: int = 64  # per run
     egress_resolve: str = ""  # host:port:127.0.0.1:port,... ; tests and make run only
     egress_dir: str = "/tmp"  # per-run proxy socket directories are made here (the Docker engine must see this path)
+    egress_upstream_ca_file: str = ""  # upstream TLS the proxy opens (injected secrets) trusts this CA file; "" = the system's
     pool_enabled: bool = True  # warm containers per image (runner/pool.py); False: every run starts cold
     pool_size_per_image: int = 2  # warm containers kept per image (and limits / pre-import set)
     pool_max_total: int = 10  # warm containers across all images

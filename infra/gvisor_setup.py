@@ -16,7 +16,11 @@ runsc 20221219 refuses to start a ``--network none`` container in the root
 network namespace otherwise, and ``--platform=ptrace`` because it needs no
 ``/dev/kvm`` and works inside VMs and containers (see docs/DEPLOYMENT.md for
 systrap and KVM on newer releases). ``SKILLHARBOR_RUNSC_PLATFORM`` picks
-another platform.
+another platform. ``--host-uds=open`` lets a sandboxed process connect() to a
+host Unix socket it can see through a bind mount: the only such socket is the
+egress proxy's, in the per-run directory mounted for runs granted hosts
+(docs/EGRESS.md); without it gVisor refuses the connect and egress cannot
+work under runsc. It does not allow creating host sockets (``create``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ DAEMON_JSON = Path(os.environ.get("SKILLHARBOR_DOCKER_DAEMON_JSON", "/etc/docker
 
 def runtime_entry() -> dict[str, object]:
     platform = os.environ.get("SKILLHARBOR_RUNSC_PLATFORM", "ptrace")
-    return {"path": RUNSC_PATH, "runtimeArgs": [f"--platform={platform}", "--network=none"]}
+    return {"path": RUNSC_PATH, "runtimeArgs": [f"--platform={platform}", "--network=none", "--host-uds=open"]}
 
 
 def say(message: str) -> None:

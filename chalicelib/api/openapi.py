@@ -101,6 +101,19 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "body": _object(("role", "name"), role={"type": "string", "enum": ["admin", "publisher", "agent"]}, name=_SHORT,
                         team=_SHORT, agent_id=_SHORT),  # fmt: skip
     },
+    "POST /api/secrets": {
+        "summary": "Admin: store a secret (Secrets Manager) and bind it to a skill (optionally one agent) and the hosts it may "
+                   "be sent to. `mode` `env` (default): the skill's process gets it as `env_name`; `inject`: it never enters "
+                   "the container, the egress proxy adds `header: format` (`{value}` replaced, default `{value}`) to requests "
+                   "to the bound hosts, terminating TLS with the run's own CA (docs/EGRESS.md). The answer never holds the value",
+        "body": _object(("skill_id", "value", "hosts"), skill_id=_SHORT, value={"type": "string", "maxLength": 16384},
+                        hosts={"type": "array", "items": _SHORT, "maxItems": 50}, agent_id=_SHORT,
+                        mode={"type": "string", "enum": ["env", "inject"]}, env_name=_SHORT, header=_SHORT,
+                        format={"type": "string", "maxLength": 256}),  # fmt: skip
+    },
+    "GET /api/secrets": {"summary": "Admin: a skill's secret bindings (mode, hosts, env_name or header; never values)",
+                         "query": {"skill_id": (_SHORT, True)}},
+    "DELETE /api/secrets/{skill_id}/{binding_id}": {"summary": "Admin: remove a binding and its stored value"},
     "GET /api/keys": {
         "summary": "Keys (never their secrets): admins all, an agent key its agent's, a publisher key itself",
         "query": {"agent_id": (_SHORT, False), "include_revoked": ({"type": "string", "enum": ["true", "false"]}, False)},

@@ -1,4 +1,5 @@
-"""Brokered secrets (admin): bind a value to a skill (optionally an agent) and hosts; list and remove bindings."""
+"""Brokered secrets (admin): bind a value to a skill (optionally an agent) and hosts, as an environment variable
+(mode ``env``) or a header the egress proxy adds (mode ``inject``); list and remove bindings."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def register(app: Any, authorizer: Any) -> None:
     @route(app, "/api/secrets", methods=["POST"], authorizer=authorizer)
     def bind_secret() -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("skill_id", "env_name", "value", "hosts"))
+        body = json_body(app.current_request, required=("skill_id", "value", "hosts"))  # the mode decides the rest
         return json_response(secret_broker().bind(caller, body).public(), 201)
 
     @route(app, "/api/secrets", methods=["GET"], authorizer=authorizer)

@@ -17,8 +17,9 @@ class SecretBroker:
     def bind(self, caller: Principal, body: dict[str, Any]) -> SecretBinding:
         require_role(caller, Role.ADMIN)
         binding = SecretBinding.new(body.get("skill_id"), body.get("env_name"), body.get("hosts"), caller.actor,
-                                    agent_id=body.get("agent_id"))  # fmt: skip
-        self.values.put(binding.secret_name, check_value(body.get("value")))
+                                    agent_id=body.get("agent_id"), mode=body.get("mode"), header=body.get("header"),
+                                    format=body.get("format"))  # fmt: skip
+        self.values.put(binding.secret_name, check_value(body.get("value"), binding.mode))
         self.bindings.put(binding)
         self.audit_log.append(audit_event(events.SECRET_BIND, actor=caller.actor, skill_id=binding.skill_id,
                                           agent_id=binding.agent_id, detail=binding.public()))  # fmt: skip
@@ -36,6 +37,8 @@ class SecretBroker:
         return binding
 
     def for_run(self, skill_id: str, agent_id: str, approved_hosts: list[str]) -> list[dict[str, Any]]:
-        """References (never values) of the secrets this run gets: the worker reads the values itself."""
+        """References (never values) of the secrets this run gets: the worker reads the values itself
+        (``runner/run_secrets.py``: an environment variable, or a header its egress proxy adds)."""
         chosen = applicable(self.bindings.for_skill(skill_id), agent_id, approved_hosts) if approved_hosts else []
-        return [{"secret_name": b.secret_name, "env_name": b.env_name, "hosts": b.hosts} for b in chosen]
+        return [{"secret_name": b.secret_name, "mode": b.mode.value, "env_name": b.env_name, "header": b.header,
+                 "format": b.format, "hosts": b.hosts} for b in chosen]  # fmt: skip

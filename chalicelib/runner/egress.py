@@ -4,9 +4,12 @@ A run with approved hosts (``RunRequest.egress``) gets:
 
 * a fresh directory (mode 0755) under ``settings.egress_dir`` holding only
   the proxy's Unix socket, bind-mounted read-only at ``MOUNT_POINT`` (a
-  connect() on a socket needs no write access to the mount);
-* the job fields ``egress`` (relay port, socket path) and ``env`` (granted
-  secrets) that the harness reads (``harness.start_egress``).
+  connect() on a socket needs no write access to the mount), and, when a
+  secret is injected (``RunRequest.inject_headers``), the certificate of the
+  run's own CA (``egress_tls.py``; its key stays in the proxy's memory);
+* the job fields ``egress`` (relay port, socket path, CA certificate) and
+  ``env`` (granted environment secrets) that the harness reads
+  (``harness.start_egress``). Injected secrets never reach the job.
 
 The container keeps ``network_mode="none"``: the proxy is the only path out.
 The proxy lives exactly as long as the run (its deadline is the run's
@@ -25,8 +28,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.runner.egress_http import HeaderInjection
 from chalicelib.runner.egress_proxy import EgressLimits, EgressProxy, parse_resolve_overrides
 from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
+from chalicelib.skills.network import patterns_from_strings
 
 MOUNT_POINT = "/run/skillharbor-egress"
 RELAY_PORT = 3128
@@ -41,7 +46,12 @@ class EgressSession:
         return self.proxy.directory
 
     def job_fields(self) -> dict[str, Any]:
-        return {"egress": {"port": RELAY_PORT, "socket": f"{MOUNT_POINT}/proxy.sock"}}
+        fields: dict[str, Any] = {"port": RELAY_PORT, "socket": f"{MOUNT_POINT}/proxy.sock"}
+        if self.proxy.authority is not None:
+            from chalicelib.runner.egress_tls import CA_FILE_NAME
+
+            fields["ca"] = f"{MOUNT_POINT}/{CA_FILE_NAME}"
+        return {"egress": fields}
 
     def mount(self) -> dict[str, Any]:
         """A Docker ``Mounts`` entry for the host config."""
@@ -57,14 +67,27 @@ def egress_session(request: RunRequest, settings: Any, *, grace_seconds: float) 
         max_connections=settings.egress_max_connections,
         deadline_seconds=request.limits.timeout_seconds + grace_seconds,
     )
-    proxy = EgressProxy.for_hosts(
-        directory, request.egress, limits=limits, resolve_overrides=parse_resolve_overrides(settings.egress_resolve)
-    )
+    injections = [HeaderInjection(hosts=tuple(patterns_from_strings(item["hosts"])), name=item["name"], value=item["value"])
+                  for item in request.inject_headers]  # fmt: skip
+    authority = None
     try:
-        proxy.start()
-        yield EgressSession(proxy)
+        if injections:
+            from chalicelib.runner.egress_tls import RunAuthority
+
+            authority = RunAuthority([p for i in injections for p in i.hosts], limits.deadline_seconds)
+            authority.write_certificate(directory)
+        proxy = EgressProxy.for_hosts(
+            directory, request.egress, limits=limits, resolve_overrides=parse_resolve_overrides(settings.egress_resolve),
+            injections=injections, authority=authority, upstream_cafile=settings.egress_upstream_ca_file or None,
+        )  # fmt: skip
+        try:
+            proxy.start()
+            yield EgressSession(proxy)
+        finally:
+            proxy.stop()
     finally:
-        proxy.stop()
+        if authority is not None:
+            authority.close()
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -9,13 +9,19 @@ to connect to.
 
 Per connection the proxy reads one request head:
 
-* ``CONNECT host:port`` (TLS): checked, then bytes are relayed untouched;
+* ``CONNECT host:port`` (TLS): checked, then bytes are relayed untouched,
+  unless a secret is bound in ``inject`` mode to that host:port: then the
+  proxy terminates TLS with a certificate from the run's own CA
+  (``egress_tls.py``), reads the request inside, and forwards it over its own
+  verified TLS connection to the real host with the secret's header added;
 * ``GET http://host[:port]/path`` and the other methods in absolute form
-  (plain HTTP): checked, forwarded in origin form with ``Connection: close``
-  (one request per upstream connection, so a kept-alive connection cannot
-  switch to a host that was not checked), proxy headers dropped, and the
-  headers bound to that host added (brokered secrets that never enter the
-  container).
+  (plain HTTP): checked, forwarded in origin form.
+
+Either way a forwarded request is one request per upstream connection
+(``egress_http.py``: the proxy's ``Host``, proxy and hop-by-hop headers
+dropped, bound headers added, ``Connection: close``), so a kept-alive
+connection cannot switch to a host that was not checked, and its record
+holds the method, the path (never the query) and the response status.
 
 Checks, in order: the run's connection cap, the host:port against the run's
 approved patterns, then resolution: the proxy resolves the name itself and
@@ -36,10 +42,14 @@ import ipaddress
 import logging
 import os
 import socket
+import ssl
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chalicelib.runner.egress_http import (
+    HeaderInjection, forward_head, path_only, proxy_target, refusal, response_head, split_head,
+)  # fmt: skip
 from chalicelib.skills.network import HostPattern, non_public_reason, patterns_from_strings
 
 log = logging.getLogger("skillharbor.egress")
@@ -49,8 +59,6 @@ MAX_HEAD_BYTES = 16 * 1024
 HEAD_TIMEOUT_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 CHUNK = 64 * 1024
-#: request headers never forwarded upstream (hop-by-hop, and the proxy's own)
-_DROPPED_HEADERS = {"proxy-authorization", "proxy-connection", "connection", "keep-alive", "te", "upgrade"}
 
 
 @dataclass
@@ -70,6 +78,13 @@ class ConnectionRecord:
     address: str | None = None
     bytes_sent: int = 0  # container -> upstream
     bytes_received: int = 0  # upstream -> container
+    #: "tunnel": CONNECT relayed untouched; "terminated": TLS ended at the proxy (a secret is injected); None: plain HTTP
+    tls: str | None = None
+    #: the forwarded request (plain HTTP and terminated TLS): its path without the query, and the response status
+    path: str | None = None
+    status: int | None = None
+    #: names (never values) of the headers the proxy added: brokered secrets
+    injected: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,8 +129,12 @@ class EgressProxy:
     allowed: list[HostPattern]
     limits: EgressLimits = field(default_factory=EgressLimits)
     resolve_overrides: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
-    #: host pattern → headers added to plain-HTTP requests to it (brokered secrets)
-    inject_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: headers added to requests to their hosts (secrets bound in inject mode); for TLS they need ``authority``
+    injections: list[HeaderInjection] = field(default_factory=list)
+    #: the run's CA (egress_tls.RunAuthority): present when a secret is injected; terminates TLS to bound hosts only
+    authority: Any = None
+    #: the trust store for upstream TLS the proxy opens itself (None: the system's)
+    upstream_cafile: str | None = None
     records: list[ConnectionRecord] = field(default_factory=list)
     failure: str | None = None  # set when the proxy stopped before the run ended
 
@@ -128,6 +147,7 @@ class EgressProxy:
         self._started = threading.Event()
         self._stopped = False
         self._lock = threading.Lock()
+        self._upstream_tls: ssl.SSLContext | None = None
 
     @classmethod
     def for_hosts(cls, directory: str, hosts: list[str], **kwargs: Any) -> EgressProxy:
@@ -216,56 +236,125 @@ class EgressProxy:
             writer.close()
 
     async def _handle_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_SECONDS)
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        head = await self._read_head(reader, writer)
+        request = split_head(head) if head else None
+        if request is None:
+            if head:
+                await _refuse(writer, 400, "malformed request line")
             return
-        if len(head) > MAX_HEAD_BYTES:
-            await _refuse(writer, 431, "request head too large")
-            return
-        lines = head.decode("latin-1").split("\r\n")
-        try:
-            method, target, version = lines[0].split(" ")
-        except ValueError:
-            await _refuse(writer, 400, "malformed request line")
-            return
-        parsed = _target(method, target)
+        method, target, version, headers = request
+        method = method.upper()
+        parsed = proxy_target(method, target)
         if parsed is None:
             await _refuse(writer, 400, f"{target!r} is not an absolute http:// URL or a CONNECT host:port")
             return
         host, port, path = parsed
-        record = ConnectionRecord(host=host, port=port, method=method.upper(), allowed=False, reason="")
+        record = ConnectionRecord(host=host, port=port, method=method, allowed=False, reason="")
         self.records.append(record)
-        refusal = self._check(host, port)
+        refusal_reason = self._check(host, port)
         address = None
-        if refusal is None:
-            address, refusal = await self._resolve(host, port)
-        if refusal is not None or address is None:
-            record.reason = refusal or "not resolved"
+        if refusal_reason is None:
+            address, refusal_reason = await self._resolve(host, port)
+        if refusal_reason is not None or address is None:
+            record.reason = refusal_reason or "not resolved"
             await _refuse(writer, 403, f"{host}:{port} {record.reason}")
             return
         record.address = f"{address[0]}:{address[1]}"
-        try:
-            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*address), CONNECT_TIMEOUT_SECONDS)
-        except (OSError, asyncio.TimeoutError) as exc:
-            record.reason = f"upstream unreachable: {exc or type(exc).__name__}"
-            await _refuse(writer, 502, f"{host}:{port} {record.reason}")
+        injections = [i for i in self.injections if i.applies(host, port)]
+        if method == "CONNECT" and injections and self.authority is not None:
+            await self._terminate(reader, writer, host, port, address, record, injections)
             return
-        record.allowed, record.reason = True, "approved"
+        upstream = await self._open(writer, host, port, address, record, tls=False)
+        if upstream is None:
+            return
+        up_reader, up_writer = upstream
         try:
-            if method.upper() == "CONNECT":
+            if method == "CONNECT":
+                record.tls = "tunnel"
                 writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 await writer.drain()
+                await self._pump(reader, writer, up_reader, up_writer, record)
             else:
-                forwarded = self._forward_head(method, path, version, lines[1:], host, port)
-                if not self._budget.take(len(forwarded)):
-                    record.reason = f"byte cap of {self.limits.max_bytes} bytes reached"
-                    return
-                record.bytes_sent += len(forwarded)
-                up_writer.write(forwarded)
-            await self._pump(reader, writer, up_reader, up_writer, record)
+                record.path = path_only(path)
+                forwarded = forward_head(method, path, version, headers, host, port, default_port=80, injections=injections)
+                await self._forward(forwarded, reader, writer, up_reader, up_writer, record, injections)
         finally:
             up_writer.close()
+
+    async def _read_head(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes | None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_SECONDS)
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            return None
+        if len(head) > MAX_HEAD_BYTES:
+            await _refuse(writer, 431, "request head too large")
+            return None
+        return head
+
+    async def _open(self, writer: asyncio.StreamWriter, host: str, port: int, address: tuple[str, int], record: ConnectionRecord,
+                    *, tls: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:  # fmt: skip
+        """The upstream connection to the checked address (TLS: verified against the upstream trust store), or None after
+        answering the skill with a 502 that says why."""
+        options: dict[str, Any] = {}
+        if tls:
+            if self._upstream_tls is None:
+                from chalicelib.runner.egress_tls import upstream_context
+
+                self._upstream_tls = upstream_context(self.upstream_cafile)
+            options = {"ssl": self._upstream_tls, "server_hostname": host}
+        try:
+            upstream = await asyncio.wait_for(asyncio.open_connection(*address, **options), CONNECT_TIMEOUT_SECONDS)
+        except ssl.SSLCertVerificationError as exc:
+            record.reason = f"upstream certificate failed verification: {exc.verify_message or exc.reason}"
+        except (OSError, asyncio.TimeoutError) as exc:
+            record.reason = f"upstream unreachable: {exc or type(exc).__name__}"
+        else:
+            record.allowed, record.reason = True, "approved"
+            return upstream
+        await _refuse(writer, 502, f"{host}:{port} {record.reason}")
+        return None
+
+    async def _terminate(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int,
+                         address: tuple[str, int], record: ConnectionRecord, injections: list[HeaderInjection]) -> None:  # fmt: skip
+        """TLS ended here with the run's CA, one request read inside, forwarded over verified TLS with the secret added."""
+        record.tls = "terminated"
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        try:
+            await asyncio.wait_for(writer.start_tls(self.authority.server_context(host)), HEAD_TIMEOUT_SECONDS)
+        except (ssl.SSLError, OSError, asyncio.TimeoutError) as exc:
+            record.allowed = True
+            record.reason = f"approved; the skill's TLS handshake with the proxy failed: {exc or type(exc).__name__}"
+            return
+        head = await self._read_head(reader, writer)
+        request = split_head(head) if head else None
+        if request is None or not request[1].startswith("/"):
+            record.allowed, record.reason = True, "approved; no HTTP/1.1 request in origin form inside the TLS connection"
+            if head:
+                await _refuse(writer, 400, "the proxy reads one HTTP/1.1 request in origin form inside TLS to this host")
+            return
+        method, path, version, headers = request
+        record.method, record.path = method.upper(), path_only(path)
+        upstream = await self._open(writer, host, port, address, record, tls=True)
+        if upstream is None:
+            return
+        up_reader, up_writer = upstream
+        try:
+            forwarded = forward_head(method, path, version, headers, host, port, default_port=443, injections=injections)
+            await self._forward(forwarded, reader, writer, up_reader, up_writer, record, injections)
+        finally:
+            up_writer.close()
+
+    async def _forward(self, forwarded: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter, record: ConnectionRecord,
+                       injections: list[HeaderInjection]) -> None:  # fmt: skip
+        if not self._budget.take(len(forwarded)):
+            record.reason = f"byte cap of {self.limits.max_bytes} bytes reached"
+            return
+        record.bytes_sent += len(forwarded)
+        record.injected = [injection.name for injection in injections]
+        up_writer.write(forwarded)
+        await self._pump(reader, writer, up_reader, up_writer, record, http=True)
 
     def _check(self, host: str, port: int) -> str | None:
         self._budget.connections += 1
@@ -302,32 +391,49 @@ class EgressProxy:
             refused.append(f"{candidate} ({reason})")
         return None, "resolves only to addresses a sandbox may never reach: " + ", ".join(refused)
 
-    def _forward_head(self, method: str, path: str, version: str, headers: list[str], host: str, port: int) -> bytes:
-        kept = [line for line in headers if line and line.split(":", 1)[0].strip().lower() not in _DROPPED_HEADERS]
-        for pattern, extra in self.inject_headers.items():
-            if HostPattern(host=pattern, ports=(port,)).matches(host, port):
-                names = {name.lower() for name in extra}
-                kept = [line for line in kept if line.split(":", 1)[0].strip().lower() not in names]
-                kept += [f"{name}: {value}" for name, value in extra.items()]
-        return "\r\n".join([f"{method} {path} {version}", *kept, "Connection: close", "", ""]).encode("latin-1")
-
     async def _pump(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up_reader: asyncio.StreamReader,
-        up_writer: asyncio.StreamWriter, record: ConnectionRecord,
+        up_writer: asyncio.StreamWriter, record: ConnectionRecord, http: bool = False,
     ) -> None:  # fmt: skip
+        """Relay both ways, counting and capping bytes. ``http``: the response head is read (status) and rewritten
+        (``Connection: close``), and the connection ends with the response, as the proxy forwards one request."""
+
+        def passed(data: bytes, outbound: bool) -> bool:
+            if not self._budget.take(len(data)):
+                record.reason = f"approved; closed: byte cap of {self.limits.max_bytes} bytes per run reached"
+                return False
+            if outbound:
+                record.bytes_sent += len(data)
+            else:
+                record.bytes_received += len(data)
+            return True
+
+        async def response_heads(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> bool:
+            while True:  # interim 1xx heads first, then the final one
+                try:
+                    head = await source.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError as exc:
+                    head = exc.partial  # the upstream ended early: pass on what there is
+                except asyncio.LimitOverrunError:
+                    return True  # not a head the proxy can read: relayed as it is
+                status, head = response_head(head)
+                if status is not None and (record.status is None or record.status < 200):
+                    record.status = status
+                if not head or not passed(head, False):
+                    return bool(head)
+                sink.write(head)
+                await sink.drain()
+                if status is None or not 100 <= status < 200:
+                    return True
+
         async def copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter, outbound: bool) -> None:
             try:
+                if http and not outbound and not await response_heads(source, sink):
+                    return
                 while True:
                     data = await source.read(CHUNK)
-                    if not data:
+                    if not data or not passed(data, outbound):
                         break
-                    if not self._budget.take(len(data)):
-                        record.reason = f"approved; closed: byte cap of {self.limits.max_bytes} bytes per run reached"
-                        break
-                    if outbound:
-                        record.bytes_sent += len(data)
-                    else:
-                        record.bytes_received += len(data)
                     sink.write(data)
                     await sink.drain()
             except (ConnectionError, OSError):
@@ -339,56 +445,24 @@ class EgressProxy:
                     except OSError:
                         pass
 
-        tasks = [asyncio.ensure_future(copy(reader, up_writer, True)), asyncio.ensure_future(copy(up_reader, writer, False))]
+        outbound = asyncio.ensure_future(copy(reader, up_writer, True))
+        inbound = asyncio.ensure_future(copy(up_reader, writer, False))
         try:
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if "byte cap" in record.reason:
+            done, pending = await asyncio.wait([outbound, inbound], return_when=asyncio.FIRST_COMPLETED)
+            # the cap ends both ways; so does the end of a forwarded response (a TLS stream to the skill has no half-close)
+            if "byte cap" in record.reason or (http and inbound in done):
                 for task in pending:
                     task.cancel()
             elif pending:
                 await asyncio.wait(pending)
         finally:
-            for task in tasks:
+            for task in (outbound, inbound):
                 task.cancel()
 
 
-def _target(method: str, target: str) -> tuple[str, int, str] | None:
-    """(host, port, origin-form path) of a proxy request, or None."""
-    if method.upper() == "CONNECT":
-        host, _, port = target.rpartition(":")
-        host = host.strip("[]")
-        return (host.lower().rstrip("."), int(port), "") if host and port.isdigit() and 0 < int(port) < 65536 else None
-    if not target.lower().startswith("http://"):
-        return None
-    rest = target[len("http://"):]
-    authority, slash, path = rest.partition("/")
-    if "@" in authority or not authority:
-        return None
-    host, port = authority, 80
-    if authority.startswith("["):
-        end = authority.find("]")
-        host, tail = authority[1:end], authority[end + 1:]
-        if tail.startswith(":") and tail[1:].isdigit():
-            port = int(tail[1:])
-    elif ":" in authority:
-        host, port_text = authority.rsplit(":", 1)
-        if not port_text.isdigit():
-            return None
-        port = int(port_text)
-    if not 0 < port < 65536:
-        return None
-    return host.lower().rstrip("."), port, slash + path if slash else "/"
-
-
 async def _refuse(writer: asyncio.StreamWriter, status: int, message: str) -> None:
-    phrase = {400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large", 502: "Bad Gateway"}[status]
-    body = f"skillharbor egress: {message}\n".encode()
-    writer.write(
-        f"HTTP/1.1 {status} {phrase}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-        f"Connection: close\r\n\r\n".encode() + body
-    )
+    writer.write(refusal(status, message))
     try:
         await writer.drain()
     except ConnectionError:
         pass
-

@@ -10,16 +10,20 @@ proxy is gone the skill gets an HTTP 502 saying so, never a hang.
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
 import threading
 
 LISTEN_HOST = "127.0.0.1"
 CHUNK = 64 * 1024
-_UNAVAILABLE = (
-    b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 56\r\n\r\n"
-    b"skillharbor egress: the proxy is not running (run ends)\n"
-)
+
+
+def _unavailable(error: OSError) -> bytes:
+    """The skill's answer when the proxy's socket refuses (the proxy ended, or gVisor without ``--host-uds=open``)."""
+    body = f"skillharbor egress: the proxy is not reachable ({type(error).__name__}: {error.strerror or error}); run ends\n".encode()
+    return (b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
 
 
 class Relay:
@@ -46,10 +50,10 @@ class Relay:
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             upstream.connect(self.socket_path)
-        except OSError:
+        except OSError as error:
             self.failures += 1
             try:
-                client.sendall(_UNAVAILABLE)
+                client.sendall(_unavailable(error))
             except OSError:
                 pass
             client.close()
@@ -89,8 +93,36 @@ class Relay:
         self.listener.close()
 
 
-def proxy_environment(port: int) -> dict[str, str]:
-    """What the skill's process gets: every spelling HTTP clients read (requests, urllib, httpx, curl)."""
+#: the run's CA with the image's own roots, written by the supervisor before the skill starts
+TRUST_BUNDLE = "/tmp/skillharbor-egress-ca.pem"
+
+
+def trust_bundle(run_ca: str, target: str = TRUST_BUNDLE) -> str:
+    """The run's CA (from the mount) followed by the image's trust store, so hosts whose TLS passes through untouched
+    still verify when ``SSL_CERT_FILE``/``REQUESTS_CA_BUNDLE`` name this one file."""
+    import ssl
+
+    with open(run_ca, "rb") as handle:
+        parts = [handle.read()]
+    system = ssl.get_default_verify_paths().openssl_cafile
+    try:
+        with open(system, "rb") as handle:
+            parts.append(handle.read())
+    except OSError:
+        pass  # an image without a trust store: the run's CA alone
+    with open(target, "wb") as handle:
+        handle.write(b"\n".join(parts))
+    os.chmod(target, 0o444)
+    return target
+
+
+def proxy_environment(port: int, run_ca: str | None = None) -> dict[str, str]:
+    """What the skill's process gets: every spelling HTTP clients read (requests, urllib, httpx, curl), and the trust
+    bundle holding the run's CA when the proxy terminates TLS for an injected secret."""
     url = f"http://{LISTEN_HOST}:{port}"
     names = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-    return {**{name: url for name in names}, "NO_PROXY": "", "no_proxy": ""}
+    env = {**{name: url for name in names}, "NO_PROXY": "", "no_proxy": ""}
+    if run_ca:
+        bundle = trust_bundle(run_ca)
+        env.update({name: bundle for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")})
+    return env

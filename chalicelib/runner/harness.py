@@ -703,7 +703,8 @@ def answer(job: dict, non_dumpable: bool, child: Child | None = None, refused: s
 # ``job["egress"] = {"port": int, "socket": path}``: the supervisor relays
 # 127.0.0.1:<port> (the container's own loopback) to the runner's proxy on
 # the mounted Unix socket (``egress_relay.py``), before the skill starts;
-# the skill gets the proxy variables. ``job["env"]``: granted secrets.
+# the skill gets the proxy variables (and, with ``job["egress"]["ca"]``, the
+# run's CA in its trust bundle). ``job["env"]``: granted secrets.
 
 
 def _relay_module():  # noqa: ANN202 - a module loaded by path: -I keeps our directory off sys.path
@@ -730,7 +731,7 @@ def job_environment(job: dict) -> dict[str, str]:
     env = {str(k): str(v) for k, v in (job.get("env") or {}).items()}
     egress = job.get("egress")
     if egress:
-        env.update(_relay_module().proxy_environment(int(egress["port"])))
+        env.update(_relay_module().proxy_environment(int(egress["port"]), egress.get("ca")))
     return env
 
 

@@ -1,7 +1,8 @@
 """Container runtimes (isolation tiers) and the few sandbox settings that differ between them.
 
 runc is the default. runsc (gVisor) must be registered with the engine under
-the name ``runsc`` (``make gvisor``), with ``--network=none`` and a platform
+the name ``runsc`` (``make gvisor``), with ``--network=none``, a platform and
+``--host-uds=open`` (egress runs connect to the proxy's mounted Unix socket)
 in its runtime arguments (see docs/DEPLOYMENT.md).
 
 Every setting of ``sandbox.shared_host_options`` applies to both. What

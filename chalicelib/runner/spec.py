@@ -137,6 +137,8 @@ class RunRequest(BaseModel):
     egress: list[str] = Field(default_factory=list)
     #: granted secrets, as environment variables of the skill's process (never logged, redacted from output)
     env: dict[str, str] = Field(default_factory=dict, repr=False)
+    #: granted secrets in inject mode, for the egress proxy only ({"hosts", "name", "value"}): never sent to the container
+    inject_headers: list[dict[str, Any]] = Field(default_factory=list, repr=False)
 
     @field_validator("entrypoint")
     @classmethod

@@ -730,12 +730,12 @@ class RunnerWorker:
         request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
                              packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime,
                              script=job.script, command=job.command, workspace_files=before, egress=job.egress)  # fmt: skip
-        granted: dict[str, str] = {}
+        granted = None
         if job.secrets:
-            from chalicelib.runner.run_secrets import granted_env
+            from chalicelib.runner.run_secrets import grant
 
-            granted = granted_env(job.secrets, self.secret_values)
-            request = request.model_copy(update={"env": granted})
+            granted = grant(job.secrets, self.secret_values)
+            request = granted.apply(request)
         try:
             result = self.engine.run(request)
         except NotFound as error:
@@ -745,7 +745,7 @@ class RunnerWorker:
         if granted:
             from chalicelib.runner.run_secrets import redact_result
 
-            result = redact_result(result, list(granted.values()))
+            result = redact_result(result, granted.values)
         if (result.status == RunStatus.RUNNER_UNAVAILABLE and not result.runtime_missing and not last_attempt
                 and (retry_started or not result.may_have_run)):  # fmt: skip
             raise RunnerUnavailable(result.error or "Docker engine unavailable")

@@ -7,9 +7,7 @@ container itself has no network interface but its own loopback.
 
 from __future__ import annotations
 
-import datetime
 import http.server
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -18,9 +16,11 @@ from typing import Any
 import pytest
 
 from chalicelib.runner import egress, sandbox
-from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, RunStatus
+from chalicelib.runner.doctor import GVISOR_RELEASE
+from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, RunStatus, Runtime
 from chalicelib.runner.worker import DockerEngine
 from chalicelib.settings import get_settings
+from tls_support import TestCA, https_server
 
 pytestmark = pytest.mark.docker
 
@@ -48,42 +48,12 @@ def _serve(server: http.server.HTTPServer) -> http.server.HTTPServer:
     return server
 
 
-def _test_ca_and_cert(host: str) -> tuple[bytes, bytes, bytes]:
-    """A throwaway CA and a certificate for ``host`` signed by it: (ca pem, cert pem, key pem)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skillharbor test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(hours=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False).sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return ca.public_bytes(pem), cert.public_bytes(pem), key_pem
-
-
 @pytest.fixture(scope="module")
 def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     plain = _serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream))
-    ca_pem, cert_pem, key_pem = _test_ca_and_cert("secure.test.example")
-    folder = tmp_path_factory.mktemp("tls")
-    (folder / "cert.pem").write_bytes(cert_pem)
-    (folder / "key.pem").write_bytes(key_pem)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    tls = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    tls.socket = context.wrap_socket(tls.socket, server_side=True)
-    _serve(tls)
-    yield {"http": plain.server_address[1], "https": tls.server_address[1], "ca": ca_pem.decode()}
+    ca = TestCA()
+    tls = https_server(_Upstream, ca, tmp_path_factory.mktemp("tls"), "secure.test.example")
+    yield {"http": plain.server_address[1], "https": tls.server_address[1], "ca": ca.pem.decode()}
     plain.shutdown()
     tls.shutdown()
 
@@ -198,3 +168,24 @@ def main():
     assert result.status == RunStatus.EXCEPTION
     assert "egress proxy failed during the run (killed by the test)" in (result.error or "")
     assert result.network and result.network[0]["allowed"]
+
+
+def test_an_approved_host_is_reached_from_a_gvisor_run(docker_client: Any, base_image: Any, upstreams: Any, runsc_registered: bool) -> None:
+    if not runsc_registered:
+        pytest.skip("gVisor (runsc) is not registered with this Docker engine (sudo make gvisor registers it)")
+    code = FETCH + '''
+def main():
+    import platform
+    return {"approved": fetch("http://api.test.example/"), "unapproved": fetch("http://other.test.example/"),
+            "tls": fetch("https://secure.test.example/", cafile="/tmp/skill/test-ca.pem"), "kernel": platform.release()}
+'''
+    request = _request(base_image, code, ["api.test.example", "secure.test.example:443"], files={"test-ca.pem": upstreams["ca"]},
+                       runtime=Runtime.RUNSC)
+    result = DockerEngine(_settings(upstreams)).run(request)
+    assert result.status == RunStatus.OK, result
+    assert result.output["kernel"] == GVISOR_RELEASE, "the run did not happen under gVisor's kernel"
+    assert result.output["approved"] == {"status": 200, "body": "weather: sunny"}, result.output
+    assert result.output["tls"] == {"status": 200, "body": "weather: sunny"}, result.output
+    assert result.output["unapproved"]["status"] == 403
+    assert {(r["host"], r["allowed"]) for r in result.network} == {("api.test.example", True), ("other.test.example", False),
+                                                                  ("secure.test.example", True)}

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from chalicelib.runner.egress_http import HeaderInjection
 from chalicelib.runner.egress_proxy import EgressLimits, EgressProxy, parse_resolve_overrides
 from chalicelib.skills.network import HostPattern
 
@@ -42,7 +43,7 @@ def _proxy(tmp_path, upstream: int, allowed: list[HostPattern], **limits: object
     proxy = EgressProxy(
         directory=str(tmp_path), allowed=allowed, limits=EgressLimits(**limits),  # type: ignore[arg-type]
         resolve_overrides={("api.example.com", 80): ("127.0.0.1", upstream)},
-        inject_headers={"api.example.com": {"X-Api-Key": "s3cret"}},
+        injections=[HeaderInjection(hosts=(HostPattern(host="api.example.com", ports=(80,)),), name="X-Api-Key", value="s3cret")],
     )
     proxy.start()
     return proxy
@@ -70,12 +71,16 @@ def test_unapproved_host_gets_403_naming_it(tmp_path, upstream: int) -> None:
 
 def test_approved_host_is_reached_with_its_bound_header_and_counted(tmp_path, upstream: int) -> None:
     proxy = _proxy(tmp_path, upstream, [HostPattern(host="api.example.com", ports=(80,))])
-    answer = _ask(proxy, b"GET http://api.example.com/ HTTP/1.1\r\nHost: api.example.com\r\nProxy-Connection: keep-alive\r\n\r\n")
+    answer = _ask(proxy, b"GET http://api.example.com/now?key=abc HTTP/1.1\r\nHost: elsewhere.example\r\n"
+                         b"Proxy-Connection: keep-alive\r\nX-Api-Key: forged\r\n\r\n")
     records = proxy.stop()
     assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"hello from upstream")
-    assert _Handler.seen[-1]["X-Api-Key"] == "s3cret"
-    assert "Proxy-Connection" not in _Handler.seen[-1]
+    assert b"\r\nConnection: close\r\n" in answer  # no client reuses a connection the proxy ends
+    seen = _Handler.seen[-1]
+    assert seen["X-Api-Key"] == "s3cret" and seen["Host"] == "api.example.com"  # the skill's own values replaced
+    assert "Proxy-Connection" not in seen
     assert records[0]["allowed"] and records[0]["bytes_received"] == len(answer) and records[0]["bytes_sent"] > 0
+    assert (records[0]["method"], records[0]["path"], records[0]["status"], records[0]["injected"]) == ("GET", "/now", 200, ["X-Api-Key"])
 
 
 def test_name_resolving_to_loopback_or_metadata_is_refused(tmp_path, upstream: int) -> None:

@@ -17,7 +17,7 @@ def test_the_runtime_is_merged_in_once_and_every_other_key_is_kept(tmp_path, cap
     path.write_text(json.dumps(EXISTING))
     assert gvisor_setup.register(path) is True
     merged = json.loads(path.read_text())
-    assert merged["runtimes"]["runsc"] == {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=none"]}
+    assert merged["runtimes"]["runsc"] == {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=none", "--host-uds=open"]}
     assert {k: v for k, v in merged.items() if k != "runtimes"} == {k: v for k, v in EXISTING.items() if k != "runtimes"}
     assert merged["runtimes"]["kata"] == EXISTING["runtimes"]["kata"]
     assert json.loads((tmp_path / "daemon.json.before-gvisor").read_text()) == EXISTING
@@ -30,7 +30,7 @@ def test_a_missing_file_is_created_and_the_platform_can_be_chosen(tmp_path, monk
     monkeypatch.setenv("SKILLHARBOR_RUNSC_PLATFORM", "systrap")
     path = tmp_path / "docker" / "daemon.json"
     assert gvisor_setup.register(path) is True
-    assert json.loads(path.read_text())["runtimes"]["runsc"]["runtimeArgs"] == ["--platform=systrap", "--network=none"]
+    assert json.loads(path.read_text())["runtimes"]["runsc"]["runtimeArgs"] == ["--platform=systrap", "--network=none", "--host-uds=open"]
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"runtimes": "runc"}'])

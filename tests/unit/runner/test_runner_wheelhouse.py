@@ -5,12 +5,8 @@ made for the test, trusted through SSL_CERT_FILE."""
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import ipaddress
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,30 +14,7 @@ import pytest
 from chalicelib.errors import BuildFailed
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.builder import Wheelhouse, env_tag, pins_label
-
-
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skillharbor test index")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                       critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_path, key_path
+from tls_support import TestCA, https_server
 
 
 class Index:
@@ -73,14 +46,11 @@ class Index:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.cert, key = _certificate(directory)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, key)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        ca = TestCA("skillharbor test index CA")
+        self.cert = ca.write(directory)  # what clients trust (SSL_CERT_FILE)
+        self.server = https_server(Handler, ca, directory, "127.0.0.1", "localhost")
         self.port = self.server.server_address[1]
         self.host = f"127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path: str, host: str | None = None, scheme: str = "https") -> str:
         return f"{scheme}://{host or self.host}{path}"
