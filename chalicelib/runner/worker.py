@@ -820,16 +820,15 @@ class RunnerWorker:
 
 
 def build_worker(settings: Any | None = None) -> RunnerWorker:
-    import boto3
-
     from chalicelib.settings import get_settings
     from chalicelib.store.audit import AuditStore
     from chalicelib.store.images import ImageStore
+    from chalicelib.store.queues import sqs_client
     from chalicelib.store.skills import DynamoSkillRegistry
-    from chalicelib.workflow.orchestrator import StepFunctionsOrchestrator
+    from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 
     settings = settings or get_settings()
-    sqs = boto3.client("sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
+    sqs = sqs_client()
     return RunnerWorker(
         DockerEngine(settings), sqs=sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
         skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), audit=AuditStore(),

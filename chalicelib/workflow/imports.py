@@ -42,8 +42,9 @@ from chalicelib.store.blobs import BlobStore
 from chalicelib.store.reviews import ReviewStore
 from chalicelib.store.images import ImageStore
 from chalicelib.store.skills import DynamoImportStore, DynamoSkillRegistry, utc_now
+from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 from chalicelib.workflow.inbox import INBOX_ACTOR, inbox_dedupe_key, inbox_publisher, refusal_reason
-from chalicelib.workflow.orchestrator import Orchestrator, StepFunctionsOrchestrator
+from chalicelib.workflow.ports import Orchestrator
 
 
 @dataclass(frozen=True)
