@@ -11,6 +11,7 @@ without a container.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -210,13 +211,20 @@ class ExecutionService:
             return record, outcome
         return record, {**outcome.model_dump(mode="json"), "image_tag": record.get("image_tag"), "packages": record.get("packages") or []}
 
+    @functools.cached_property
+    def results(self) -> Any:
+        """Build and cleanup outcomes (store/results.py), written by the worker that ran the job."""
+        from chalicelib.store.results import ResultStore
+
+        return ResultStore()
+
     def wait_for_result(self, job_id: str, timeout: float) -> dict[str, Any] | None:
         """Poll the result record from 5 ms apart, backing off to 100 ms (faster polling measured
         no better: every read competes with the worker's writes for the same store)."""
         deadline = time.monotonic() + timeout
         delay = 0.005
         while time.monotonic() < deadline:
-            result = self.images.get_result(job_id)
+            result = self.results.get(job_id)
             if result is not None:
                 return result
             time.sleep(delay)
