@@ -111,3 +111,13 @@ class TableStore:
         if bound is None:
             bound = self._bound = table(self._table_name or getattr(get_settings(), self.settings_field))
         return bound
+
+    def put_new(self, item: dict[str, Any]) -> bool:
+        """Write ``item`` unless an item with its key exists (one conditional put): False when one did."""
+        try:
+            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
