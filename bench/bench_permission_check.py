@@ -63,7 +63,7 @@ def run(hits: int, misses: int, packages: int) -> dict:
     from chalicelib.governance.rules import Approval, Ban
     from chalicelib.local.provision import create_tables
     from chalicelib.settings import get_settings
-    from chalicelib.store import dynamo
+    from chalicelib.store import aws
     from chalicelib.store.principals import PrincipalsStore
     from chalicelib.store.rules import RulesStore
 
@@ -73,7 +73,7 @@ def run(hits: int, misses: int, packages: int) -> dict:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     os.environ.pop("SKILLHARBOR_AWS_ENDPOINT_URL", None)
     os.environ.update(TABLES)
-    dynamo.reset_clients()
+    aws.reset_clients()
 
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"), get_settings(), only=("rules_table", "principals_table"))
@@ -129,7 +129,7 @@ def run(hits: int, misses: int, packages: int) -> dict:
             get(key)
             raw_samples[i] = clock() - start
 
-    dynamo.reset_clients()
+    aws.reset_clients()
     hit = _summary(hit_samples)
     return {
         "benchmark": "permission-check",

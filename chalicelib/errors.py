@@ -1,8 +1,8 @@
 """One exception hierarchy for the whole project.
 
-Each error carries the HTTP status the API answers with and the error name
-that the state machine's Retry/Catch clauses match (Lambda reports the
-exception's class name as the error type, so ``asl_name`` is the class name).
+Each error carries the HTTP status the API answers with; its class name is the
+error name the state machine's Retry/Catch clauses match (Lambda reports the
+exception's class name as the error type).
 """
 
 from __future__ import annotations
@@ -27,10 +27,6 @@ class SkillharborError(Exception):
         # Lambda reports str(exception) as errorMessage: the Catch step stores it as the reason
         unsaid = [p for p in self.problems if p not in self.message]
         return self.message + "".join(f"\n- {p}" for p in unsaid)
-
-    @property
-    def asl_name(self) -> str:
-        return type(self).__name__
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.reason, "message": self.message}

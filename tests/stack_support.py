@@ -21,7 +21,6 @@ from moto import mock_aws
 from chalicelib.local import lambda_seam
 from chalicelib.local.provision import provision
 from chalicelib.settings import get_settings
-from chalicelib.store import blobs, dynamo
 
 ADMIN_KEY = "shk_admin_test-key-0123456789abcdefghij"
 RUNNER_SECRET = "runner-secret-for-the-tests-0123456789"  # every runner job is signed with it
@@ -92,7 +91,7 @@ class Stack:
         from chalicelib.runner.worker import RunnerWorker
         from chalicelib.store.images import ImageStore
         from chalicelib.store.skills import DynamoSkillRegistry
-        from chalicelib.workflow.orchestrator import StepFunctionsOrchestrator
+        from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 
         self.engine = engine
         self.runner = RunnerWorker(
@@ -218,12 +217,9 @@ def running_stack(monkeypatch: pytest.MonkeyPatch, engine: Any) -> Iterator[Stac
 
 def reset_all_clients() -> None:
     from chalicelib.api import services
-    from chalicelib.workflow import execution, orchestrator
+    from chalicelib.store import aws
 
-    dynamo.reset_clients()
-    blobs.reset_clients()
-    orchestrator._client.cache_clear()
-    execution.SqsJobQueue._client.cache_clear()
+    aws.reset_clients()  # every adapter's clients: DynamoDB, S3, SQS, Step Functions, Secrets Manager
     services.reset_services()
 
 

@@ -1,6 +1,6 @@
 """Admin commands for who may publish and with which key: skill owners, inbox folders, key lists and rotation.
 
-Registered on the groups of ``chalicelib.cli.main`` (imported at its end).
+Adds ``owner`` and ``transfer`` to ``skills``, ``list`` and ``rotate`` to ``keys``; ``inbox`` is a group of its own.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from typing import Any
 import click
 
 from chalicelib.cli import output
-from chalicelib.cli.main import CliError, Session, _echo_ok, cli, json_option, keys, pass_session, skills
+from chalicelib.cli.common import CliError, Session, echo_ok, json_option, pass_session
+from chalicelib.cli.keys import keys
+from chalicelib.cli.skills import skills
 from chalicelib.governance.keys import key_id_of
 
 # --- skill owners ---------------------------------------------------------------------------
@@ -47,7 +49,7 @@ def skills_transfer(session: Session, skill_id: str, owner: str, expected_owner:
 # --- the inbox's folders ---------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def inbox() -> None:
     """Which owner each folder of the S3 inbox publishes as (uploads elsewhere are refused)."""
 
@@ -61,7 +63,7 @@ def inbox_list(session: Session) -> None:
     def render(data: dict[str, Any]) -> None:
         rows = [(m.get("prefix"), m.get("owner_id"), m.get("mapped_by"), m.get("mapped_at")) for m in data.get("prefixes", [])]
         if not rows:
-            _echo_ok("no inbox folder is mapped: every upload is refused (map one with: skillharbor inbox map PREFIX --owner OWNER)")
+            echo_ok("no inbox folder is mapped: every upload is refused (map one with: skillharbor inbox map PREFIX --owner OWNER)")
             return
         output.stdout_console().print(output.table(("prefix", "owner", "by", "at"), rows))
 
@@ -76,7 +78,7 @@ def inbox_list(session: Session) -> None:
 def inbox_map(session: Session, prefix: str, owner: str) -> None:
     """Let uploads under PREFIX (a folder ending in '/', or '/' for the whole bucket) publish as OWNER."""
     mapping = session.call("PUT", "/api/inbox/prefixes", json_body={"prefix": prefix, "owner": owner})
-    session.show(mapping, lambda m: _echo_ok(
+    session.show(mapping, lambda m: echo_ok(
         f"uploads under [bold]{m.get('prefix')}[/] publish as {m.get('owner_id')}"
         + (f" (was {m['previous_owner']})" if m.get("previous_owner") else "")
     ))  # fmt: skip
@@ -89,7 +91,7 @@ def inbox_map(session: Session, prefix: str, owner: str) -> None:
 def inbox_unmap(session: Session, prefix: str) -> None:
     """Refuse uploads under PREFIX from now on."""
     removed = session.call("DELETE", "/api/inbox/prefixes", params={"prefix": prefix})
-    session.show(removed, lambda m: _echo_ok(f"unmapped {m.get('prefix')} (it published as {m.get('owner_id')})"))
+    session.show(removed, lambda m: echo_ok(f"unmapped {m.get('prefix')} (it published as {m.get('owner_id')})"))
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def keys_list(session: Session, agent_id: str | None, active: bool) -> None:
         rows = [(k.get("key_id"), k.get("role"), k.get("name"), k.get("agent_id") or k.get("owner") or "", k.get("created_at"),
                  output.styled("revoked" if k.get("revoked_at") else "active")) for k in data.get("keys", [])]  # fmt: skip
         if not rows:
-            _echo_ok("no keys")
+            echo_ok("no keys")
             return
         output.stdout_console().print(output.table(("key", "role", "name", "agent / owner", "created", "state"), rows))
 

@@ -1,6 +1,6 @@
 """``skillharbor exec`` (a command in a skill's sandbox, files in and out) and ``skillharbor workspaces``.
 
-Registered on ``chalicelib.cli.main``'s group (imported at its end).
+Registered on the ``skillharbor`` group by ``chalicelib.cli.main``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from chalicelib.cli import output
-from chalicelib.cli.main import POLL_SECONDS, CliError, Session, _echo_ok, cli, json_option, pass_session
+from chalicelib.cli.common import POLL_SECONDS, CliError, Session, echo_ok, json_option, pass_session
 
 
 def _file_option(value: str) -> tuple[Path, str]:
@@ -45,7 +45,7 @@ def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
-@cli.command("exec", context_settings={"ignore_unknown_options": True})
+@click.command("exec", context_settings={"ignore_unknown_options": True})
 @click.argument("skill_id")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--file", "-f", "files", multiple=True, metavar="LOCAL[=NAME]", help="Send a file into the workspace. Repeatable.")
@@ -110,7 +110,7 @@ def exec_command(session: Session, skill_id: str, argv: tuple[str, ...], files: 
 # --- workspaces ----------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def workspaces() -> None:
     """Workspaces: files kept between command runs of one agent."""
 
@@ -123,7 +123,7 @@ def _render_workspace(ws: dict[str, Any]) -> None:
     output.stdout_console().print(output.key_values((k, ws.get(k)) for k in ("workspace_id", "skill_id", "agent_id", "size_mb",
                                                                              "expires_at", "used_bytes")))  # fmt: skip
     for item in ws.get("files") or []:
-        _echo_ok(f"  {item['path']}  {item['size']} bytes")
+        echo_ok(f"  {item['path']}  {item['size']} bytes")
 
 
 @workspaces.command("create")
@@ -162,7 +162,7 @@ def workspaces_put(session: Session, workspace_id: str, local: Path, name: str |
     target = name or local.name
     answer = session.call("PUT", f"/api/workspaces/{workspace_id}/files/{_quoted(target)}", data=local.read_bytes(),
                           content_type="application/octet-stream")  # fmt: skip
-    session.show(answer, lambda a: _echo_ok(f"stored {a['path']} ({a['size']} bytes)"))
+    session.show(answer, lambda a: echo_ok(f"stored {a['path']} ({a['size']} bytes)"))
 
 
 @workspaces.command("get")
@@ -175,7 +175,7 @@ def workspaces_get(session: Session, workspace_id: str, name: str, out_file: Pat
     data = session.call("GET", f"/api/workspaces/{workspace_id}/files/{_quoted(name)}", raw=True)
     target = out_file or Path(PurePosixPath(name).name)
     target.write_bytes(data)
-    _echo_ok(f"wrote {target} ({len(data)} bytes)")
+    echo_ok(f"wrote {target} ({len(data)} bytes)")
 
 
 @workspaces.command("rm")
@@ -184,4 +184,4 @@ def workspaces_get(session: Session, workspace_id: str, name: str, out_file: Pat
 @pass_session
 def workspaces_rm(session: Session, workspace_id: str) -> None:
     """Delete a workspace and its files."""
-    session.show(session.call("DELETE", f"/api/workspaces/{workspace_id}"), lambda a: _echo_ok(f"deleted {a['workspace_id']}"))
+    session.show(session.call("DELETE", f"/api/workspaces/{workspace_id}"), lambda a: echo_ok(f"deleted {a['workspace_id']}"))

@@ -1,6 +1,6 @@
 """Admin commands for the isolation rules: which container runtime (runc, or gVisor's runsc) runs a skill.
 
-Registered on ``chalicelib.cli.main``'s group (imported at its end).
+Registered on the ``skillharbor`` group by ``chalicelib.cli.main``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from typing import Any
 import click
 
 from chalicelib.cli import output
-from chalicelib.cli.main import Session, _echo_ok, cli, json_option, pass_session
+from chalicelib.cli.common import MATURITIES, Session, echo_ok, json_option, pass_session
 
-MATURITIES = ("STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS")
 FINDINGS = ("high_code", "code", "vulnerability", "behaviour")
 
 
@@ -20,7 +19,7 @@ def _describe(match: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in match.items()) or "every run"
 
 
-@cli.group()
+@click.group()
 def isolation() -> None:
     """Isolation rules: the runtime of matching runs (the most specific rule wins; no rule: runc)."""
 
@@ -35,7 +34,7 @@ def isolation_list(session: Session) -> None:
         rows = [(r.get("rule_id"), _describe(r.get("match") or {}), r.get("runtime"), r.get("created_by"), r.get("created_at"))
                 for r in data.get("rules", [])]  # fmt: skip
         if not rows:
-            _echo_ok("no isolation rules: every run uses runc (add one with: skillharbor isolation add --maturity STUDENT --runtime runsc)")
+            echo_ok("no isolation rules: every run uses runc (add one with: skillharbor isolation add --maturity STUDENT --runtime runsc)")
             return
         output.stdout_console().print(output.table(("rule", "match", "runtime", "by", "at"), rows))
 
@@ -58,7 +57,7 @@ def isolation_add(session: Session, runtime: str, maturity: str | None, skill_id
                                "finding": finding, "egress": egress}.items() if v is not None}  # fmt: skip
     body = {"match": match, "runtime": runtime, **({"note": note} if note else {})}
     rule = session.call("POST", "/api/isolation/rules", json_body=body)
-    session.show(rule, lambda r: _echo_ok(f"{r.get('rule_id')}: {_describe(r.get('match') or {})} → {r.get('runtime')}"))
+    session.show(rule, lambda r: echo_ok(f"{r.get('rule_id')}: {_describe(r.get('match') or {})} → {r.get('runtime')}"))
 
 
 @isolation.command("remove")
@@ -68,4 +67,4 @@ def isolation_add(session: Session, runtime: str, maturity: str | None, skill_id
 def isolation_remove(session: Session, rule_id: str) -> None:
     """Remove the isolation rule RULE_ID. Admin keys."""
     removed = session.call("DELETE", f"/api/isolation/rules/{rule_id}")
-    session.show(removed, lambda r: _echo_ok(f"removed {rule_id} ({_describe((r.get('removed') or {}).get('match') or {})})"))
+    session.show(removed, lambda r: echo_ok(f"removed {rule_id} ({_describe((r.get('removed') or {}).get('match') or {})})"))

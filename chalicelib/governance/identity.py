@@ -12,6 +12,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.errors import BadRequest, Forbidden, Unauthorized
+from chalicelib.governance.enums import parse_member
 from chalicelib.governance.keys import hash_api_key, key_id_of, verify_api_key
 from chalicelib.governance.maturity import Maturity
 from chalicelib.governance.timeutil import now_iso
@@ -57,15 +58,7 @@ class Role(str, Enum):
 
     @classmethod
     def parse(cls, value: object) -> Role:
-        if isinstance(value, Role):
-            return value
-        if isinstance(value, str):
-            for member in cls:
-                if member.value == value.strip().lower():
-                    return member
-        raise BadRequest(
-            f"unknown role {value!r}; expected one of {', '.join(m.value for m in cls)}", field="role"
-        )
+        return parse_member(cls, value, what="role", field="role")
 
     def __str__(self) -> str:
         return self.value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from chalicelib.errors import BadRequest
+from chalicelib.governance.enums import parse_member
 
 
 class Maturity(str, Enum):
@@ -30,16 +30,7 @@ class Maturity(str, Enum):
 
         Raises BadRequest naming the accepted values.
         """
-        if isinstance(value, Maturity):
-            return value
-        if isinstance(value, str):
-            member = cls.__members__.get(value.strip().upper())
-            if member is not None:
-                return member
-        raise BadRequest(
-            f"unknown maturity {value!r}; expected one of {', '.join(m.value for m in cls)}",
-            field="maturity",
-        )
+        return parse_member(cls, value, what="maturity", field="maturity", fold=str.upper)
 
     def __lt__(self, other: object) -> bool:  # type: ignore[override]
         if not isinstance(other, Maturity):

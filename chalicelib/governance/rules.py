@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.errors import BadRequest
+from chalicelib.governance.enums import parse_member
 from chalicelib.governance.maturity import Maturity
 from chalicelib.governance.timeutil import now_iso
 
@@ -244,16 +245,7 @@ class RequestStatus(str, Enum):
 
     @classmethod
     def parse(cls, value: object) -> RequestStatus:
-        if isinstance(value, RequestStatus):
-            return value
-        if isinstance(value, str):
-            for member in cls:
-                if member.value == value.strip().lower():
-                    return member
-        raise BadRequest(
-            f"unknown request status {value!r}; expected one of {', '.join(m.value for m in cls)}",
-            field="status",
-        )
+        return parse_member(cls, value, what="request status", field="status")
 
     def __str__(self) -> str:
         return self.value

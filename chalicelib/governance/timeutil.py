@@ -17,11 +17,14 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` with a time zone: a naive one is taken as UTC (what the stores and Docker write)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
 def format_time(moment: datetime) -> str:
     """``moment`` (naive = UTC) as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(_FORMAT)
+    return as_utc(moment).astimezone(timezone.utc).strftime(_FORMAT)
 
 
 def now_iso() -> str:

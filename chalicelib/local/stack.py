@@ -98,14 +98,13 @@ class LocalStack:
         from chalicelib.local.moto_locks import serialise_dynamodb
         from chalicelib.local.provision import provision
         from chalicelib.settings import get_settings
-        from chalicelib.store import blobs, dynamo
+        from chalicelib.store import aws
 
         lambda_seam.install()
         serialise_dynamodb()
         self.moto = ThreadedMotoServer(ip_address=self.options.host, port=self.options.moto_port, verbose=False)
         self.moto.start()
-        dynamo.reset_clients()
-        blobs.reset_clients()
+        aws.reset_clients()
 
         self.provisioned = provision(get_settings(), function_prefix=self.options.function_prefix)
         os.environ.update(self.provisioned.environment())

@@ -34,7 +34,6 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -51,7 +50,7 @@ from chalicelib.packages.targets import describe, manylinux_platform_tags, targe
 from chalicelib.redact import redact
 from chalicelib.skills.requirement_check import check_requirement, normalize_requirement
 
-__all__ = ["PipResolver", "Resolver", "applicable_requirements", "canonical_requirements", "dependency_edges",
+__all__ = ["PipResolver", "applicable_requirements", "canonical_requirements", "dependency_edges",
            "manylinux_platform_tags", "target_marker_environment"]  # fmt: skip
 
 log = logging.getLogger("skillharbor.resolver")
@@ -83,10 +82,6 @@ def applicable_requirements(requirements: list[str], platform: TargetPlatform) -
         if requirement.marker is None or Marker(str(requirement.marker)).evaluate(environment):
             kept.append(line)
     return kept
-
-
-class Resolver(Protocol):
-    def resolve(self, requirements: list[str], platform: TargetPlatform) -> list[Pin]: ...
 
 
 class PipResolver:

@@ -8,13 +8,13 @@ container (running or not) still references.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import docker
 import docker.errors
 from pydantic import BaseModel, Field
 
 from chalicelib.errors import RunnerUnavailable
+from chalicelib.governance.timeutil import as_utc
 from chalicelib.runner import engine
 
 REMOVABLE_ROLES = frozenset({"env"})
@@ -94,9 +94,9 @@ def remove_unused_images(
     for image in list_managed_images(client):
         if image.role not in REMOVABLE_ROLES or image.image_id in in_use or not image.tags:
             continue
-        times = [_aware(last_used[tag]) for tag in image.tags if tag in last_used]
+        times = [as_utc(last_used[tag]) for tag in image.tags if tag in last_used]
         last = max(times) if times else image.created
-        if last is None or now - _aware(last) <= ttl:
+        if last is None or now - as_utc(last) <= ttl:
             continue
         if not dry_run:
             try:
@@ -108,22 +108,3 @@ def remove_unused_images(
                 continue  # a container started using it since we looked: keep it
         removed.extend(image.tags)
     return removed
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def describe_image(client: docker.DockerClient, tag: str) -> dict[str, Any] | None:
-    """``{image_exists, image_tag, size_bytes, created, tags}`` for the status endpoint."""
-    try:
-        image = client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        return None
-    return {
-        "image_exists": True,
-        "image_tag": tag,
-        "size_bytes": int(image.attrs.get("Size") or 0),
-        "created": image.attrs.get("Created"),
-        "tags": list(image.tags),
-    }

@@ -62,6 +62,7 @@ import docker.utils.socket
 
 from chalicelib.errors import NotFound
 from chalicelib.runner import command_mounts, engine, runtimes, seccomp
+from chalicelib.runner.base_image import IN_IMAGE_HARNESS, IN_IMAGE_PYTHON
 from chalicelib.runner.harness import READY_PREFIX, RESULT_PREFIX, SKILL_GID, SKILL_UID, ready_line, sign
 from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, RunStatus, Runtime
 
@@ -74,8 +75,6 @@ CONTAINER_USER = "0:0"
 HARNESS_CAPABILITIES = ["SETUID", "SETGID", "SETPCAP"]
 #: resolv.conf of the sandbox: nothing listens there, so lookups fail at once, and no host resolver is named
 SANDBOX_RESOLVER = "127.0.0.1"
-IN_IMAGE_PYTHON = "/opt/skillharbor/venv/bin/python"
-IN_IMAGE_HARNESS = "/opt/skillharbor/harness.py"
 #: the supervisor is stdlib-only: -S skips site-packages (and any .pth code in them)
 HARNESS_COMMAND = [IN_IMAGE_PYTHON, "-I", "-S", IN_IMAGE_HARNESS, "--sandbox"]
 #: container start + interpreter start, on top of the skill's own timeout

@@ -269,12 +269,13 @@ class DockerEngine:
             pool.forget(images)
 
     def remove_unused(self, last_used: dict[str, datetime], ttl: timedelta, now: datetime, dry_run: bool) -> list[str]:
+        from chalicelib.governance.timeutil import as_utc
         from chalicelib.runner.cleanup import remove_unused_images
 
         if not dry_run:
             # warm containers hold their image: let go of those about to expire
             base_tag = self.settings.base_image_tag
-            self._forget_pooled(lambda tag: tag != base_tag and (tag not in last_used or now - _aware(last_used[tag]) > ttl))
+            self._forget_pooled(lambda tag: tag != base_tag and (tag not in last_used or now - as_utc(last_used[tag]) > ttl))
         return self._guard(lambda: remove_unused_images(self._docker(), last_used, ttl, now, dry_run))
 
     def prune_build_cache(self, dry_run: bool) -> dict[str, Any]:
@@ -307,10 +308,6 @@ class DockerEngine:
 
         return self._guard(remove_now)
 
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class RunnerWorker:
@@ -848,16 +845,15 @@ class RunnerWorker:
 
 
 def build_worker(settings: Any | None = None) -> RunnerWorker:
-    import boto3
-
     from chalicelib.settings import get_settings
     from chalicelib.store.audit import AuditStore
     from chalicelib.store.images import ImageStore
+    from chalicelib.store.queues import sqs_client
     from chalicelib.store.skills import DynamoSkillRegistry
-    from chalicelib.workflow.orchestrator import StepFunctionsOrchestrator
+    from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 
     settings = settings or get_settings()
-    sqs = boto3.client("sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
+    sqs = sqs_client()
     return RunnerWorker(
         DockerEngine(settings), sqs=sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
         skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), audit=AuditStore(),

@@ -37,11 +37,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
 
 from chalicelib.errors import BadRequest
 from chalicelib.governance.audit import AuditEvent, AuditPage, page_size, time_bounds
-from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, to_dynamo, with_retries
+from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
 
 _KEY_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "item_type")
 _DAYS = "days"
@@ -78,11 +77,7 @@ class AuditStore(TableStore):
         """Store ``event`` once; re-appending the same event (same id and time) is a no-op."""
         self._mark_day(event.time[:10])
         item = _event_item(event)
-        try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
+        self.put_new(item)  # False: this very event is stored already
         return event
 
     def query(

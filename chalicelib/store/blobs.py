@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFound, TransientError
-from chalicelib.settings import get_settings
-
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
-
-
-@functools.lru_cache(maxsize=16)
-def _client(region: str, endpoint_url: str | None) -> Any:
-    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=_CONFIG)
+from chalicelib.store import aws
 
 
 def s3_client() -> Any:
-    settings = get_settings()
-    return _client(settings.region, settings.aws_endpoint_url)
-
-
-def reset_clients() -> None:
-    _client.cache_clear()
+    return aws.client("s3")
 
 
 class BlobStore:
@@ -61,3 +46,14 @@ class BlobStore:
 
     def get_json(self, bucket: str, key: str) -> Any:
         return json.loads(self.get_bytes(bucket, key))
+
+
+def upload_with_own_credentials(bucket: str, key: str, data: bytes, content_type: str, *, region: str,
+                                endpoint_url: str | None) -> None:  # fmt: skip
+    """Put one object as the caller (the CLI's ``import --s3``), outside the stack's settings;
+    TransientError saying what failed."""
+    try:
+        client = aws.own_session_client("s3", region=region, endpoint_url=endpoint_url)
+        client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+    except aws.AwsError as error:
+        raise TransientError(str(error)) from error

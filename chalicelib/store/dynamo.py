@@ -7,19 +7,17 @@ secondary indexes ``gsi1``..``gsi3`` (keys ``gsiNpk``/``gsiNsk``), declared in
 
 from __future__ import annotations
 
-import functools
 import random
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import TransientError
 from chalicelib.settings import get_settings
+from chalicelib.store import aws
 
 T = TypeVar("T")
 
@@ -32,23 +30,9 @@ _TRANSIENT_CODES = {
     "TransactionConflictException",
 }
 
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-
-
-@functools.lru_cache(maxsize=16)
-def _resource(region: str, endpoint_url: str | None) -> Any:
-    return boto3.resource("dynamodb", region_name=region, endpoint_url=endpoint_url, config=_BOTO_CONFIG)
-
-
 def table(name: str) -> Any:
     """The boto3 Table for ``name`` under the current settings' endpoint."""
-    settings = get_settings()
-    return _resource(settings.region, settings.aws_endpoint_url).Table(name)
-
-
-def reset_clients() -> None:
-    """Forget cached clients (tests switch endpoints and mocks)."""
-    _resource.cache_clear()
+    return aws.resource("dynamodb").Table(name)
 
 
 def is_conditional_failure(error: ClientError) -> bool:
@@ -127,3 +111,13 @@ class TableStore:
         if bound is None:
             bound = self._bound = table(self._table_name or getattr(get_settings(), self.settings_field))
         return bound
+
+    def put_new(self, item: dict[str, Any]) -> bool:
+        """Write ``item`` unless an item with its key exists (one conditional put): False when one did."""
+        try:
+            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True

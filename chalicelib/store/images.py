@@ -1,19 +1,22 @@
-"""Images, the base image's platform, and execution results (the images table).
+"""Managed images (the images table), and the runner workers' heartbeats.
 
 Items: ``pk = image#<tag>`` (one per managed image: pins, base, sizes,
-last use), ``pk = base#platform`` (what the runner's base image really is),
-``pk = result#<job_id>`` (the outcome of one run job, read by the API).
-``gsi1`` lists images (``gsi1pk = images``, ``gsi1sk = <last_used>``).
+last use); ``gsi1`` lists them (``gsi1pk = images``, ``gsi1sk = <last_used>``).
+The same table holds the base image's platform (store/platform.py), job
+results (store/results.py), run records (store/runs.py) and workspaces.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.packages.pins import TargetPlatform
 from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, set_expression, to_dynamo, with_retries
+from chalicelib.store.platform import PlatformStore
+from chalicelib.store.results import ResultStore
 from chalicelib.store.skills import utc_now
 
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -70,18 +73,6 @@ class ImageStore(TableStore):
     def forget_image(self, tag: str) -> None:
         with_retries(lambda: self.table.delete_item(Key={"pk": f"image#{tag}", "sk": "image"}))
 
-    # --- base image platform --------------------------------------------------
-
-    def record_platform(self, base_tag: str, base_image_id: str, platform: TargetPlatform) -> None:
-        item = {"pk": "base#platform", "sk": "base", "base_tag": base_tag, "base_image_id": base_image_id,
-                "platform": platform.model_dump(), "updated_at": utc_now()}  # fmt: skip
-        with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
-
-    def platform(self) -> TargetPlatform | None:
-        response = with_retries(lambda: self.table.get_item(Key={"pk": "base#platform", "sk": "base"}))
-        item = _clean(response.get("Item"))
-        return TargetPlatform(**item["platform"]) if item else None
-
     # --- runner heartbeats -------------------------------------------------------
 
     def heartbeat(self, worker_id: str, **detail: Any) -> None:
@@ -94,13 +85,19 @@ class ImageStore(TableStore):
         response = with_retries(lambda: self.table.query(KeyConditionExpression=Key("pk").eq("runner#heartbeat")))
         return [dict(_clean(i) or {}, worker_id=i["sk"]) for i in response.get("Items", [])]
 
-    # --- run results ------------------------------------------------------------
+    # --- what the worker still writes through its one ``images`` collaborator ----------------
+    # (it takes ResultStore and PlatformStore itself once the fleet work on runner/worker.py lands)
 
     def put_result(self, job_id: str, result: dict[str, Any]) -> None:
-        item = {"pk": f"result#{job_id}", "sk": "result", "result": result, "finished_at": utc_now()}
-        with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
+        self._results.put(job_id, result)
 
-    def get_result(self, job_id: str) -> dict[str, Any] | None:
-        response = with_retries(lambda: self.table.get_item(Key={"pk": f"result#{job_id}", "sk": "result"}, ConsistentRead=True))
-        item = _clean(response.get("Item"))
-        return item["result"] if item else None
+    def record_platform(self, base_tag: str, base_image_id: str, platform: TargetPlatform) -> None:
+        self._platform.record(base_tag, base_image_id, platform)
+
+    @functools.cached_property
+    def _results(self) -> ResultStore:
+        return ResultStore(self._table_name)
+
+    @functools.cached_property
+    def _platform(self) -> PlatformStore:
+        return PlatformStore(self._table_name)

@@ -40,12 +40,8 @@ class IsolationRulesStore(TableStore):
     def put(self, rule: IsolationRule) -> IsolationRule:
         item = to_dynamo(rule.to_json())
         item.update(_key(rule.rule_id), item_type="isolation_rule")
-        try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)"))
-        except ClientError as error:
-            if is_conditional_failure(error):
-                raise Conflict(f"isolation rule {rule.rule_id} already exists") from None
-            raise
+        if not self.put_new(item):
+            raise Conflict(f"isolation rule {rule.rule_id} already exists")
         return rule
 
     def get(self, rule_id: str) -> IsolationRule | None:

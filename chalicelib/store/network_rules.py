@@ -34,12 +34,8 @@ class NetworkRulesStore(TableStore):
     def put(self, rule: NetworkRule) -> NetworkRule:
         item = to_dynamo(rule.model_dump(mode="json"))
         item.update(pk=_PK, sk=f"rule#{rule.created_at}#{rule.rule_id}", item_type="network_rule")
-        try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
-        except ClientError as error:
-            if is_conditional_failure(error):
-                raise Conflict(f"rule {rule.rule_id} already exists") from None
-            raise
+        if not self.put_new(item):
+            raise Conflict(f"rule {rule.rule_id} already exists")
         return rule
 
     def list(self, *, include_revoked: bool = False) -> list[NetworkRule]:

@@ -40,11 +40,7 @@ class SkillOwnerStore(TableStore):
 
     def claim_owner(self, owner: SkillOwner) -> tuple[SkillOwner, bool]:
         item = {**to_dynamo(owner.model_dump(mode="json")), **self._key(owner.skill_id), "item_type": "owner"}
-        try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
+        if not self.put_new(item):
             current = self.get_owner(owner.skill_id)
             assert current is not None  # owners are replaced, never deleted
             return current, False

@@ -48,12 +48,8 @@ class PrincipalsStore(TableStore):
     def create_agent(self, agent: Agent) -> Agent:
         item = to_dynamo(agent.model_dump(mode="json"))
         item.update(pk=f"agent#{agent.agent_id}", sk="agent", item_type="agent", gsi1pk="agents", gsi1sk=agent.agent_id)
-        try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
-        except ClientError as error:
-            if is_conditional_failure(error):
-                raise Conflict(f"agent {agent.agent_id!r} already exists") from None
-            raise
+        if not self.put_new(item):
+            raise Conflict(f"agent {agent.agent_id!r} already exists")
         return agent
 
     def get_agent(self, agent_id: str) -> Agent | None:
@@ -112,12 +108,8 @@ class PrincipalsStore(TableStore):
 
     def put_key(self, principal: Principal, key_hash: str) -> None:
         item = _key_item(principal, key_hash)
-        try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
-        except ClientError as error:
-            if is_conditional_failure(error):
-                raise Conflict(f"key {principal.key_id} already exists") from None
-            raise
+        if not self.put_new(item):
+            raise Conflict(f"key {principal.key_id} already exists")
 
     def get_key(self, key_id: str) -> StoredKey | None:
         response = with_retries(
@@ -177,13 +169,7 @@ class PrincipalsStore(TableStore):
     def retire_bootstrap_key(self, key_hash: str, *, retired_by: str) -> bool:
         item = {"pk": f"bootstrap#{key_hash}", "sk": "retired", "item_type": "retired_bootstrap",
                 "retired_at": now_iso(), "retired_by": retired_by}  # fmt: skip
-        try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self.put_new(item)
 
     def is_retired_bootstrap_key(self, key_hash: str) -> bool:
         response = with_retries(

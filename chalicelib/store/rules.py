@@ -87,12 +87,8 @@ class RulesStore(TableStore):
 
     def put_rule(self, rule: Rule) -> Rule:
         item = _rule_item(rule)
-        try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
-        except ClientError as error:
-            if is_conditional_failure(error):
-                raise Conflict(f"rule {rule.rule_id} already exists") from None
-            raise
+        if not self.put_new(item):
+            raise Conflict(f"rule {rule.rule_id} already exists")
         return rule
 
     def get_rule(self, rule_id: str) -> Rule | None:
@@ -149,14 +145,10 @@ class RulesStore(TableStore):
 
     def create_request(self, request: ApprovalRequest) -> ApprovalRequest:
         item = _request_item(request)
-        try:
-            with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
+        if not self.put_new(item):
             existing = self.get_request(request.request_id)
             if existing is None:  # pragma: no cover - the item cannot vanish: requests are never deleted
-                raise Conflict(f"approval request {request.request_id} could not be stored") from None
+                raise Conflict(f"approval request {request.request_id} could not be stored")
             return existing
         return request
 

@@ -6,28 +6,19 @@ hold the Secrets Manager name, never the value.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
 from chalicelib.errors import NotFound
 from chalicelib.governance.secrets import SecretBinding
-from chalicelib.settings import get_settings
+from chalicelib.store import aws
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-
-
-@functools.lru_cache(maxsize=8)
-def _client(region: str, endpoint_url: str | None) -> Any:
-    import boto3
-
-    return boto3.client("secretsmanager", region_name=region, endpoint_url=endpoint_url)
 
 
 class SecretValues:
     def _sm(self) -> Any:
-        settings = get_settings()
-        return _client(settings.region, settings.aws_endpoint_url)
+        return aws.client("secretsmanager")
 
     def put(self, name: str, value: str) -> None:
         self._sm().create_secret(Name=name, SecretString=value)

@@ -14,7 +14,7 @@ written with a condition so a duplicated or retried event starts one import.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
@@ -34,16 +34,6 @@ def _clean(item: dict[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None
     return {k: v for k, v in from_dynamo(item).items() if k not in _KEY_FIELDS}
-
-
-class SkillRegistry(Protocol):
-    def put_version(self, record: dict[str, Any]) -> dict[str, Any]: ...
-    def update_version(self, skill_id: str, version: str, **fields: Any) -> None: ...
-    def get_version(self, skill_id: str, version: str) -> dict[str, Any] | None: ...
-    def latest(self, skill_id: str) -> dict[str, Any] | None: ...
-    def latest_ready(self, skill_id: str) -> dict[str, Any] | None: ...
-    def list_latest(self) -> list[dict[str, Any]]: ...
-    def versions_with_status(self, status: str) -> list[dict[str, Any]]: ...
 
 
 def _upload_order(record: dict[str, Any]) -> tuple[str, str]:

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.errors import BadRequest, Conflict, NotFound, PermissionDenied, RunnerUnavailable
 from chalicelib.governance.audit import OK, SKILL_EXECUTE, audit_event
@@ -26,13 +26,10 @@ from chalicelib.runner.signing import seal
 from chalicelib.runner.snippets import defines_function
 from chalicelib.runner.spec import RunLimits, RunResult
 from chalicelib.settings import get_settings
+from chalicelib.workflow.ports import JobQueue, MessageQueue
 from chalicelib.workflow.run_handoff import PendingRun, RunHandoff
 
 log = logging.getLogger("skillharbor.execution")
-
-
-class JobQueue(Protocol):
-    def send(self, job: Any, *, lifetime_seconds: float | None = None) -> None: ...
 
 
 #: how long a job of each kind may wait for a worker before a worker must drop it (its signature expires)
@@ -50,14 +47,14 @@ def default_lifetime(job: Any) -> float:
 
 
 class SqsJobQueue:
-    """The runner queue (SQS); every message is a signed job."""
+    """The runner queue; every message is a signed job."""
 
-    @staticmethod
-    @functools.lru_cache(maxsize=8)
-    def _client(region: str, endpoint_url: str | None) -> Any:
-        import boto3
+    def __init__(self, messages: MessageQueue | None = None) -> None:
+        if messages is None:
+            from chalicelib.store.queues import SqsQueue
 
-        return boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
+            messages = SqsQueue()
+        self.messages = messages
 
     def send(self, job: Any, *, lifetime_seconds: float | None = None) -> None:
         settings = get_settings()
@@ -65,7 +62,7 @@ class SqsJobQueue:
             body = seal(settings.runner_secret, job, lifetime_seconds=lifetime_seconds or default_lifetime(job))
         except ValueError as error:  # no runner secret: a configuration problem, said plainly
             raise RunnerUnavailable(f"runner jobs cannot be signed: {error}") from error
-        self._client(settings.region, settings.aws_endpoint_url).send_message(QueueUrl=settings.runner_queue_url, MessageBody=body)
+        self.messages.send(body)
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}")
@@ -214,13 +211,20 @@ class ExecutionService:
             return record, outcome
         return record, {**outcome.model_dump(mode="json"), "image_tag": record.get("image_tag"), "packages": record.get("packages") or []}
 
+    @functools.cached_property
+    def results(self) -> Any:
+        """Build and cleanup outcomes (store/results.py), written by the worker that ran the job."""
+        from chalicelib.store.results import ResultStore
+
+        return ResultStore()
+
     def wait_for_result(self, job_id: str, timeout: float) -> dict[str, Any] | None:
         """Poll the result record from 5 ms apart, backing off to 100 ms (faster polling measured
         no better: every read competes with the worker's writes for the same store)."""
         deadline = time.monotonic() + timeout
         delay = 0.005
         while time.monotonic() < deadline:
-            result = self.images.get_result(job_id)
+            result = self.results.get(job_id)
             if result is not None:
                 return result
             time.sleep(delay)

@@ -41,9 +41,11 @@ from chalicelib.scanning.scanner import Scanner
 from chalicelib.store.blobs import BlobStore
 from chalicelib.store.reviews import ReviewStore
 from chalicelib.store.images import ImageStore
+from chalicelib.store.platform import PlatformStore
 from chalicelib.store.skills import DynamoImportStore, DynamoSkillRegistry, utc_now
+from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 from chalicelib.workflow.inbox import INBOX_ACTOR, inbox_dedupe_key, inbox_publisher, refusal_reason
-from chalicelib.workflow.orchestrator import Orchestrator, StepFunctionsOrchestrator
+from chalicelib.workflow.ports import Orchestrator
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,12 @@ class ImportService:
         is_flagged_typosquat: Callable[[str], bool] | None = None,
         ownership: OwnershipService | None = None,
         network_rules: Callable[[], list[Any]] | None = None,
+        platforms: PlatformStore | None = None,
     ):
         self._ownership = ownership
         self.network_rules = network_rules  # () -> the active host rules (governance/network.py); None: not governed
         self.images = images or ImageStore()
+        self.platforms = platforms or PlatformStore()
         self.rules = rules
         self.audit_log = audit_log
         self.is_flagged_typosquat = is_flagged_typosquat or (lambda _name: False)
@@ -303,7 +307,7 @@ class ImportService:
 
     def target_platform(self) -> TargetPlatform:
         """The runner's base image as it reported itself; the settings until a runner has."""
-        return self.images.platform() or get_settings().target_platform
+        return self.platforms.get() or get_settings().target_platform
 
     def resolve_step(self, state: dict[str, Any]) -> dict[str, Any]:
         record = self._record(state)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.cli.main import parse_inputs
+from chalicelib.cli.run import parse_inputs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -15,6 +15,7 @@ from stack_support import ADMIN_HEADERS, RUNNER_SECRET, Stack
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import BuildJob
 from chalicelib.runner.signing import seal
+from chalicelib.store.results import ResultStore
 
 pytestmark = pytest.mark.docker
 
@@ -38,7 +39,7 @@ def test_a_signed_build_job_with_a_non_index_pin_fetches_nothing(docker_stack: S
         docker_stack.sqs.send_message(QueueUrl=docker_stack.settings.runner_queue_url,
                                       MessageBody=seal(RUNNER_SECRET, job, lifetime_seconds=300))  # fmt: skip
         deadline = time.monotonic() + 120
-        while (outcome := docker_stack.runner.images.get_result(job.result_id)) is None and time.monotonic() < deadline:
+        while (outcome := ResultStore().get(job.result_id)) is None and time.monotonic() < deadline:
             time.sleep(0.1)
         results[name] = outcome
     assert all(r is not None and r["success"] is False and r["status"] == "BuildFailed" for r in results.values()), results

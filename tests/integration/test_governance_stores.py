@@ -19,7 +19,7 @@ from chalicelib.governance.maturity import Maturity
 from chalicelib.governance.rules import Approval, ApprovalRequest, Ban, RequestStatus
 from chalicelib.local.provision import create_tables
 from chalicelib.settings import get_settings
-from chalicelib.store import dynamo
+from chalicelib.store import aws as aws_clients
 from chalicelib.store.audit import AuditStore
 from chalicelib.store.principals import PrincipalsStore
 from chalicelib.store.rules import RulesStore
@@ -42,11 +42,11 @@ def aws(monkeypatch):
     monkeypatch.delenv("SKILLHARBOR_AWS_ENDPOINT_URL", raising=False)
     for key, value in TABLES.items():
         monkeypatch.setenv(key, value)
-    dynamo.reset_clients()
+    aws_clients.reset_clients()
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"), get_settings(), only=TABLE_FIELDS)
         yield
-    dynamo.reset_clients()
+    aws_clients.reset_clients()
 
 
 # --- rules -------------------------------------------------------------------------

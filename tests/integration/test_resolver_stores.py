@@ -13,7 +13,7 @@ from chalicelib.governance.memory import InMemoryThrottleStore
 from chalicelib.local.provision import create_tables
 from chalicelib.packages.resolution_cache import InMemoryResolutionCache
 from chalicelib.settings import get_settings
-from chalicelib.store import dynamo
+from chalicelib.store import aws as aws_clients
 from chalicelib.store.resolutions import DynamoResolutionCache
 from chalicelib.store.throttle import DynamoThrottleStore
 
@@ -21,11 +21,11 @@ from chalicelib.store.throttle import DynamoThrottleStore
 @pytest.fixture
 def aws(monkeypatch):
     monkeypatch.setenv("SKILLHARBOR_RESOLVER_TABLE", "test-resolver")
-    dynamo.reset_clients()
+    aws_clients.reset_clients()
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"), get_settings(), only=("resolver_table",))
         yield
-    dynamo.reset_clients()
+    aws_clients.reset_clients()
 
 
 @pytest.fixture(params=["memory", "dynamodb"])

@@ -88,12 +88,12 @@ def test_unsigned_forged_and_altered_jobs_run_nothing_are_audited_and_dead_lette
 
 
 def test_a_captured_signed_run_job_replayed_on_the_queue_runs_once(stack, monkeypatch):
-    from chalicelib.workflow.execution import SqsJobQueue
+    from chalicelib.store.queues import sqs_client
 
     ready_skill(stack)
     headers = agent(stack, "adder")
     captured: list[str] = []
-    client = SqsJobQueue._client(stack.settings.region, stack.settings.aws_endpoint_url)
+    client = sqs_client()  # the API's runner-queue sends go through this client
     send = client.send_message
     monkeypatch.setattr(client, "send_message", lambda **kw: (captured.append(kw["MessageBody"]), send(**kw))[1])
     status, result, _ = call(stack, "POST", f"/api/skills/{SKILL_ID}/execute", {"inputs": {"a": 2, "b": 3}}, headers)

@@ -106,7 +106,7 @@ def start_worker(stack: Stack, engine: Any, **options: Any) -> tuple[Any, thread
     from chalicelib.runner.worker import RunnerWorker
     from chalicelib.store.images import ImageStore
     from chalicelib.store.skills import DynamoSkillRegistry
-    from chalicelib.workflow.orchestrator import StepFunctionsOrchestrator
+    from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 
     settings = dict(retry_delay_seconds=1, wait_seconds=1, audit=None)
     settings.update(options)

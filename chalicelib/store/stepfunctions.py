@@ -1,33 +1,19 @@
-"""Step Functions adapter: starts the import state machine."""
+"""Step Functions adapter: starts the import state machine and answers the Install step's task tokens."""
 
 from __future__ import annotations
 
-import functools
 import json
-from typing import Any, Protocol
+from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import TransientError
 from chalicelib.settings import get_settings
-
-
-class Orchestrator(Protocol):
-    def start(self, import_id: str, state: dict[str, Any]) -> str: ...
-
-
-@functools.lru_cache(maxsize=16)
-def _client(region: str, endpoint_url: str | None) -> Any:
-    return boto3.client(
-        "stepfunctions", region_name=region, endpoint_url=endpoint_url, config=Config(retries={"mode": "standard"})
-    )
+from chalicelib.store import aws
 
 
 def sfn_client() -> Any:
-    settings = get_settings()
-    return _client(settings.region, settings.aws_endpoint_url)
+    return aws.client("stepfunctions")
 
 
 class StepFunctionsOrchestrator:
@@ -42,7 +28,7 @@ class StepFunctionsOrchestrator:
             )
             return response["executionArn"]
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            if aws.error_code(error) == "ExecutionAlreadyExists":
                 arn = settings.state_machine_arn.replace(":stateMachine:", ":execution:")
                 return f"{arn}:{import_id}"
             raise
