@@ -46,6 +46,26 @@ def skills_transfer(session: Session, skill_id: str, owner: str, expected_owner:
     session.show(session.call("PUT", f"/api/skills/{skill_id}/owner", json_body=body), _render_owner)
 
 
+def _render_rescan(outcome: dict[str, Any]) -> None:
+    console = output.stdout_console()
+    console.print(output.key_values([("basis", outcome.get("basis")), ("rescanned", outcome.get("rescanned")),
+                                     ("remaining", outcome.get("remaining"))]))  # fmt: skip
+    for action in ("blocked", "flagged", "unavailable"):
+        for entry in outcome.get(action) or []:
+            console.print(f"{action}: {entry}")
+
+
+@skills.command("rescan")
+@click.option("--force", is_flag=True, help="Every ready version, not only those scanned under another rule pack or advisory database.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=None, help="At most this many versions now (the schedule does the rest).")
+@json_option
+@pass_session
+def skills_rescan(session: Session, force: bool, limit: int | None) -> None:
+    """Scan ready skill versions again now: a new CRITICAL blocks a version, a new vulnerability or HIGH flags it. Admin keys."""
+    body: dict[str, Any] = {"force": force, **({"limit": limit} if limit else {})}
+    session.show(session.call("POST", "/api/scans/rescan", json_body=body), _render_rescan)
+
+
 # --- the inbox's folders ---------------------------------------------------------------------
 
 

@@ -86,3 +86,15 @@ def test_health_without_an_admin_key_says_only_ok(run_cli):
     result = run_cli("health", SKILLHARBOR_API_KEY=None)
     assert result.stdout.strip() == "stack: ok"
     assert "dynamodb" not in result.output and "shown to admin keys" in result.stderr
+
+
+def test_an_admin_rescans_ready_skills_from_the_cli(run_cli, unique, tmp_path: Path):
+    name = unique("rescanned")
+    path = tmp_path / "SKILL.md"
+    path.write_text(_skill_md(name))
+    run_cli("import", str(path))
+    outcome = json.loads(run_cli("skills", "rescan", "--force", "--limit", "500", "--json").stdout)
+    assert outcome["rescanned"] >= 1 and outcome["basis"].startswith("rules:") and outcome["blocked"] == []
+    assert "rescanned" in run_cli("skills", "rescan").stdout
+    publisher = _key(run_cli, "--role", "publisher", "--name", "not-an-admin")
+    run_cli("skills", "rescan", expect=1, SKILLHARBOR_API_KEY=publisher["api_key"])
