@@ -25,6 +25,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from chalicelib.scanning.malice.context import declared_publishers, in_context
 from chalicelib.scanning.malice.engine import MaliceFinding, scan_text
 from chalicelib.scanning.malice.taint import secret_flows
 
@@ -189,52 +190,11 @@ def name_squats(files: Mapping[str, bytes]) -> list[MaliceFinding]:
     )]  # fmt: skip
 
 
-_DOC_SUFFIXES = (".md", ".markdown", ".rst", ".txt", ".yar", ".yara")
-_DOC_DIRS = frozenset({"references", "reference", "docs", "doc", "examples", "example", "tests", "test"})
-_CODE_SUFFIXES = (".py", ".sh", ".bash", ".js", ".mjs", ".cjs", ".ts", ".ps1", ".bat", ".cmd")
-#: what a file holds, not how it reads, decides these: a binary or a .pyc is opaque wherever it sits
-_CONTENT_CATEGORIES = frozenset({"hidden-payload"})
-#: hidden instructions and shells in a reference page still need a reviewer (HIGH): an agent reads
-#: references on request and may follow them; documented commands of other kinds are only reported
-_REVIEW_IN_DOCS = frozenset({"prompt-injection", "unicode-smuggling", "reverse-shell"})
-
-
-def _in_context(finding: MaliceFinding) -> MaliceFinding:
-    """The finding's severity where it was found.
-
-    Real skills document attacks (security-audit skills quote droppers, reference pages show
-    ``curl | sh`` installers, test files hold the patterns they test): text in reference
-    documents, examples and tests is material the agent reads on request, not the instructions
-    it follows or code the skill runs, so it never blocks: MEDIUM, or HIGH (a reviewer's
-    approval) for hidden instructions and shells, which an agent reading the page might act on. The
-    same holds for prompt-injection phrasing inside code files (a comment saying "silently"),
-    which no agent takes as an instruction. SKILL.md itself and the skill's scripts keep their
-    rule's severity.
-    """
-    if finding.severity not in ("CRITICAL", "HIGH") or finding.category in _CONTENT_CATEGORIES:
-        return finding
-    path = PurePosixPath(finding.file.split("!")[0])
-    name = path.name.lower()
-    documentation = name != "skill.md" and not name.startswith(("requirements", "constraints")) and (
-        name.endswith(_DOC_SUFFIXES)
-        or bool(_DOC_DIRS & {part.lower() for part in path.parts[:-1]})
-        or name.startswith("test_") or name.endswith("_test.py")
-    )
-    prompt_in_code = finding.category == "prompt-injection" and name.endswith(_CODE_SUFFIXES)
-    if not (documentation or prompt_in_code):
-        return finding
-    where = "a reference document, example or test" if documentation else "code, not instructions"
-    capped = "HIGH" if documentation and finding.category in _REVIEW_IN_DOCS else "MEDIUM"
-    if capped == finding.severity:
-        return finding
-    return MaliceFinding(**{**finding.to_dict(), "severity": capped,
-                            "message": f"{finding.message} (in {where}: reported, not blocking; was {finding.severity})"})
-
-
 def scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]:
     """Findings for a skill given as relative path -> content, worst first."""
     raw = {n: (c.encode("utf-8") if isinstance(c, str) else c) for n, c in files.items()}
-    findings = [_in_context(f) for f in _scan_files(raw, 0)]
+    publishers = declared_publishers(raw)
+    findings = [in_context(f, publishers) for f in _scan_files(raw, 0)]
     squats = name_squats(raw)
     if squats and any(f.severity in ("HIGH", "CRITICAL") for f in findings):
         # an imitated name plus a risky behaviour is impersonation with intent
