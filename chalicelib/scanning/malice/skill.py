@@ -12,8 +12,9 @@ prose, an inline code span or frontmatter metadata is seen as well as one in
 a script. Zip archives inside a skill are opened and their members scanned
 (an encrypted member is CRITICAL: nothing may hide from the scanner); other
 archive formats are refused (HIGH). Compiled payloads are reported: ``.pyc``
-without its ``.py`` beside it is HIGH, and the printable strings of every
-binary are scanned as text so a command inside one is still found.
+without its ``.py`` beside it is HIGH, and so is one holding text its ``.py``
+does not (compiled from other code: see ``pyc.py``); the strings of every
+``.pyc`` and binary are scanned as text so a command inside one is still found.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from chalicelib.scanning.malice.context import declared_publishers, in_context
 from chalicelib.scanning.malice.engine import MaliceFinding, scan_text
+from chalicelib.scanning.malice.pyc import pyc_strings, unexplained
 from chalicelib.scanning.malice.taint import secret_flows
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -76,9 +78,30 @@ def _zip(name: str, data: bytes, depth: int) -> list[MaliceFinding]:
     return findings + _scan_files(members, depth + 1)
 
 
+def _pyc(name: str, data: bytes, files: Mapping[str, bytes]) -> list[MaliceFinding]:
+    """A compiled module: refused without its source, compared with it otherwise; its strings are scanned."""
+    stem = PurePosixPath(name.replace("/__pycache__/", "/")).name.split(".")[0]
+    folder = str(PurePosixPath(name).parent).replace("/__pycache__", "").replace("__pycache__", "")
+    source = f"{folder}/{stem}.py".lstrip("./") if folder not in ("", ".") else f"{stem}.py"
+    strings = pyc_strings(data)
+    findings = scan_text(name, "\n".join(strings))
+    if source not in files:
+        return findings + [_finding(name, "SKA010", "HIGH", "hidden-payload",
+                                    "compiled Python without its source: it cannot be reviewed",
+                                    "ship the .py source, not the .pyc")]  # fmt: skip
+    extra = unexplained(strings, files[source].decode("utf-8", errors="replace"), source_name=f"{stem}.py")
+    if extra:
+        return findings + [_finding(name, "SKA012", "HIGH", "hidden-payload",
+                                    f"compiled Python does not match {source}: it holds text its source does not",
+                                    "delete __pycache__ from the skill; ship only the reviewed source",
+                                    matched=extra[0][:160])]  # fmt: skip
+    return findings + [_finding(name, "SKA011", "MEDIUM", "hidden-payload",
+                                "compiled Python bundled: Python runs it instead of its source when newer",
+                                "delete __pycache__ from the skill")]  # fmt: skip
+
+
 def _scan_files(files: Mapping[str, bytes], depth: int) -> list[MaliceFinding]:
     findings: list[MaliceFinding] = []
-    names = set(files)
     for name, data in sorted(files.items()):
         lower = name.lower()
         if len(data) > MAX_FILE_BYTES:
@@ -93,24 +116,13 @@ def _scan_files(files: Mapping[str, bytes], depth: int) -> list[MaliceFinding]:
                                      "archive format that is not inspected: refused", "ship the files unpacked"))  # fmt: skip
             continue
         if lower.endswith(".pyc"):
-            stem = PurePosixPath(name.replace("/__pycache__/", "/")).name.split(".")[0]
-            folder = str(PurePosixPath(name).parent).replace("/__pycache__", "").replace("__pycache__", "")
-            source = f"{folder}/{stem}.py".lstrip("./") if folder not in ("", ".") else f"{stem}.py"
-            if source not in names:
-                findings.append(_finding(name, "SKA010", "HIGH", "hidden-payload",
-                                         "compiled Python without its source: it cannot be reviewed",
-                                         "ship the .py source, not the .pyc"))  # fmt: skip
-            else:
-                findings.append(_finding(name, "SKA011", "MEDIUM", "hidden-payload",
-                                         "compiled Python bundled: Python runs it instead of its source when newer",
-                                         "delete __pycache__ from the skill"))  # fmt: skip
-        if lower.endswith(".pyc") or _is_binary(data):
-            if not lower.endswith(".pyc"):
-                findings.append(_finding(name, "SKA020", "HIGH", "hidden-payload",
-                                         "a compiled binary is bundled: it cannot be reviewed",
-                                         "build it from source at install time or drop it"))  # fmt: skip
-            strings = "\n".join(s.decode("ascii") for s in _STRINGS.findall(data))
-            findings += scan_text(name, strings)
+            findings += _pyc(name, data, files)
+            continue
+        if _is_binary(data):
+            findings.append(_finding(name, "SKA020", "HIGH", "hidden-payload",
+                                     "a compiled binary is bundled: it cannot be reviewed",
+                                     "build it from source at install time or drop it"))  # fmt: skip
+            findings += scan_text(name, "\n".join(s.decode("ascii") for s in _STRINGS.findall(data)))
             continue
         text = data.decode("utf-8", errors="replace")
         findings += scan_text(name, text)
