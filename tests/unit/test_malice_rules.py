@@ -111,3 +111,27 @@ def test_browser_cookie_import_asks_for_approval_and_copying_the_store_blocks():
     copy = 'src = home / "Library/Application Support/Google/Chrome/Default/Cookies"\nshutil.copy(src, "/tmp/c")\n'
     assert _worst({"SKILL.md": _SKILL["SKILL.md"] + cli}) == "HIGH"
     assert _worst({**_SKILL, "scripts/c.py": copy}) == "CRITICAL"
+
+
+# --- the JSON copy of the rule pack (start-up without YAML) ---
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+
+from chalicelib.scanning.malice import engine  # noqa: E402
+
+
+def test_compiled_rule_pack_is_the_yaml_packs():
+    """rules/compiled.json must be regenerated after a YAML edit: python -m chalicelib.scanning.malice"""
+    body = json.loads((engine.RULES_DIR / engine.COMPILED_NAME).read_text(encoding="utf-8"))
+    assert body["sources_sha256"] == engine._sources_digest(engine.RULES_DIR)
+    assert [tuple(r) for r in body["rules"]] == engine.read_packs(engine.RULES_DIR)
+
+
+def test_a_stale_compiled_pack_is_not_used(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(engine.RULES_DIR, rules)
+    pack = rules / "shells.yaml"
+    pack.write_text(pack.read_text(encoding="utf-8").replace("id: SKM-RSH-001", "id: SKM-RSH-901"), encoding="utf-8")
+    ids = {r.id for r in engine.load_rules(rules)}
+    assert "SKM-RSH-901" in ids and "SKM-RSH-001" not in ids

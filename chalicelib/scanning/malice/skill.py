@@ -205,8 +205,10 @@ def name_squats(files: Mapping[str, bytes]) -> list[MaliceFinding]:
 def scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]:
     """Findings for a skill given as relative path -> content, worst first."""
     raw = {n: (c.encode("utf-8") if isinstance(c, str) else c) for n, c in files.items()}
-    publishers = declared_publishers(raw)
-    findings = [in_context(f, publishers) for f in _scan_files(raw, 0)]
+    found = _scan_files(raw, 0)
+    # reading the frontmatter's install metadata (YAML) only matters, and is only paid for, with an installer
+    publishers = declared_publishers(raw) if any(f.rule_id == "SKM-DROP-001" for f in found) else frozenset()
+    findings = [in_context(f, publishers) for f in found]
     squats = name_squats(raw)
     if squats and any(f.severity in ("HIGH", "CRITICAL") for f in findings):
         # an imitated name plus a risky behaviour is impersonation with intent
