@@ -75,12 +75,13 @@ def declared_publishers(files: Mapping[str, bytes]) -> frozenset[str]:
     """Publishers of the package-manager install entries in SKILL.md's metadata (``metadata.*.install``)."""
     skill_md = files.get("SKILL.md")
     text = skill_md.decode("utf-8", errors="replace") if skill_md else ""
-    if not text.startswith("---"):
-        return frozenset()
+    head = text[3:].split("\n---", 1)[0] if text.startswith("---") else ""
+    if "install" not in head:
+        return frozenset()  # no install entries: no YAML to parse
     import yaml  # lazy, as in the engine
 
     try:
-        front = yaml.safe_load(text[3:].split("\n---", 1)[0])
+        front = yaml.safe_load(head)
     except yaml.YAMLError:
         return frozenset()
     found: set[str] = set()

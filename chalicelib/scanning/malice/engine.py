@@ -18,13 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import json
 import re
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.redact import redact
 
@@ -40,8 +38,9 @@ _XESC = re.compile(r"(?:\\x[0-9a-fA-F]{2}){8,}")
 _CHARCODES = re.compile(r"(?:\d{2,3}\s*,\s*){8,}\d{2,3}")
 
 
-@dataclass(frozen=True)
-class Rule:
+# NamedTuple rather than a frozen dataclass: immutable all the same, and importing dataclasses (which loads
+# inspect) was a noticeable part of `skillharbor scan`'s start-up
+class Rule(NamedTuple):
     id: str
     severity: str
     category: str
@@ -58,8 +57,7 @@ class Rule:
     skip_quoted: bool = False  # a match right after a quote is a mention ("say 'ignore ...'"), not an instruction
 
 
-@dataclass(frozen=True)
-class MaliceFinding:
+class MaliceFinding(NamedTuple):
     file: str
     line: int
     rule_id: str
@@ -71,7 +69,7 @@ class MaliceFinding:
     decoded: int = 0  # how many decode layers deep the match was
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self._asdict()
 
     def describe(self) -> str:
         via = f" (after {self.decoded} decode layer(s))" if self.decoded else ""
@@ -103,10 +101,12 @@ def _rule(raw: dict[str, Any], source: str) -> Rule:
 
 
 def _sources_digest(directory: Path) -> str:
-    digest = hashlib.sha256()
+    """A checksum of the YAML packs (names and bytes): enough to notice an edit, and zlib is loaded anyway
+    (hashlib alone would add a tenth of the scan's start-up)."""
+    crc = 0
     for pack in sorted(directory.glob("*.yaml")):
-        digest.update(pack.name.encode() + b"\0" + pack.read_bytes() + b"\0")
-    return digest.hexdigest()
+        crc = zlib.crc32(pack.name.encode() + b"\0" + pack.read_bytes() + b"\0", crc)
+    return f"crc32:{crc:08x}"
 
 
 def read_packs(directory: Path = RULES_DIR) -> list[tuple[str, dict[str, Any]]]:
@@ -122,20 +122,20 @@ def read_packs(directory: Path = RULES_DIR) -> list[tuple[str, dict[str, Any]]]:
 
 
 def write_compiled(directory: Path = RULES_DIR) -> Path:
-    """Write ``rules/compiled.json``, the YAML packs as JSON with the digest of the sources they came from."""
+    """Write ``rules/compiled.json``, the YAML packs as JSON with a checksum of the sources they came from."""
     target = directory / COMPILED_NAME
-    body = {"sources_sha256": _sources_digest(directory), "rules": [[n, r] for n, r in read_packs(directory)]}
+    body = {"sources_crc32": _sources_digest(directory), "rules": [[n, r] for n, r in read_packs(directory)]}
     target.write_text(json.dumps(body, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     return target
 
 
 def _raw_rules(directory: Path) -> list[tuple[str, dict[str, Any]]]:
-    """The packs from ``compiled.json`` when it was made from exactly these YAML files (importing and parsing
+    """The packs from ``compiled.json`` when its checksum is that of these YAML files (importing and parsing
     YAML was half of ``skillharbor scan``'s start-up), else from the YAML itself: a stale copy is never used."""
     compiled = directory / COMPILED_NAME
     if compiled.is_file():
         body = json.loads(compiled.read_text(encoding="utf-8"))
-        if body.get("sources_sha256") == _sources_digest(directory):
+        if body.get("sources_crc32") == _sources_digest(directory):
             return [(name, raw) for name, raw in body["rules"]]
     return read_packs(directory)
 

@@ -22,14 +22,11 @@ from __future__ import annotations
 import functools
 import io
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from chalicelib.scanning.malice.context import declared_publishers, in_context
 from chalicelib.scanning.malice.engine import MaliceFinding, scan_text
-from chalicelib.scanning.malice.pyc import pyc_strings, unexplained
-from chalicelib.scanning.malice.taint import secret_flows
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_ARCHIVE_DEPTH = 2
@@ -50,6 +47,8 @@ def _is_binary(data: bytes) -> bool:
 
 
 def _zip(name: str, data: bytes, depth: int) -> list[MaliceFinding]:
+    import zipfile  # lazy, like the other parts only some skills need: start-up of `skillharbor scan`
+
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -80,6 +79,8 @@ def _zip(name: str, data: bytes, depth: int) -> list[MaliceFinding]:
 
 def _pyc(name: str, data: bytes, files: Mapping[str, bytes]) -> list[MaliceFinding]:
     """A compiled module: refused without its source, compared with it otherwise; its strings are scanned."""
+    from chalicelib.scanning.malice.pyc import pyc_strings, unexplained
+
     stem = PurePosixPath(name.replace("/__pycache__/", "/")).name.split(".")[0]
     folder = str(PurePosixPath(name).parent).replace("/__pycache__", "").replace("__pycache__", "")
     source = f"{folder}/{stem}.py".lstrip("./") if folder not in ("", ".") else f"{stem}.py"
@@ -127,6 +128,8 @@ def _scan_files(files: Mapping[str, bytes], depth: int) -> list[MaliceFinding]:
         text = data.decode("utf-8", errors="replace")
         findings += scan_text(name, text)
         if lower.endswith(".py"):
+            from chalicelib.scanning.malice.taint import secret_flows  # needs ast: only for Python files
+
             findings += secret_flows(name, text)
     return findings
 
@@ -226,6 +229,8 @@ def read_upload(data: bytes, *, is_zip: bool) -> dict[str, bytes]:
     themselves so the walk reports them."""
     if not is_zip:
         return {"SKILL.md": data}
+    import zipfile
+
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
