@@ -1,7 +1,8 @@
 """Benchmark of the malicious-skill scanner on the labelled corpus (tests/corpus).
 
 Detection: a malicious case counts as detected when its worst finding reaches the label's
-``expected_min_severity``. False positive: a benign skill blocked (a CRITICAL finding); benign skills held
+``expected_min_severity``; the scan sees the case's files without its label.json (whose notes spell out
+the payload). False positive: a benign skill blocked (a CRITICAL finding); benign skills held
 for an admin's approval (HIGH) are counted separately. Real published skills join the benign side when
 ``SKILLHARBOR_CORPUS_REAL_DIR`` points at a local copy. Also: scan time per skill, and ``skillharbor scan``
 wall time including start-up.
@@ -41,7 +42,7 @@ def _pct(part: int, whole: int) -> float:
 
 def measure(runs: int) -> dict:
     sys.path.insert(0, str(ROOT))
-    from chalicelib.scanning.malice import scan_path
+    from chalicelib.scanning.malice import scan_skill
 
     corpus = _corpus()
     times: list[float] = []
@@ -49,7 +50,7 @@ def measure(runs: int) -> dict:
     missed = []
     for case in corpus.malicious_cases():
         started = time.perf_counter()
-        worst = max((ORDER[f.severity] for f in scan_path(case.path)), default=-1)
+        worst = max((ORDER[f.severity] for f in scan_skill(case.skill_files())), default=-1)
         times.append(time.perf_counter() - started)
         per[case.category][1] += 1
         if worst >= ORDER[case.label["expected_min_severity"]]:
@@ -61,7 +62,7 @@ def measure(runs: int) -> dict:
     for case in corpus.benign_cases():
         kind = case.source.get("kind", "?") if case.source else "?"
         started = time.perf_counter()
-        worst = max((ORDER[f.severity] for f in scan_path(case.path)), default=-1)
+        worst = max((ORDER[f.severity] for f in scan_skill(case.skill_files())), default=-1)
         times.append(time.perf_counter() - started)
         benign[kind][2] += 1
         if worst == ORDER["CRITICAL"]:

@@ -1,4 +1,4 @@
-"""The ``skillharbor`` console script: ``scan`` starts without loading the API client's modules.
+"""The ``skillharbor`` console script: ``scan`` starts without loading the API client's modules or click.
 
 ``skillharbor scan`` is meant for CI on every commit, so its start-up matters; every other command goes
 through :mod:`chalicelib.cli.main` as before.
@@ -13,10 +13,9 @@ from typing import NoReturn
 def main(argv: list[str] | None = None) -> NoReturn:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["scan"]:
-        from chalicelib.cli.scan import scan_command
+        from chalicelib.cli.scan_run import main as scan_main  # argparse: click alone costs as much as a scan
 
-        scan_command.main(args=args[1:], prog_name="skillharbor scan")
-        raise SystemExit(0)
+        raise SystemExit(scan_main(args[1:]))
     from chalicelib.cli.main import main as full_main
 
     full_main(args)

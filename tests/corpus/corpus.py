@@ -19,6 +19,7 @@ MALICIOUS_DIR = CORPUS_DIR / "malicious"
 BENIGN_DIR = CORPUS_DIR / "benign"
 AUTHORED_DIR = BENIGN_DIR / "authored"
 SOURCES_FILE = BENIGN_DIR / "SOURCES.json"
+LABEL_FILE = "label.json"  # a malicious case's label, beside the skill's files: not part of the skill
 
 # Real published skills are never committed (see README.md, "Licences and provenance"); a local copy
 # is looked for here, first match wins.
@@ -65,11 +66,20 @@ class Case:
     def category(self) -> str:
         return self.label["category"] if self.label else "benign"
 
+    def skill_files(self) -> dict[str, bytes]:
+        """The skill as a scanner receives it: every file of the folder except our label.json, whose notes
+        describe the payload (a decoded command, a technique) and would be found by the scan themselves."""
+        return {
+            p.relative_to(self.path).as_posix(): p.read_bytes()
+            for p in sorted(self.path.rglob("*"))
+            if p.is_file() and not p.is_symlink() and p.relative_to(self.path).as_posix() != LABEL_FILE
+        }
+
 
 def malicious_cases() -> list[Case]:
     cases = []
     for folder in sorted(p for p in MALICIOUS_DIR.glob("*/*") if p.is_dir()):
-        label_file = folder / "label.json"
+        label_file = folder / LABEL_FILE
         label = json.loads(label_file.read_text(encoding="utf-8")) if label_file.exists() else None
         cases.append(Case(f"malicious/{folder.parent.name}/{folder.name}", folder, True, label=label))
     return cases

@@ -18,15 +18,16 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 import re
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.redact import redact
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
+COMPILED_NAME = "compiled.json"  # generated from the YAML: python -m chalicelib.scanning.malice
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 MAX_MATCH = 160  # matched text is bounded: a report quotes, it does not reproduce
 MAX_DEPTH = 3
@@ -37,8 +38,9 @@ _XESC = re.compile(r"(?:\\x[0-9a-fA-F]{2}){8,}")
 _CHARCODES = re.compile(r"(?:\d{2,3}\s*,\s*){8,}\d{2,3}")
 
 
-@dataclass(frozen=True)
-class Rule:
+# NamedTuple rather than a frozen dataclass: immutable all the same, and importing dataclasses (which loads
+# inspect) was a noticeable part of `skillharbor scan`'s start-up
+class Rule(NamedTuple):
     id: str
     severity: str
     category: str
@@ -55,8 +57,7 @@ class Rule:
     skip_quoted: bool = False  # a match right after a quote is a mention ("say 'ignore ...'"), not an instruction
 
 
-@dataclass(frozen=True)
-class MaliceFinding:
+class MaliceFinding(NamedTuple):
     file: str
     line: int
     rule_id: str
@@ -68,7 +69,7 @@ class MaliceFinding:
     decoded: int = 0  # how many decode layers deep the match was
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self._asdict()
 
     def describe(self) -> str:
         via = f" (after {self.decoded} decode layer(s))" if self.decoded else ""
@@ -99,15 +100,49 @@ def _rule(raw: dict[str, Any], source: str) -> Rule:
     )  # fmt: skip
 
 
-@functools.cache
-def load_rules(directory: Path = RULES_DIR) -> tuple[Rule, ...]:
-    import yaml  # lazy: the CLI's start-up pays for it only when it scans
+def _sources_digest(directory: Path) -> str:
+    """A checksum of the YAML packs (names and bytes): enough to notice an edit, and zlib is loaded anyway
+    (hashlib alone would add a tenth of the scan's start-up)."""
+    crc = 0
+    for pack in sorted(directory.glob("*.yaml")):
+        crc = zlib.crc32(pack.name.encode() + b"\0" + pack.read_bytes() + b"\0", crc)
+    return f"crc32:{crc:08x}"
+
+
+def read_packs(directory: Path = RULES_DIR) -> list[tuple[str, dict[str, Any]]]:
+    """(pack file name, raw rule) for every rule of the YAML packs, in order."""
+    import yaml  # lazy: only when the JSON copy is missing or stale
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: several times faster
-    rules: list[Rule] = []
-    for pack in sorted(directory.glob("*.yaml")):
-        for raw in yaml.load(pack.read_text(encoding="utf-8"), Loader=loader) or []:  # noqa: S506 (a safe loader)
-            rules.append(_rule(raw, pack.name))
+    return [
+        (pack.name, raw)
+        for pack in sorted(directory.glob("*.yaml"))
+        for raw in yaml.load(pack.read_text(encoding="utf-8"), Loader=loader) or []  # noqa: S506 (a safe loader)
+    ]
+
+
+def write_compiled(directory: Path = RULES_DIR) -> Path:
+    """Write ``rules/compiled.json``, the YAML packs as JSON with a checksum of the sources they came from."""
+    target = directory / COMPILED_NAME
+    body = {"sources_crc32": _sources_digest(directory), "rules": [[n, r] for n, r in read_packs(directory)]}
+    target.write_text(json.dumps(body, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    return target
+
+
+def _raw_rules(directory: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The packs from ``compiled.json`` when its checksum is that of these YAML files (importing and parsing
+    YAML was half of ``skillharbor scan``'s start-up), else from the YAML itself: a stale copy is never used."""
+    compiled = directory / COMPILED_NAME
+    if compiled.is_file():
+        body = json.loads(compiled.read_text(encoding="utf-8"))
+        if body.get("sources_crc32") == _sources_digest(directory):
+            return [(name, raw) for name, raw in body["rules"]]
+    return read_packs(directory)
+
+
+@functools.cache
+def load_rules(directory: Path = RULES_DIR) -> tuple[Rule, ...]:
+    rules = [_rule(raw, name) for name, raw in _raw_rules(directory)]
     ids = [r.id for r in rules]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:

@@ -12,8 +12,9 @@ prose, an inline code span or frontmatter metadata is seen as well as one in
 a script. Zip archives inside a skill are opened and their members scanned
 (an encrypted member is CRITICAL: nothing may hide from the scanner); other
 archive formats are refused (HIGH). Compiled payloads are reported: ``.pyc``
-without its ``.py`` beside it is HIGH, and the printable strings of every
-binary are scanned as text so a command inside one is still found.
+without its ``.py`` beside it is HIGH, and so is one holding text its ``.py``
+does not (compiled from other code: see ``pyc.py``); the strings of every
+``.pyc`` and binary are scanned as text so a command inside one is still found.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from __future__ import annotations
 import functools
 import io
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from chalicelib.scanning.malice.context import declared_publishers, in_context
 from chalicelib.scanning.malice.engine import MaliceFinding, scan_text
-from chalicelib.scanning.malice.taint import secret_flows
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_ARCHIVE_DEPTH = 2
@@ -47,6 +47,8 @@ def _is_binary(data: bytes) -> bool:
 
 
 def _zip(name: str, data: bytes, depth: int) -> list[MaliceFinding]:
+    import zipfile  # lazy, like the other parts only some skills need: start-up of `skillharbor scan`
+
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -75,9 +77,32 @@ def _zip(name: str, data: bytes, depth: int) -> list[MaliceFinding]:
     return findings + _scan_files(members, depth + 1)
 
 
+def _pyc(name: str, data: bytes, files: Mapping[str, bytes]) -> list[MaliceFinding]:
+    """A compiled module: refused without its source, compared with it otherwise; its strings are scanned."""
+    from chalicelib.scanning.malice.pyc import pyc_strings, unexplained
+
+    stem = PurePosixPath(name.replace("/__pycache__/", "/")).name.split(".")[0]
+    folder = str(PurePosixPath(name).parent).replace("/__pycache__", "").replace("__pycache__", "")
+    source = f"{folder}/{stem}.py".lstrip("./") if folder not in ("", ".") else f"{stem}.py"
+    strings = pyc_strings(data)
+    findings = scan_text(name, "\n".join(strings))
+    if source not in files:
+        return findings + [_finding(name, "SKA010", "HIGH", "hidden-payload",
+                                    "compiled Python without its source: it cannot be reviewed",
+                                    "ship the .py source, not the .pyc")]  # fmt: skip
+    extra = unexplained(strings, files[source].decode("utf-8", errors="replace"), source_name=f"{stem}.py")
+    if extra:
+        return findings + [_finding(name, "SKA012", "HIGH", "hidden-payload",
+                                    f"compiled Python does not match {source}: it holds text its source does not",
+                                    "delete __pycache__ from the skill; ship only the reviewed source",
+                                    matched=extra[0][:160])]  # fmt: skip
+    return findings + [_finding(name, "SKA011", "MEDIUM", "hidden-payload",
+                                "compiled Python bundled: Python runs it instead of its source when newer",
+                                "delete __pycache__ from the skill")]  # fmt: skip
+
+
 def _scan_files(files: Mapping[str, bytes], depth: int) -> list[MaliceFinding]:
     findings: list[MaliceFinding] = []
-    names = set(files)
     for name, data in sorted(files.items()):
         lower = name.lower()
         if len(data) > MAX_FILE_BYTES:
@@ -92,28 +117,19 @@ def _scan_files(files: Mapping[str, bytes], depth: int) -> list[MaliceFinding]:
                                      "archive format that is not inspected: refused", "ship the files unpacked"))  # fmt: skip
             continue
         if lower.endswith(".pyc"):
-            stem = PurePosixPath(name.replace("/__pycache__/", "/")).name.split(".")[0]
-            folder = str(PurePosixPath(name).parent).replace("/__pycache__", "").replace("__pycache__", "")
-            source = f"{folder}/{stem}.py".lstrip("./") if folder not in ("", ".") else f"{stem}.py"
-            if source not in names:
-                findings.append(_finding(name, "SKA010", "HIGH", "hidden-payload",
-                                         "compiled Python without its source: it cannot be reviewed",
-                                         "ship the .py source, not the .pyc"))  # fmt: skip
-            else:
-                findings.append(_finding(name, "SKA011", "MEDIUM", "hidden-payload",
-                                         "compiled Python bundled: Python runs it instead of its source when newer",
-                                         "delete __pycache__ from the skill"))  # fmt: skip
-        if lower.endswith(".pyc") or _is_binary(data):
-            if not lower.endswith(".pyc"):
-                findings.append(_finding(name, "SKA020", "HIGH", "hidden-payload",
-                                         "a compiled binary is bundled: it cannot be reviewed",
-                                         "build it from source at install time or drop it"))  # fmt: skip
-            strings = "\n".join(s.decode("ascii") for s in _STRINGS.findall(data))
-            findings += scan_text(name, strings)
+            findings += _pyc(name, data, files)
+            continue
+        if _is_binary(data):
+            findings.append(_finding(name, "SKA020", "HIGH", "hidden-payload",
+                                     "a compiled binary is bundled: it cannot be reviewed",
+                                     "build it from source at install time or drop it"))  # fmt: skip
+            findings += scan_text(name, "\n".join(s.decode("ascii") for s in _STRINGS.findall(data)))
             continue
         text = data.decode("utf-8", errors="replace")
         findings += scan_text(name, text)
         if lower.endswith(".py"):
+            from chalicelib.scanning.malice.taint import secret_flows  # needs ast: only for Python files
+
             findings += secret_flows(name, text)
     return findings
 
@@ -189,52 +205,13 @@ def name_squats(files: Mapping[str, bytes]) -> list[MaliceFinding]:
     )]  # fmt: skip
 
 
-_DOC_SUFFIXES = (".md", ".markdown", ".rst", ".txt", ".yar", ".yara")
-_DOC_DIRS = frozenset({"references", "reference", "docs", "doc", "examples", "example", "tests", "test"})
-_CODE_SUFFIXES = (".py", ".sh", ".bash", ".js", ".mjs", ".cjs", ".ts", ".ps1", ".bat", ".cmd")
-#: what a file holds, not how it reads, decides these: a binary or a .pyc is opaque wherever it sits
-_CONTENT_CATEGORIES = frozenset({"hidden-payload"})
-#: hidden instructions and shells in a reference page still need a reviewer (HIGH): an agent reads
-#: references on request and may follow them; documented commands of other kinds are only reported
-_REVIEW_IN_DOCS = frozenset({"prompt-injection", "unicode-smuggling", "reverse-shell"})
-
-
-def _in_context(finding: MaliceFinding) -> MaliceFinding:
-    """The finding's severity where it was found.
-
-    Real skills document attacks (security-audit skills quote droppers, reference pages show
-    ``curl | sh`` installers, test files hold the patterns they test): text in reference
-    documents, examples and tests is material the agent reads on request, not the instructions
-    it follows or code the skill runs, so it never blocks: MEDIUM, or HIGH (a reviewer's
-    approval) for hidden instructions and shells, which an agent reading the page might act on. The
-    same holds for prompt-injection phrasing inside code files (a comment saying "silently"),
-    which no agent takes as an instruction. SKILL.md itself and the skill's scripts keep their
-    rule's severity.
-    """
-    if finding.severity not in ("CRITICAL", "HIGH") or finding.category in _CONTENT_CATEGORIES:
-        return finding
-    path = PurePosixPath(finding.file.split("!")[0])
-    name = path.name.lower()
-    documentation = name != "skill.md" and not name.startswith(("requirements", "constraints")) and (
-        name.endswith(_DOC_SUFFIXES)
-        or bool(_DOC_DIRS & {part.lower() for part in path.parts[:-1]})
-        or name.startswith("test_") or name.endswith("_test.py")
-    )
-    prompt_in_code = finding.category == "prompt-injection" and name.endswith(_CODE_SUFFIXES)
-    if not (documentation or prompt_in_code):
-        return finding
-    where = "a reference document, example or test" if documentation else "code, not instructions"
-    capped = "HIGH" if documentation and finding.category in _REVIEW_IN_DOCS else "MEDIUM"
-    if capped == finding.severity:
-        return finding
-    return MaliceFinding(**{**finding.to_dict(), "severity": capped,
-                            "message": f"{finding.message} (in {where}: reported, not blocking; was {finding.severity})"})
-
-
 def scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]:
     """Findings for a skill given as relative path -> content, worst first."""
     raw = {n: (c.encode("utf-8") if isinstance(c, str) else c) for n, c in files.items()}
-    findings = [_in_context(f) for f in _scan_files(raw, 0)]
+    found = _scan_files(raw, 0)
+    # reading the frontmatter's install metadata (YAML) only matters, and is only paid for, with an installer
+    publishers = declared_publishers(raw) if any(f.rule_id == "SKM-DROP-001" for f in found) else frozenset()
+    findings = [in_context(f, publishers) for f in found]
     squats = name_squats(raw)
     if squats and any(f.severity in ("HIGH", "CRITICAL") for f in findings):
         # an imitated name plus a risky behaviour is impersonation with intent
@@ -252,6 +229,8 @@ def read_upload(data: bytes, *, is_zip: bool) -> dict[str, bytes]:
     themselves so the walk reports them."""
     if not is_zip:
         return {"SKILL.md": data}
+    import zipfile
+
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:

@@ -43,7 +43,7 @@ def _env_name(node: ast.AST) -> str | None:
 
 def _is_source(node: ast.AST) -> bool:
     """Whole-environment reads, secret-named variables, credential files (a URL or host variable is not a secret)."""
-    for sub in ast.walk(node):
+    for sub in _carried(node):
         name = _env_name(sub)
         if name is not None and (name == "?" or SECRET_NAME.search(name)):
             return True
@@ -65,8 +65,23 @@ def _env_name_parent_ok(root: ast.AST, environ: ast.Attribute) -> bool:
     return True
 
 
+def _carried(node: ast.AST) -> list[ast.AST]:
+    """``node`` and its sub-nodes, except what a call takes as credentials (``headers=``, ``auth=``):
+    ``Request(url, headers={"Authorization": token})`` is a request authenticated with the secret, not a
+    value that carries it, so the request object it builds is not tainted."""
+    out, stack = [], [node]
+    while stack:
+        sub = stack.pop()
+        out.append(sub)
+        if isinstance(sub, ast.Call):
+            stack += [sub.func, *sub.args, *(k.value for k in sub.keywords if k.arg not in _USE_KEYWORDS)]
+        else:
+            stack += list(ast.iter_child_nodes(sub))
+    return out
+
+
 def _names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in _carried(node) if isinstance(n, ast.Name)}
 
 
 def _is_sink(call: ast.Call) -> bool:
