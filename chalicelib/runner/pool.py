@@ -231,11 +231,11 @@ class WarmPool:
 
     def target_size(self, key: PoolKey) -> int:
         """How many ready containers ``key`` should have: ``size_per_image`` at least; under a steady stream,
-        what arrives while one refill takes (with half again as margin), plus the one being taken."""
+        what arrives while one refill takes (with half again as margin)."""
         now = self.clock()
         recent = [t for t in self._arrivals.get(key, ()) if now - t <= DEMAND_WINDOW_SECONDS]
         rate = len(recent) / DEMAND_WINDOW_SECONDS
-        wanted = math.ceil(rate * self._refill_seconds * 1.5) + 1 if recent else 0
+        wanted = math.ceil(rate * self._refill_seconds * 1.5)
         return min(max(self.size_per_image, wanted), self.max_total)
 
     def _wake_later(self, delay: float) -> None:
@@ -325,6 +325,8 @@ class WarmPool:
                     continue
                 if total < self.max_total:
                     return self._count_start(key)
+                if have >= self.size_per_image:
+                    continue  # demand beyond the configured size uses free room only, never another key's containers
                 for older in reversed(by_recency):
                     if older == key or self._demand[older] >= self._demand[key]:
                         break

@@ -42,8 +42,8 @@ def test_a_steady_stream_gets_what_arrives_during_a_refill_and_a_margin() -> Non
     clock = Clock()
     pool = _pool(clock, size_per_image=2, max_total=10)
     _arrive(pool, clock, per_second=5, seconds=10)
-    # 5/s × 0.5 s refill × 1.5 margin = 3.75 → 4, plus the one being taken
-    assert DEFAULT_REFILL_SECONDS == 0.5 and pool.target_size(KEY) == 5
+    # 5/s × 0.5 s refill × 1.5 margin = 3.75 → 4
+    assert DEFAULT_REFILL_SECONDS == 0.5 and pool.target_size(KEY) == 4
     clock.now += 30  # the stream stopped: the window forgets it
     assert pool.target_size(KEY) == 2
 
