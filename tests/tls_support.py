@@ -15,7 +15,7 @@ import ipaddress
 import ssl
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 
 class TestCA:
@@ -91,3 +91,23 @@ def https_server(handler: type[http.server.BaseHTTPRequestHandler], ca: TestCA, 
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def recording_handler(body: bytes) -> type[http.server.BaseHTTPRequestHandler]:
+    """A fresh handler class answering every GET with ``body``; ``seen`` keeps each request's path and headers."""
+
+    class Recording(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        seen: ClassVar[list[dict[str, str]]] = []
+
+        def do_GET(self) -> None:
+            type(self).seen.append({"path": self.path, **dict(self.headers)})
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Recording

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tls_support import TestCA, https_server, recording_handler
 
 from chalicelib.runner.spec import RunLimits, RunRequest, RunStatus, Runtime
 from chalicelib.runner.worker import DockerEngine
 from chalicelib.settings import get_settings
-from tls_support import TestCA, https_server
 
 pytestmark = pytest.mark.docker
 
@@ -27,20 +27,7 @@ VAULT_TOKEN = "vt-4Kq9Zr2Lw8Xs"
 API_KEY = "ak-7Hn3Vb5Pd1Mc"
 
 
-class _Upstream(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    seen: list[dict[str, str]] = []
-
-    def do_GET(self) -> None:  # noqa: N802
-        type(self).seen.append({"path": self.path, **dict(self.headers)})
-        body = b"upstream says hello"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+_Upstream = recording_handler(b"upstream says hello")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ HTTPS upstreams on 127.0.0.1 with certificates from a test CA that only the prox
 
 from __future__ import annotations
 
-import http.server
 import socket
 import ssl
 import threading
@@ -13,31 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tls_support import TestCA, https_server, recording_handler
 
 from chalicelib.runner.egress_http import HeaderInjection
 from chalicelib.runner.egress_proxy import EgressProxy
 from chalicelib.runner.egress_tls import RunAuthority
 from chalicelib.skills.network import HostPattern
-from tls_support import TestCA, https_server
 
 BOUND = HostPattern(host="bound.example.com", ports=(443,))
 SECRET = "tok-9fQ2vLx7Rk"
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    seen: list[dict[str, str]] = []
-
-    def do_GET(self) -> None:  # noqa: N802
-        type(self).seen.append({"path": self.path, **dict(self.headers)})
-        body = b"hello over tls"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+_Handler = recording_handler(b"hello over tls")
 
 
 @pytest.fixture(scope="module")
