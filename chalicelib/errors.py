@@ -1,8 +1,13 @@
-"""One exception hierarchy for the whole project.
+"""One exception hierarchy for the whole project, each error's mapping declared once.
 
-Each error carries the HTTP status the API answers with; its class name is the
-error name the state machine's Retry/Catch clauses match (Lambda reports the
-exception's class name as the error type).
+A class declares the HTTP status every route answers it with (``http_status``),
+the machine-readable ``reason`` of JSON bodies and records, and, when the import
+state machine tells it apart, its ASL error name (``asl_name``: Lambda reports
+an exception's class name as the error type, so it is the class name) and the
+skill status a pipeline failure of that kind leaves (``record_status``). The
+handlers, the direct run endpoint, the pipeline's failure record and docs/API.md
+read these; tests/unit/test_error_mapping.py checks infra/'s ErrorEquals lists
+against them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ class SkillharborError(Exception):
     http_status = 500
     #: machine-readable reason stored on records and returned in JSON bodies
     reason = "internal_error"
+    #: the name the state machine's Retry/Catch clauses match this error by (None: only States.ALL catches it)
+    asl_name: str | None = None
+    #: the skill version's status when an import step fails with this error
+    record_status = "failed"
 
     def __init__(self, message: str, *, problems: list[str] | None = None, **details: Any):
         super().__init__(message)
@@ -93,11 +102,32 @@ class Conflict(SkillharborError):
     reason = "conflict"
 
 
+class RequestTimeout(SkillharborError):
+    """The request's body did not arrive within its deadline."""
+
+    http_status = 408
+    reason = "request_timeout"
+
+
+class LengthRequired(SkillharborError):
+    """The request declares no Content-Length where one is needed."""
+
+    http_status = 411
+    reason = "length_required"
+
+
 class PayloadTooLarge(SkillharborError):
     """The body is over its size limit."""
 
     http_status = 413
     reason = "payload_too_large"
+
+
+class HeadersTooLarge(SkillharborError):
+    """The request's headers are over their size limit."""
+
+    http_status = 431
+    reason = "headers_too_large"
 
 
 class UnsupportedMediaType(SkillharborError):
@@ -133,6 +163,8 @@ class Blocked(SkillharborError):
 
     http_status = 422
     reason = "blocked"
+    asl_name = "Blocked"
+    record_status = "blocked"
 
 
 class ScanUnavailable(SkillharborError):
@@ -140,6 +172,7 @@ class ScanUnavailable(SkillharborError):
 
     http_status = 503
     reason = "scan_unavailable"
+    asl_name = "ScanUnavailable"
 
 
 class RunnerUnavailable(SkillharborError):
@@ -147,6 +180,7 @@ class RunnerUnavailable(SkillharborError):
 
     http_status = 503
     reason = "runner_unavailable"
+    asl_name = "RunnerUnavailable"  # the Install step retries it (a worker may come back)
 
 
 class BuildFailed(SkillharborError):
@@ -154,6 +188,12 @@ class BuildFailed(SkillharborError):
 
     http_status = 500
     reason = "build_failed"
+    asl_name = "BuildFailed"  # what the worker names a failed build when it answers the task token
+
+    def to_dict(self) -> dict[str, Any]:
+        # the seed's install answer: success false, the error and the build log's tail beside the usual fields
+        return {**super().to_dict(), "success": False, "skill_id": self.details.get("skill_id"),
+                "build_logs": self.details.get("build_logs") or []}  # fmt: skip
 
 
 # --- transient: retried by the state machine and by adapters -----------------
@@ -164,7 +204,23 @@ class TransientError(SkillharborError):
 
     http_status = 503
     reason = "transient_error"
+    asl_name = "TransientError"
 
 
-#: error names the state machine retries (see infra/state_machine.asl.json)
-RETRYABLE_ASL_ERRORS = ("TransientError", "Lambda.ServiceException", "Lambda.TooManyRequestsException")
+#: error names every task of the state machine retries (see infra/state_machine.asl.json)
+RETRYABLE_ASL_ERRORS = (TransientError.asl_name, "Lambda.ServiceException", "Lambda.TooManyRequestsException")
+
+
+def error_classes() -> list[type[SkillharborError]]:
+    """Every class of the hierarchy, the base first."""
+    found, pending = [], [SkillharborError]
+    while pending:
+        cls = pending.pop(0)
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def error_named(name: str) -> type[SkillharborError] | None:
+    """The class an ASL error name (a Lambda error type) stands for, if it is one of ours."""
+    return next((cls for cls in error_classes() if cls.__name__ == name), None)

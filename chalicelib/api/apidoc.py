@@ -13,20 +13,6 @@ from typing import Any
 from chalicelib import errors
 from chalicelib.api.openapi import openapi_document
 
-#: success statuses that are not 200
-SUCCESS_STATUS = {
-    "POST /api/skills": 202,
-    "POST /api/agents": 201,
-    "POST /api/keys": 201,
-    "POST /api/keys/{key_id}/rotate": 201,
-    "POST /api/packages/request": 201,
-    "POST /api/packages/approve": 201,
-    "POST /api/packages/ban": 201,
-    "POST /api/packages/ignores": 201,
-    "POST /api/skills/{skill_id}/approve-code": 201,
-    "POST /api/workspaces": 201,
-    "PUT /api/workspaces/{workspace_id}/files/{path}": 201,
-}
 #: statuses a route can answer beyond its success status and 400/401/403 (which any keyed route with input can)
 EXTRA_ERRORS = {
     "POST /api/skills/{skill_id}/execute": (202, 404, 409, 503),
@@ -60,13 +46,39 @@ EXTRA_ERRORS = {
 }
 
 
+def _type(schema: dict[str, Any], schemas: dict[str, Any]) -> str:
+    """A short type name for a field's schema: string, integer, [string], {string}, a model's name, a|b, ?"""
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if "allOf" in schema:
+        return _type(schema["allOf"][0], schemas) + ("?" if schema.get("nullable") else "")
+    if "anyOf" in schema:
+        kind = "|".join(_type(option, schemas) for option in schema["anyOf"])
+    elif "enum" in schema:
+        kind = "|".join(json.dumps(value) for value in schema["enum"])
+    elif schema.get("type") == "array":
+        kind = f"[{_type(schema.get('items', {}), schemas)}]"
+    elif schema.get("type") == "object" and isinstance(schema.get("additionalProperties"), dict):
+        kind = "{" + _type(schema["additionalProperties"], schemas) + "}"
+    else:
+        kind = schema.get("type", "any")
+    return kind + ("?" if schema.get("nullable") else "")
+
+
+def _shape(schema: dict[str, Any], schemas: dict[str, Any]) -> str:
+    """``name*`` type, ... of a body or answer (a referenced model is listed by its fields)."""
+    name = schema["$ref"].rsplit("/", 1)[-1] if "$ref" in schema else None
+    model = schemas[name] if name else schema
+    fields = model.get("properties")
+    if not fields:
+        return "see the summary" if schema.get("format") != "binary" else "the raw bytes"
+    required = set(model.get("required", []))
+    listed = ", ".join(f"`{n}`{'*' if n in required else ''} {_type(f, schemas)}" for n, f in fields.items())
+    return f"{name} {{{listed}}}" if name else listed
+
+
 def _error_classes() -> list[type[errors.SkillharborError]]:
-    found, pending = [], [errors.SkillharborError]
-    while pending:
-        cls = pending.pop(0)
-        found.append(cls)
-        pending.extend(cls.__subclasses__())
-    return sorted(found, key=lambda c: (c.http_status, c.reason))
+    return sorted(errors.error_classes(), key=lambda c: (c.http_status, c.reason))
 
 
 def render(app: Any) -> str:
@@ -86,6 +98,11 @@ def render(app: Any) -> str:
         "Bodies: a route listed with an `application/json` body reads the body as JSON whatever",
         "Content-Type the request declares (`curl -d '{...}'` without `-H` declares",
         "`application/x-www-form-urlencoded`); a body that is not a JSON object is a 400 that says so.",
+        "Each JSON body is validated against its model (the schemas of `GET /api/openapi.json`) before",
+        "anything else: a bad one is a 400 `bad_request` whose `problems` list every field at fault as",
+        "`field.path: message`. Types are strict (`\"5\"` is not 5, `1` is not true). Unknown fields are",
+        "refused, except on the seed-compatible `POST /api/packages/install`, `/execute`, `/request`,",
+        "`/approve` and `/ban`, which ignore them as the seed's service did.",
         "`POST /api/skills` takes the SKILL.md text or a zip, in one of the types it lists (else 415).",
         "",
         "## Resolution: limits and failures",
@@ -129,11 +146,13 @@ def render(app: Any) -> str:
         doc = "an unexpected error; the service logs say more" if cls is errors.SkillharborError else (cls.__doc__ or "").strip().splitlines()[0]
         out.append(f"| {cls.http_status} | `{cls.reason}` | {doc} |")
     out += ["", "## Endpoints", ""]
+    schemas = document["components"]["schemas"]
     for path, operations in sorted(document["paths"].items()):
         for method, operation in sorted(operations.items()):
             key = f"{method.upper()} {path}"
             keyed = "security" in operation
-            statuses = [SUCCESS_STATUS.get(key, 200)]
+            success = [code for code in operation["responses"] if code.isdigit() and code.startswith("2")]
+            statuses = [int(code) for code in success]
             if operation.get("parameters") or operation.get("requestBody"):
                 statuses.append(400)
             if keyed:
@@ -150,14 +169,14 @@ def render(app: Any) -> str:
             body = operation.get("requestBody")
             if body:
                 for content_type, content in body["content"].items():
-                    schema = content.get("schema", {})
-                    fields = schema.get("properties")
-                    required = set(schema.get("required", []))
-                    described = ", ".join(f"`{n}`{'*' if n in required else ''}" for n in fields) if fields else "see the summary"
-                    out.append(f"- body ({content_type}): {described}")
+                    optional = "" if body.get("required") else ", may be empty"
+                    out.append(f"- body ({content_type}{optional}): {_shape(content.get('schema', {}), schemas)}")
+            for code in success:
+                answer = operation["responses"][code]["content"]["application/json"]["schema"]
+                out.append(f"- answer ({code}): {_shape(answer, schemas)}")
             out.append("- statuses: " + ", ".join(str(s) for s in sorted(set(statuses))))
             out.append("")
-    out.append("Fields marked * are required.")
+    out.append("Fields marked * are required (in an answer: always present); `type?` may be null.")
     return "\n".join(out) + "\n"
 
 

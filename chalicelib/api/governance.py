@@ -6,7 +6,11 @@ import re
 from typing import Any
 
 from chalicelib.api.auth import require
-from chalicelib.api.http import json_body, json_response, query_params, route, string_field
+from chalicelib.api.http import json_response, query_params, route
+from chalicelib.api.models import (AgentCreateRequest, AgentUpdateRequest, ApproveRequest, BanRequest, KeyCreateRequest,
+                                   PackageRequestRequest, RejectRequest)  # fmt: skip
+from chalicelib.api.responses import (AgentAnswer, ApprovalRequestAnswer, AuditPage, DecisionAnswer, KeyAnswer, KeyList,
+                                      RuleAnswer, RuleList)  # fmt: skip
 from chalicelib.api.services import governance_service, import_service
 from chalicelib.errors import BadRequest
 
@@ -37,44 +41,36 @@ def register(app: Any, authorizer: Any) -> None:
 
     # --- agents and keys ----------------------------------------------------
 
-    @route(app, "/api/agents", methods=["POST"], authorizer=authorizer)
-    def create_agent() -> Any:
+    @route(app, "/api/agents", methods=["POST"], authorizer=authorizer, body=AgentCreateRequest, response=AgentAnswer, status=201)
+    def create_agent(body: AgentCreateRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("agent_id", "maturity"))
-        agent, issued = gov().create_agent(caller, body["agent_id"], body["maturity"])
+        agent, issued = gov().create_agent(caller, body.agent_id, body.maturity)
         return json_response({**_agent_json(agent), "api_key": issued.api_key, "key_id": issued.principal.key_id}, 201)
 
-    @route(app, "/api/agents/{agent_id}", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/agents/{agent_id}", methods=["GET"], authorizer=authorizer, response=AgentAnswer)
     def get_agent(agent_id: str) -> Any:
         return json_response(_agent_json(gov().get_agent(require(app.current_request), agent_id)))
 
-    @route(app, "/api/agents/{agent_id}", methods=["PATCH"], authorizer=authorizer)
-    def update_agent(agent_id: str) -> Any:
+    @route(app, "/api/agents/{agent_id}", methods=["PATCH"], authorizer=authorizer, body=AgentUpdateRequest, response=AgentAnswer)
+    def update_agent(agent_id: str, body: AgentUpdateRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("maturity",))
-        expected = body.get("expected_version")
-        if expected is not None and not isinstance(expected, int):
-            raise BadRequest("expected_version must be an integer")
-        return json_response(_agent_json(gov().update_maturity(caller, agent_id, body["maturity"], expected_version=expected)))
+        agent = gov().update_maturity(caller, agent_id, body.maturity, expected_version=body.expected_version)
+        return json_response(_agent_json(agent))
 
-    @route(app, "/api/keys", methods=["POST"], authorizer=authorizer)
-    def create_key() -> Any:
+    @route(app, "/api/keys", methods=["POST"], authorizer=authorizer, body=KeyCreateRequest, response=KeyAnswer, status=201)
+    def create_key(body: KeyCreateRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("role", "name"))
-        issued = gov().create_key(
-            caller, body["role"], string_field(body, "name", required=True, max_length=200) or "",
-            team=string_field(body, "team", max_length=64), agent_id=string_field(body, "agent_id"),
-        )  # fmt: skip
+        issued = gov().create_key(caller, body.role, body.name, team=body.team, agent_id=body.agent_id)
         return json_response({**_key_json(issued.principal), "api_key": issued.api_key}, 201)
 
-    @route(app, "/api/keys", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/keys", methods=["GET"], authorizer=authorizer, response=KeyList)
     def list_keys() -> Any:
         caller = require(app.current_request)
         params = query_params(app.current_request)
         keys = gov().list_keys(caller, agent_id=params.get("agent_id") or None, include_revoked=params.get("include_revoked") != "false")
         return json_response({"keys": [_key_json(k) for k in keys]})
 
-    @route(app, "/api/keys/{key_id}/rotate", methods=["POST"], authorizer=authorizer)
+    @route(app, "/api/keys/{key_id}/rotate", methods=["POST"], authorizer=authorizer, response=KeyAnswer, status=201)
     def rotate_key(key_id: str) -> Any:
         issued, revoked = gov().rotate_key(require(app.current_request), key_id)
         return json_response({**_key_json(issued.principal), "api_key": issued.api_key, "replaces": revoked.key_id,
@@ -87,7 +83,7 @@ def register(app: Any, authorizer: Any) -> None:
 
     # --- decisions and rules ---------------------------------------------------
 
-    @route(app, "/api/packages/check", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/packages/check", methods=["GET"], authorizer=authorizer, response=DecisionAnswer)
     def check_package() -> Any:
         caller = require(app.current_request)
         params = query_params(app.current_request)
@@ -97,18 +93,11 @@ def register(app: Any, authorizer: Any) -> None:
         decision = gov().check(caller, params.get("agent_id"), params["package_name"], params["version"])
         return json_response(decision.to_json())
 
-    @route(app, "/api/packages/request", methods=["POST"], authorizer=authorizer)
-    def request_package() -> Any:
+    @route(app, "/api/packages/request", methods=["POST"], authorizer=authorizer, body=PackageRequestRequest,
+           response=ApprovalRequestAnswer, status=201)  # fmt: skip
+    def request_package(body: PackageRequestRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("package_name", "version", "reason"))
-        request = gov().request(
-            caller,
-            string_field(body, "package_name", required=True) or "",
-            string_field(body, "version", required=True) or "",
-            string_field(body, "reason", required=True, max_length=2000, multiline=True) or "",
-            agent_id=string_field(body, "agent_id"),
-            skill_id=string_field(body, "skill_id"),
-        )
+        request = gov().request(caller, body.package_name, body.version, body.reason, agent_id=body.agent_id, skill_id=body.skill_id)
         return json_response({**request.model_dump(mode="json"), "package_name": request.package}, 201)
 
     @route(app, "/api/packages/requests", methods=["GET"], authorizer=authorizer)
@@ -117,35 +106,31 @@ def register(app: Any, authorizer: Any) -> None:
         requests = gov().list_requests(caller, query_params(app.current_request).get("status") or None)
         return json_response({"requests": [{**r.model_dump(mode="json"), "package_name": r.package} for r in requests]})
 
-    @route(app, "/api/packages/requests/{request_id}/reject", methods=["POST"], authorizer=authorizer)
-    def reject_request(request_id: str) -> Any:
+    @route(app, "/api/packages/requests/{request_id}/reject", methods=["POST"], authorizer=authorizer, body=RejectRequest,
+           body_optional=True, response=ApprovalRequestAnswer)  # fmt: skip
+    def reject_request(request_id: str, body: RejectRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request) if app.current_request.raw_body else {}
-        reason = string_field(body, "reason", max_length=2000, multiline=True) or ""
-        request = gov().reject_request(caller, valid_request_id(request_id), reason)
+        request = gov().reject_request(caller, valid_request_id(request_id), body.reason or "")
         blocked = import_service().block_rejected(request, actor=caller.actor)
         return json_response({**request.model_dump(mode="json"), "package_name": request.package, "blocked_imports": blocked})
 
-    @route(app, "/api/packages/approve", methods=["POST"], authorizer=authorizer)
-    def approve_package() -> Any:
+    @route(app, "/api/packages/approve", methods=["POST"], authorizer=authorizer, body=ApproveRequest, response=RuleAnswer, status=201)
+    def approve_package(body: ApproveRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("package_name", "min_maturity"))
-        result = gov().approve(caller, string_field(body, "package_name", required=True) or "", string_field(body, "version") or "",
-                              body["min_maturity"])
+        result = gov().approve(caller, body.package_name, body.version or "", body.min_maturity)
         resumed = resume_after_approval(caller.actor, result.approval.package)
         return json_response(
             {**_rule_json(result.approval), "fulfilled_requests": [r.request_id for r in result.fulfilled], "resumed_imports": resumed},
             201,
         )
 
-    @route(app, "/api/packages/ban", methods=["POST"], authorizer=authorizer)
-    def ban_package() -> Any:
+    @route(app, "/api/packages/ban", methods=["POST"], authorizer=authorizer, body=BanRequest, response=RuleAnswer, status=201)
+    def ban_package(body: BanRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("package_name", "reason"))
-        ban = gov().ban(caller, string_field(body, "package_name", required=True) or "", string_field(body, "version") or "", string_field(body, "reason", required=True, max_length=2000, multiline=True) or "")
+        ban = gov().ban(caller, body.package_name, body.version or "", body.reason)
         return json_response(_rule_json(ban), 201)
 
-    @route(app, "/api/packages/rules", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/packages/rules", methods=["GET"], authorizer=authorizer, response=RuleList)
     def list_rules() -> Any:
         caller = require(app.current_request)
         params = query_params(app.current_request)
@@ -156,7 +141,7 @@ def register(app: Any, authorizer: Any) -> None:
     def revoke_rule(rule_id: str) -> Any:
         return json_response(_rule_json(gov().revoke_rule(require(app.current_request), rule_id)))
 
-    @route(app, "/api/packages/audit", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/packages/audit", methods=["GET"], authorizer=authorizer, response=AuditPage)
     def audit_trail() -> Any:
         caller = require(app.current_request)
         params = query_params(app.current_request)

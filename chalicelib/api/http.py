@@ -5,11 +5,15 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from chalice import Response
 from chalice.app import Request
+from pydantic import BaseModel, ValidationError
 
+from chalicelib.api.models import RequestModel
 from chalicelib.errors import BadRequest, PayloadTooLarge, SkillharborError, TooManyRequests
 
 log = logging.getLogger("skillharbor.api")
@@ -34,11 +38,7 @@ def error_response(error: SkillharborError) -> Response:
     return json_response(error.to_dict(), error.http_status, headers)
 
 
-def internal_error_response() -> Response:
-    return json_response({"error": "internal_error", "message": "internal error; see the service logs"}, 500)
-
-
-def json_body(request: Request, *, required: tuple[str, ...] = (), max_bytes: int = MAX_JSON_BODY_BYTES) -> dict[str, Any]:
+def json_body(request: Request, *, max_bytes: int = MAX_JSON_BODY_BYTES) -> dict[str, Any]:
     """The request's JSON object body, or a 400 (413 when too large) saying exactly what is wrong with it."""
     raw = request.raw_body or b""
     if len(raw) > max_bytes:
@@ -55,9 +55,6 @@ def json_body(request: Request, *, required: tuple[str, ...] = (), max_bytes: in
         ) from error
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(body).__name__}")
-    missing = [name for name in required if body.get(name) in (None, "")]
-    if missing:
-        raise BadRequest("missing required field(s): " + ", ".join(missing))
     return body
 
 
@@ -65,64 +62,98 @@ def query_params(request: Request) -> dict[str, str]:
     return dict(request.query_params or {})
 
 
-def string_field(
-    body: dict[str, Any], name: str, *, required: bool = False, max_length: int = 256, multiline: bool = False
-) -> str | None:
-    value = body.get(name)
-    if value is None or value == "":
-        if required:
-            raise BadRequest(f"missing required field: {name}")
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"field {name} must be a string, not {type(value).__name__}")
-    if len(value) > max_length:
-        raise BadRequest(f"field {name} is longer than {max_length} characters")
-    allowed = "\t\n\r" if multiline else "\t"
-    if any(ord(c) < 32 and c not in allowed for c in value):
-        raise BadRequest(f"field {name} contains control characters")
-    return value
+def validation_problems(error: ValidationError) -> list[str]:
+    """Each field problem of a pydantic error as ``field.path: message`` (``body`` for the body as a whole)."""
+    problems = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        problems.append(f"{where}: {item['msg']}")
+    return problems
 
 
-def route(app: Any, path: str, **options: Any) -> Any:
-    """``app.route`` whose view answers every error as JSON.
+def parse_body(request: Request, model: type[RequestModel], *, max_bytes: int = MAX_JSON_BODY_BYTES,
+               optional: bool = False) -> Any:  # fmt: skip
+    """The request's JSON body validated by ``model``: BadRequest listing every field problem, never a 500."""
+    raw = {} if optional and not (request.raw_body or b"").strip() else json_body(request, max_bytes=max_bytes)
+    try:
+        return model.of(raw)
+    except ValidationError as error:
+        problems = validation_problems(error)
+        raise BadRequest("invalid request body: " + "; ".join(problems), problems=problems) from None
+
+
+def route(
+    app: Any,
+    path: str,
+    *,
+    body: type[RequestModel] | None = None,
+    body_optional: bool = False,
+    max_body: Callable[[], int] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    audit: Callable[[Any], Any] | None = None,
+    **options: Any,
+) -> Any:
+    """``app.route`` whose view answers every error as JSON, with its body validated once.
+
+    ``body``: the request model; the view gets the validated model as its
+    ``body`` argument (``body_optional``: an empty body is the model's
+    defaults; ``max_body``: the size limit, when not MAX_JSON_BODY_BYTES).
+    ``response`` and ``status`` describe the answer (the OpenAPI document and
+    docs/API.md show them). ``audit``: an ``audited_refusals`` decorator, put
+    around the validation, so a bad body is audited like any other refusal.
 
     Chalice turns any exception a view raises into its own 500 body before
     middleware sees it (only ChaliceUnhandledError escapes), so the
     translation happens here, around the view. A route that names no
     ``content_types`` is a JSON route: any declared type gets to the view
-    (see ``JSON_ROUTE_CONTENT_TYPES``), whose ``json_body`` judges the body.
+    (see ``JSON_ROUTE_CONTENT_TYPES``), whose body model judges the body.
     """
     options.setdefault("content_types", JSON_ROUTE_CONTENT_TYPES)
 
     def decorate(view: Any) -> Any:
+        inner = view
+        if body is not None:
+
+            @functools.wraps(view)
+            def inner(*args: Any, **kwargs: Any) -> Any:
+                limit = max_body() if max_body else MAX_JSON_BODY_BYTES
+                parsed = parse_body(app.current_request, body, max_bytes=limit, optional=body_optional)
+                return view(*args, body=parsed, **kwargs)
+
+        audited = audit(inner) if audit else inner
+
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
-                return view(*args, **kwargs)
+                return audited(*args, **kwargs)
             except SkillharborError as error:
                 return error_response(error)
             except Exception:
                 log.exception("unhandled error in %s", path)
-                return internal_error_response()
+                return error_response(SkillharborError("internal error; see the service logs"))
 
+        guarded.route_doc = RouteDoc(body, body_optional, response, status)  # type: ignore[attr-defined]
         return app.route(path, **options)(guarded)
 
     return decorate
 
 
-MAX_REQUIREMENTS = 50
+@dataclass(frozen=True)
+class RouteDoc:
+    """What a route declared about its body and answer (read by api/openapi.py)."""
+
+    body: type[RequestModel] | None
+    body_optional: bool
+    response: type[BaseModel] | None
+    status: int
 
 
-def requirements_field(body: dict[str, Any], name: str = "requirements") -> list[Any]:
-    """The body's requirement list, each entry checked (every problem named); at most MAX_REQUIREMENTS."""
+def requirements_field(raw: list[str], name: str = "requirements") -> list[Any]:
+    """The body's requirement lines parsed (PEP 508), every problem named; the model has bounded the list."""
     from chalicelib.errors import InvalidRequirement
     from chalicelib.skills.requirements import parse_requirement_list
 
-    raw = body.get(name)
-    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
-        raise BadRequest(f"{name} must be a list of PEP 508 strings")
-    if len(raw) > MAX_REQUIREMENTS:
-        raise BadRequest(f"{name} lists {len(raw)} entries; at most {MAX_REQUIREMENTS} are accepted per request")
     declared, problems = parse_requirement_list(raw, where=name, file_label="request body")
     if problems:
         raise InvalidRequirement(f"invalid {name}", problems=problems)

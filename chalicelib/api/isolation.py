@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from chalicelib.api.auth import require
-from chalicelib.api.http import json_body, json_response, route
+from chalicelib.api.http import json_response, route
+from chalicelib.api.models import IsolationRuleRequest
 from chalicelib.api.services import isolation_policy
 from chalicelib.errors import BadRequest
 from chalicelib.governance.identity import Role
@@ -15,10 +16,10 @@ _RULE_ID = re.compile(r"^iso-[0-9a-f]{16}$")
 
 
 def register(app: Any, authorizer: Any) -> None:
-    @route(app, "/api/isolation/rules", methods=["POST"], authorizer=authorizer)
-    def add_isolation_rule() -> Any:
+    @route(app, "/api/isolation/rules", methods=["POST"], authorizer=authorizer, body=IsolationRuleRequest, status=201)
+    def add_isolation_rule(body: IsolationRuleRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN)
-        rule = isolation_policy().add(json_body(app.current_request), actor=caller.actor)
+        rule = isolation_policy().add(body.fields(), actor=caller.actor)
         return json_response(rule.to_json(), 201)
 
     @route(app, "/api/isolation/rules", methods=["GET"], authorizer=authorizer)

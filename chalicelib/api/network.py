@@ -5,24 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.auth import require
-from chalicelib.api.http import json_body, json_response, route
+from chalicelib.api.http import json_response, route
+from chalicelib.api.models import HostApproveRequest, HostBanRequest
 from chalicelib.api.services import import_service, network_governance
 
 
 def register(app: Any, authorizer: Any) -> None:
-    @route(app, "/api/network/approve", methods=["POST"], authorizer=authorizer)
-    def approve_host() -> Any:
+    @route(app, "/api/network/approve", methods=["POST"], authorizer=authorizer, body=HostApproveRequest, status=201)
+    def approve_host(body: HostApproveRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("host", "min_maturity"))
-        rule = network_governance().approve(caller, body["host"], body.get("ports"), body["min_maturity"])
+        rule = network_governance().approve(caller, body.host, body.ports, body.min_maturity)
         resumed = import_service().resume_waiting_for_hosts(actor=caller.actor)  # as a package approval resumes imports
         return json_response({**rule.to_json(), "resumed_imports": resumed}, 201)
 
-    @route(app, "/api/network/ban", methods=["POST"], authorizer=authorizer)
-    def ban_host() -> Any:
+    @route(app, "/api/network/ban", methods=["POST"], authorizer=authorizer, body=HostBanRequest, status=201)
+    def ban_host(body: HostBanRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("host", "reason"))
-        return json_response(network_governance().ban(caller, body["host"], body.get("ports"), body["reason"]).to_json(), 201)
+        return json_response(network_governance().ban(caller, body.host, body.ports, body.reason).to_json(), 201)
 
     @route(app, "/api/network/rules", methods=["GET"], authorizer=authorizer)
     def list_host_rules() -> Any:

@@ -2,8 +2,10 @@
 
 Paths, methods, path parameters, content types and which routes need a key
 come from ``app.routes``, so a new route appears here by itself (with a
-generic description until :data:`ROUTE_DOCS` says more). ``ROUTE_DOCS`` adds
-what the routing table cannot know: query parameters and JSON bodies.
+generic description until :data:`ROUTE_DOCS` says more). Request bodies and
+answers are the pydantic models each route declares (api/models.py,
+api/responses.py): the same schema validates the body, documents it and
+drives the fuzzing. ``ROUTE_DOCS`` adds summaries and query parameters.
 Served at ``GET /api/openapi.json`` (no key); the reliability suite fuzzes
 the API from it.
 """
@@ -13,28 +15,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.api.http import JSON_ROUTE_CONTENT_TYPES, json_response, route
+from pydantic import BaseModel
+
+from chalicelib.api.http import JSON_ROUTE_CONTENT_TYPES, RouteDoc, json_response, route
 from chalicelib.api.openapi_commands import COMMAND_ROUTE_DOCS
+from chalicelib.api.responses import ErrorResponse
 
-_STRING = {"type": "string"}
 _SHORT = {"type": "string", "maxLength": 256}
-_MATURITY = {"type": "string", "enum": ["STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS"]}
-_REQUIREMENTS = {"type": "array", "items": _SHORT, "maxItems": 50}
-_ERROR = {
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {"error": _STRING, "message": _STRING, "problems": {"type": "array", "items": _STRING}, "details": {"type": "object"}},
-}
 
 
-def _object(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-#: "METHOD /path" → summary, query parameters ({name: (schema, required)}) and the JSON body's schema
+#: "METHOD /path" → summary and query parameters ({name: (schema, required)}); bodies and answers come from the models
 ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "GET /api/health": {"summary": "Stack health: `ok` or `degraded` for anyone (reused for a few seconds); with an "
                                    "admin key, each part's state and the advisory database's source and age "
@@ -59,14 +49,12 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "GET /api/skills/{skill_id}/owner": {"summary": "Admin: who owns a skill (may publish its versions)"},
     "PUT /api/skills/{skill_id}/owner": {
-        "summary": "Admin: assign or transfer a skill (also one not published yet) to team:<name> or key:<key id>",
-        "body": _object(("owner",), owner=_SHORT, expected_owner=_SHORT),
+        "summary": "Admin: assign or transfer a skill (also one not published yet) to team:<name> or key:<key id>"
     },
     "GET /api/inbox/prefixes": {"summary": "Admin: the inbox folders and the owner each one publishes as"},
     "PUT /api/inbox/prefixes": {
         "summary": "Admin: map an inbox folder (ending in '/', or '/' for the whole bucket) to an owner; uploads "
-                   "under no mapped folder are refused",
-        "body": _object(("prefix", "owner"), prefix=_SHORT, owner=_SHORT),
+                   "under no mapped folder are refused"
     },
     "DELETE /api/inbox/prefixes": {"summary": "Admin: unmap an inbox folder", "query": {"prefix": (_SHORT, True)}},
     "GET /api/imports/{import_id}": {"summary": "Follow an import"},
@@ -76,40 +64,28 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "GET /api/skills/{skill_id}/sbom": {"summary": "The CycloneDX SBOM of a skill's closure"},
     "POST /api/skills/{skill_id}/approve-code": {
-        "summary": "Admin: approve a version whose code had HIGH findings (release_malicious: also lift a CRITICAL block)",
-        "body": _object(("reason",), reason=_STRING, version=_SHORT, release_malicious={"type": "boolean"}),
+        "summary": "Admin: approve a version whose code had HIGH findings (release_malicious: also lift a CRITICAL block)"
     },
     "POST /api/skills/{skill_id}/execute": {
         "summary": "Run a ready skill in the sandbox: 200 with the result, or 202 with a result_url when the run "
                    "outlasts SKILLHARBOR_RUN_SYNC_WAIT_SECONDS; `code` (skills that allow snippets) replaces the skill's code, "
-                   "and without an entrypoint function runs as a script",
-        "body": _object(
-            (), agent_id=_SHORT, inputs={"type": "object"}, timeout_seconds={"type": "number"}, memory_mb={"type": "number"},
-            cpus={"type": "number"}, code={"type": "string"},
-        ),
+                   "and without an entrypoint function runs as a script"
     },
     "GET /api/runs/{job_id}": {"summary": "A run's result (200) once it has ended, 202 while it is queued or running "
                                           "(the agent that ran it, or an admin)"},
-    "POST /api/agents": {"summary": "Admin: register an agent and issue its key", "body": _object(("agent_id", "maturity"), agent_id=_SHORT, maturity=_MATURITY)},
+    "POST /api/agents": {"summary": "Admin: register an agent and issue its key"},
     "GET /api/agents/{agent_id}": {"summary": "An agent"},
     "PATCH /api/agents/{agent_id}": {
-        "summary": "Admin: change an agent's maturity",
-        "body": _object(("maturity",), maturity=_MATURITY, expected_version={"type": "integer"}),
+        "summary": "Admin: change an agent's maturity"
     },
     "POST /api/keys": {
-        "summary": "Admin: issue an admin or publisher key (publishing for `team`), or another key for an existing agent",
-        "body": _object(("role", "name"), role={"type": "string", "enum": ["admin", "publisher", "agent"]}, name=_SHORT,
-                        team=_SHORT, agent_id=_SHORT),  # fmt: skip
+        "summary": "Admin: issue an admin or publisher key (publishing for `team`), or another key for an existing agent"
     },
     "POST /api/secrets": {
         "summary": "Admin: store a secret (Secrets Manager) and bind it to a skill (optionally one agent) and the hosts it may "
                    "be sent to. `mode` `env` (default): the skill's process gets it as `env_name`; `inject`: it never enters "
                    "the container, the egress proxy adds `header: format` (`{value}` replaced, default `{value}`) to requests "
-                   "to the bound hosts, terminating TLS with the run's own CA (docs/EGRESS.md). The answer never holds the value",
-        "body": _object(("skill_id", "value", "hosts"), skill_id=_SHORT, value={"type": "string", "maxLength": 16384},
-                        hosts={"type": "array", "items": _SHORT, "maxItems": 50}, agent_id=_SHORT,
-                        mode={"type": "string", "enum": ["env", "inject"]}, env_name=_SHORT, header=_SHORT,
-                        format={"type": "string", "maxLength": 256}),  # fmt: skip
+                   "to the bound hosts, terminating TLS with the run's own CA (docs/EGRESS.md). The answer never holds the value"
     },
     "GET /api/secrets": {"summary": "Admin: a skill's secret bindings (mode, hosts, env_name or header; never values)",
                          "query": {"skill_id": (_SHORT, True)}},
@@ -130,22 +106,17 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "query": {"package_name": (_SHORT, True), "version": (_SHORT, True), "agent_id": (_SHORT, False)},
     },
     "POST /api/packages/request": {
-        "summary": "Ask for an approval",
-        "body": _object(("package_name", "version", "reason"), package_name=_SHORT, version=_SHORT, reason=_STRING,
-                        agent_id=_SHORT, skill_id=_SHORT),  # fmt: skip
+        "summary": "Ask for an approval"
     },
     "GET /api/packages/requests": {"summary": "Approval requests", "query": {"status": (_SHORT, False)}},
     "POST /api/packages/requests/{request_id}/reject": {
-        "summary": "Admin: reject a pending approval request, saying why",
-        "body": _object((), reason=_STRING),
+        "summary": "Admin: reject a pending approval request, saying why"
     },
     "POST /api/packages/approve": {
-        "summary": "Admin: approve a package (all versions or a specifier) for a maturity and up",
-        "body": _object(("package_name", "min_maturity"), package_name=_SHORT, version=_SHORT, min_maturity=_MATURITY),
+        "summary": "Admin: approve a package (all versions or a specifier) for a maturity and up"
     },
     "POST /api/packages/ban": {
-        "summary": "Admin: ban a package (all versions or a specifier)",
-        "body": _object(("package_name", "reason"), package_name=_SHORT, version=_SHORT, reason=_STRING),
+        "summary": "Admin: ban a package (all versions or a specifier)"
     },
     "GET /api/packages/rules": {
         "summary": "Approvals and bans",
@@ -155,10 +126,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "POST /api/isolation/rules": {
         "summary": "Admin: a rule choosing the container runtime of matching runs (runc, or runsc = gVisor); the most "
                    "specific matching rule wins (skill_id first, then the number of fields; ties go to runsc); no rule: "
-                   "runc. A run whose runtime the engine lacks fails closed",
-        "body": _object(("runtime",), runtime={"type": "string", "enum": ["runc", "runsc"]}, note=_SHORT,
-                        match=_object(maturity=_MATURITY, skill_id=_SHORT, egress={"type": "boolean"},
-                                      finding={"type": "string", "enum": ["high_code", "code", "vulnerability", "behaviour"]})),
+                   "runc. A run whose runtime the engine lacks fails closed"
     },
     "GET /api/isolation/rules": {"summary": "Admin: the isolation rules"},
     "DELETE /api/isolation/rules/{rule_id}": {"summary": "Admin: remove an isolation rule"},
@@ -175,32 +143,23 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "GET /api/me": {"summary": "The caller's own key: key id, role, name, agent and owner (never the secret)"},
     "GET /api/skills/{skill_id}/versions": {"summary": "Every uploaded version of a skill, newest first, with its status"},
     "POST /api/packages/scan": {
-        "summary": "Admin or publisher: pre-flight scan of requirements (resolved first) or exact pins",
-        "body": _object(
-            (), requirements=_REQUIREMENTS,
-            pins={"type": "array", "maxItems": 50, "items": _object(("name", "version"), name=_SHORT, version=_SHORT)},
-        ),  # fmt: skip
+        "summary": "Admin or publisher: pre-flight scan of requirements (resolved first) or exact pins"
     },
     "POST /api/packages/ignores": {
-        "summary": "Admin: ignore an advisory until a date, with a reason",
-        "body": _object(("advisory_id", "reason", "expires_at"), advisory_id=_SHORT, reason=_STRING, expires_at=_SHORT, package=_SHORT),
+        "summary": "Admin: ignore an advisory until a date, with a reason"
     },
     "GET /api/packages/ignores": {"summary": "Advisory ignores"},
     "POST /api/scans/rescan": {
         "summary": "Admin: scan ready skill versions again now (the hourly schedule does it when the rule pack or "
                    "advisory database changed); a new CRITICAL blocks the version, a new vulnerability or HIGH flags it; "
-                   "`force` re-scans every ready version, `limit` caps how many this call does (the rest stay for later)",
-        "body": _object((), force={"type": "boolean"}, limit={"type": "integer", "minimum": 1, "maximum": 10000}),
+                   "`force` re-scans every ready version, `limit` caps how many this call does (the rest stay for later)"
     },
     "POST /api/packages/install": {
-        "summary": "Seed-compatible: check, resolve, scan and build the agent's package set (only an admin may skip the scan)",
-        "body": _object(("skill_id", "requirements"), skill_id=_SHORT, requirements=_REQUIREMENTS, agent_id=_SHORT,
-                        scan_for_vulnerabilities={"type": "boolean"}),  # fmt: skip
+        "summary": "Seed-compatible: check, resolve, scan and build the agent's package set (only an admin may skip the scan)"
     },
     "POST /api/packages/execute": {
         "summary": "Seed-compatible: run code in the agent's own package set (202 with a result_url like execute); code "
-                   "that defines no entrypoint function runs as a script and its printed text is in `stdout`",
-        "body": _object(("skill_id", "code"), skill_id=_SHORT, code=_STRING, entrypoint=_SHORT, agent_id=_SHORT, inputs={"type": "object"}),
+                   "that defines no entrypoint function runs as a script and its printed text is in `stdout`"
     },
     "GET /api/packages/{skill_id}/status": {
         "summary": "Seed-compatible: does the image exist? (an agent key: its own package set; others may name agent_id)",
@@ -212,8 +171,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "GET /api/images": {"summary": "Admin: the managed images"},
     "POST /api/images/cleanup": {
-        "summary": "Admin: remove images unused for ttl_days (and build-cache wheels unused for BUILD_CACHE_TTL_DAYS)",
-        "body": _object((), ttl_days={"type": "number"}, dry_run={"type": "boolean"}),
+        "summary": "Admin: remove images unused for ttl_days (and build-cache wheels unused for BUILD_CACHE_TTL_DAYS)"
     },
     "GET /api/queues/dead-letters": {
         "summary": "Admin: messages in each dead-letter queue, with a peek at their bodies",
@@ -223,17 +181,62 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
 ROUTE_DOCS.update(COMMAND_ROUTE_DOCS)
 
 _PATH_PARAM = re.compile(r"{([^}]+)}")
+_REF = "#/components/schemas/{model}"
 
 
-def _operation(path: str, method: str, entry: Any) -> dict[str, Any]:
+def _openapi30(schema: Any) -> Any:
+    """A pydantic (JSON Schema 2020-12) schema in OpenAPI 3.0's dialect: ``nullable`` for ``| None``, ``enum`` for
+    ``const``, and a ``$ref`` that has siblings wrapped in ``allOf`` (3.0 ignores a reference's siblings)."""
+    if isinstance(schema, list):
+        return [_openapi30(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _openapi30(value) if key != "default" else value for key, value in schema.items()}
+    options = out.get("anyOf")
+    if options and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        del out["anyOf"]
+        if len(rest) == 1:
+            out.update({k: v for k, v in rest[0].items() if k not in out or k == "type"})
+        else:
+            out["anyOf"] = rest
+        out["nullable"] = True
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    if "$ref" in out and len(out) > 1:
+        out["allOf"] = [{"$ref": out.pop("$ref")}]
+    return out
+
+
+class _Schemas:
+    """The components/schemas of the document: each model once, with the models it nests."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def ref(self, model: type[BaseModel], mode: str) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template=_REF, mode=mode)  # type: ignore[arg-type]
+        for name, nested in schema.pop("$defs", {}).items():
+            self.components.setdefault(name, _openapi30(nested))
+        self.components.setdefault(model.__name__, _openapi30(schema))
+        return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(path: str, method: str, entry: Any, schemas: _Schemas) -> dict[str, Any]:
     doc = ROUTE_DOCS.get(f"{method} {path}", {})
+    declared = getattr(entry.view_function, "route_doc", None) or RouteDoc(None, False, None, 200)
+    answer = schemas.ref(declared.response, "serialization") if declared.response else {"type": "object"}
     operation: dict[str, Any] = {
         "operationId": entry.view_name,
         "summary": doc.get("summary", entry.view_name.replace("_", " ")),
         "responses": {
             "default": {"description": "an error, as JSON naming what was wrong",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},  # fmt: skip
-            "200": {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "content": _json(schemas.ref(ErrorResponse, "serialization"))},  # fmt: skip
+            str(declared.status): {"description": "success", "content": _json(answer)},
         },
     }
     parameters = [{"name": name, "in": "path", "required": True, "schema": _SHORT} for name in _PATH_PARAM.findall(path)]
@@ -244,38 +247,37 @@ def _operation(path: str, method: str, entry: Any) -> dict[str, Any]:
     if method in ("POST", "PUT", "PATCH"):
         content_types = list(entry.content_types or ["application/json"])
         if content_types in (["application/json"], JSON_ROUTE_CONTENT_TYPES):
-            body_schema = doc.get("body", {"type": "object"})
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+            body = schemas.ref(declared.body, "validation") if declared.body else {"type": "object"}
+            optional = declared.body is None or declared.body_optional
+            operation["requestBody"] = {"required": not optional, "content": _json(body)}
         else:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {
-                    ct: {"schema": {"type": "string", "format": "binary" if "zip" in ct or "octet" in ct else None}}
-                    for ct in content_types
-                },
-            }
-            for content in operation["requestBody"]["content"].values():
-                if content["schema"]["format"] is None:
-                    del content["schema"]["format"]
+            operation["requestBody"] = {"required": True, "content": {ct: {"schema": _binary(ct)} for ct in content_types}}
     if entry.authorizer is not None:
         operation["security"] = [{"apiKey": []}]
         operation["responses"]["401"] = {"description": "no key, or an unknown or revoked one"}
     return operation
 
 
+def _binary(content_type: str) -> dict[str, str]:
+    if "zip" in content_type or "octet" in content_type:
+        return {"type": "string", "format": "binary"}
+    return {"type": "string"}
+
+
 def openapi_document(app: Any, *, server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.0 document of every route ``app`` has registered."""
+    schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for path, methods in sorted(app.routes.items()):
         for method, entry in sorted(methods.items()):
-            paths.setdefault(path, {})[method.lower()] = _operation(path, method, entry)
+            paths.setdefault(path, {})[method.lower()] = _operation(path, method, entry, schemas)
     document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": "skillharbor", "version": "1", "description": "Skills, package governance and sandboxed execution."},
         "paths": paths,
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <api key>"}},
-            "schemas": {"Error": _ERROR},
+            "schemas": dict(sorted(schemas.components.items())),
         },
     }
     if server_url:

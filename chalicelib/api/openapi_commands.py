@@ -4,42 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-_STRING = {"type": "string"}
-_SHORT = {"type": "string", "maxLength": 256}
-_NUMBER = {"type": "number"}
-
-
-def _object(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
 COMMAND_ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "POST /api/skills/{skill_id}/commands": {
         "summary": "Run an argv in the skill's sandbox: the skill's folder read-only at /skill, the working directory a "
                    "size-capped workspace (`workspace_id`, else a throwaway one). `files` (path → base64) go in first, "
                    "`collect` (globs) come back in `files`; the answer has status, exit_code, stdout, stderr (capped, "
                    "with truncation flags), files and duration_ms; 413 past the body or file caps; 202 with a "
-                   "result_url when it outlasts SKILLHARBOR_RUN_SYNC_WAIT_SECONDS",
-        "body": _object(("argv",), argv={"type": "array", "items": _STRING, "minItems": 1, "maxItems": 256}, stdin=_STRING,
-                        files={"type": "object", "additionalProperties": _STRING},
-                        collect={"type": "array", "items": _STRING, "maxItems": 64},
-                        env={"type": "object", "additionalProperties": _STRING}, workspace_id=_SHORT, agent_id=_SHORT,
-                        timeout_seconds=_NUMBER, memory_mb=_NUMBER, cpus=_NUMBER),  # fmt: skip
+                   "result_url when it outlasts SKILLHARBOR_RUN_SYNC_WAIT_SECONDS"
     },
     "GET /api/skills/{skill_id}/snippets": {"summary": "Whether the skill accepts code sent to its execute (`allow_snippets`; "
                                                        "null: every agent but STUDENT ones)"},
     "PUT /api/skills/{skill_id}/snippets": {
-        "summary": "Admin or the skill's publisher: allow (true), refuse (false) or reset (null) code sent to the skill's execute",
-        "body": _object(("allow_snippets",), allow_snippets={"type": ["boolean", "null"]}),
+        "summary": "Admin or the skill's publisher: allow (true), refuse (false) or reset (null) code sent to the skill's execute"
     },
     "POST /api/workspaces": {
         "summary": "A workspace for the calling agent (admins name agent_id): files kept between command runs of one skill "
-                   "until `ttl_seconds`, at most `size_mb` (the sandbox enforces it as a tmpfs)",
-        "body": _object(("skill_id",), skill_id=_SHORT, agent_id=_SHORT, ttl_seconds={"type": "integer", "minimum": 1},
-                        size_mb={"type": "integer", "minimum": 1}),  # fmt: skip
+                   "until `ttl_seconds`, at most `size_mb` (the sandbox enforces it as a tmpfs)"
     },
     "GET /api/workspaces/{workspace_id}": {"summary": "A workspace and its files (404 for other agents and once expired)"},
     "DELETE /api/workspaces/{workspace_id}": {"summary": "Delete a workspace and its files"},

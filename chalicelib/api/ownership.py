@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.auth import require
-from chalicelib.api.http import json_body, json_response, query_params, route, string_field
+from chalicelib.api.http import json_response, query_params, route
+from chalicelib.api.models import OwnerRequest, PrefixRequest
 from chalicelib.api.services import import_service, valid_skill_id
 from chalicelib.errors import BadRequest
 from chalicelib.governance.identity import Role
@@ -25,14 +26,11 @@ def register(app: Any, authorizer: Any) -> None:
         caller = require(app.current_request, Role.ADMIN)
         return json_response(_owner_json(import_service().ownership.owner(caller, valid_skill_id(skill_id)), False))
 
-    @route(app, "/api/skills/{skill_id}/owner", methods=["PUT"], authorizer=authorizer)
-    def set_owner(skill_id: str) -> Any:
+    @route(app, "/api/skills/{skill_id}/owner", methods=["PUT"], authorizer=authorizer, body=OwnerRequest)
+    def set_owner(skill_id: str, body: OwnerRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN)
-        body = json_body(app.current_request, required=("owner",))
-        owner, previous = import_service().ownership.transfer(
-            caller, valid_skill_id(skill_id), string_field(body, "owner", required=True, max_length=100) or "",
-            expected_owner_id=string_field(body, "expected_owner", max_length=100),
-        )  # fmt: skip
+        owner, previous = import_service().ownership.transfer(caller, valid_skill_id(skill_id), body.owner,
+                                                              expected_owner_id=body.expected_owner)  # fmt: skip
         return json_response(_owner_json(owner, previous))
 
     @route(app, "/api/inbox/prefixes", methods=["GET"], authorizer=authorizer)
@@ -40,14 +38,10 @@ def register(app: Any, authorizer: Any) -> None:
         caller = require(app.current_request, Role.ADMIN)
         return json_response({"prefixes": [m.to_json() for m in import_service().ownership.list_prefixes(caller)]})
 
-    @route(app, "/api/inbox/prefixes", methods=["PUT"], authorizer=authorizer)
-    def map_prefix() -> Any:
+    @route(app, "/api/inbox/prefixes", methods=["PUT"], authorizer=authorizer, body=PrefixRequest)
+    def map_prefix(body: PrefixRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN)
-        body = json_body(app.current_request, required=("prefix", "owner"))
-        mapping, previous = import_service().ownership.map_prefix(
-            caller, string_field(body, "prefix", required=True, max_length=600) or "",
-            string_field(body, "owner", required=True, max_length=100) or "",
-        )  # fmt: skip
+        mapping, previous = import_service().ownership.map_prefix(caller, body.prefix, body.owner)
         return json_response({**mapping.to_json(), "previous_owner": previous.owner_id if previous else None})
 
     @route(app, "/api/inbox/prefixes", methods=["DELETE"], authorizer=authorizer)

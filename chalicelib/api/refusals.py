@@ -58,12 +58,10 @@ def _record(app: Any, action: str, error: SkillharborError | None, skill_id: str
         caller = principal_of(request)
     except Unauthorized:
         return
-    if error is None:
-        status, body = 500, {"error": "internal_error", "message": "internal error; see the service logs"}
-    else:
-        status, body = error.http_status, {"error": error.reason, "message": error.message[:500]}
-        if error.problems:
-            body["problems"] = [p[:300] for p in error.problems[:10]]
+    error = error or SkillharborError("internal error; see the service logs")  # what the API answered
+    status, body = error.http_status, {"error": error.reason, "message": error.message[:500]}
+    if error.problems:
+        body["problems"] = [p[:300] for p in error.problems[:10]]
     agent_id = caller.agent_id or _claimed(request, "agent_id")
     try:
         record_event(action, actor=caller.actor, agent_id=agent_id, skill_id=skill_id or _claimed(request, "skill_id"),

@@ -8,15 +8,15 @@ import secrets
 from typing import Any
 
 from chalicelib.api.auth import require
-from chalicelib.api.http import json_body, json_response, query_params, requirements_field, route, string_field
+from chalicelib.api.http import json_response, query_params, requirements_field, route
+from chalicelib.api.models import CleanupRequest, ExecuteRequest, PackageExecuteRequest, PackageInstallRequest
 from chalicelib.api.refusals import audited_refusals
 from chalicelib.api.services import command_service, execution_service, import_service, package_set_service, valid_skill_id
-from chalicelib.errors import BadRequest, Forbidden, NotFound, PermissionDenied, RunnerUnavailable
+from chalicelib.api.responses import InstallAnswer, RunAnswer
+from chalicelib.errors import BadRequest, Forbidden, NotFound, RunnerUnavailable
 from chalicelib.governance.audit import SKILL_EXECUTE
 from chalicelib.governance.identity import Role, acting_agent_id
-from chalicelib.packages.pins import Pin
-from chalicelib.runner.jobs import CleanupJob, RemoveJob, RunJob
-from chalicelib.runner.snippets import defines_function
+from chalicelib.runner.jobs import CleanupJob, RemoveJob
 from chalicelib.settings import get_settings
 from chalicelib.workflow.package_sets import INSTALL
 from chalicelib.workflow.run_handoff import PendingRun
@@ -24,19 +24,17 @@ from chalicelib.workflow.run_handoff import PendingRun
 _RUN_JOB_ID = re.compile(r"^run-[0-9a-f]{24}$")
 
 
-def _inputs(body: dict[str, Any]) -> dict[str, Any]:
-    inputs = body.get("inputs", {})
-    if not isinstance(inputs, dict):
-        raise BadRequest("inputs must be a JSON object of argument names to values")
-    if len(json.dumps(inputs)) > 256 * 1024:
-        raise BadRequest("inputs are larger than 256 KiB")
-    return inputs
+def _inputs(body: Any) -> dict[str, Any]:
+    if len(json.dumps(body.inputs)) > 256 * 1024:
+        raise BadRequest("inputs are larger than 256 KiB", problems=["inputs: larger than 256 KiB"])
+    return body.inputs
 
 
-def _agent_for(caller: Any, body: dict[str, Any]) -> str:
-    agent_id = acting_agent_id(caller, string_field(body, "agent_id"))
+def agent_for(caller: Any, body: Any) -> str:
+    """The agent a run or workspace is for: the agent key's own, or (admins) the body's agent_id."""
+    agent_id = acting_agent_id(caller, body.agent_id)
     if not agent_id:
-        raise BadRequest("agent_id is required when the key is not an agent key")
+        raise BadRequest("agent_id is required when the key is not an agent key", problems=["agent_id: required for this key"])
     return agent_id
 
 
@@ -58,22 +56,19 @@ def _pending(outcome: PendingRun) -> Any:
 
 
 def register(app: Any, authorizer: Any) -> None:
-    @route(app, "/api/skills/{skill_id}/execute", methods=["POST"], authorizer=authorizer)
-    @audited_refusals(app, SKILL_EXECUTE)
-    def execute_skill(skill_id: str) -> Any:
+    @route(app, "/api/skills/{skill_id}/execute", methods=["POST"], authorizer=authorizer, body=ExecuteRequest,
+           response=RunAnswer, audit=audited_refusals(app, SKILL_EXECUTE))  # fmt: skip
+    def execute_skill(skill_id: str, body: ExecuteRequest) -> Any:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
         valid_skill_id(skill_id)
-        body = json_body(app.current_request)
-        agent_id = _agent_for(caller, body)
-        snippet = None
-        if body.get("code") is not None:
-            snippet = string_field(body, "code", required=True, max_length=512 * 1024, multiline=True) or ""
+        agent_id = agent_for(caller, body)
+        if body.code is not None:
             command_service().check_snippets_allowed(skill_id, agent_id)
         # audited by the run itself: started before it is sent, its end by whoever sees it (governance/run_events.py)
-        result = execution_service().execute(skill_id, agent_id, _inputs(body), body, actor=caller.actor, snippet=snippet)
+        result = execution_service().execute(skill_id, agent_id, _inputs(body), body.fields(), actor=caller.actor, snippet=body.code)
         return _pending(result) if isinstance(result, PendingRun) else json_response(result)
 
-    @route(app, "/api/runs/{job_id}", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/runs/{job_id}", methods=["GET"], authorizer=authorizer, response=RunAnswer)
     def run_result(job_id: str) -> Any:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
         if not _RUN_JOB_ID.match(job_id):
@@ -88,14 +83,11 @@ def register(app: Any, authorizer: Any) -> None:
         require(app.current_request, Role.ADMIN)
         return json_response({"images": import_service().images.list_images()})
 
-    @route(app, "/api/images/cleanup", methods=["POST"], authorizer=authorizer)
-    def cleanup_images() -> Any:
+    @route(app, "/api/images/cleanup", methods=["POST"], authorizer=authorizer, body=CleanupRequest, body_optional=True)
+    def cleanup_images(body: CleanupRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN)
-        body = json_body(app.current_request) if app.current_request.raw_body else {}
-        ttl = body.get("ttl_days", get_settings().image_ttl_days)
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0:
-            raise BadRequest("ttl_days must be a non-negative number")
-        job = CleanupJob(ttl_days=ttl, dry_run=bool(body.get("dry_run", False)), requested_by=caller.actor, result_id=_result_id())
+        ttl = get_settings().image_ttl_days if body.ttl_days is None else body.ttl_days
+        job = CleanupJob(ttl_days=ttl, dry_run=body.dry_run, requested_by=caller.actor, result_id=_result_id())
         outcome = execution_service().cleanup(job)
         if outcome is None:
             raise RunnerUnavailable("no runner worker answered the cleanup in time")
@@ -103,48 +95,24 @@ def register(app: Any, authorizer: Any) -> None:
 
     # --- seed-compatible package endpoints ---------------------------------
 
-    @route(app, "/api/packages/install", methods=["POST"], authorizer=authorizer)
-    @audited_refusals(app, INSTALL)
-    def install_packages() -> Any:
+    @route(app, "/api/packages/install", methods=["POST"], authorizer=authorizer, body=PackageInstallRequest,
+           response=InstallAnswer, audit=audited_refusals(app, INSTALL))  # fmt: skip
+    def install_packages(body: PackageInstallRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN, Role.PUBLISHER, Role.AGENT)
-        body = json_body(app.current_request, required=("skill_id", "requirements"))
-        skill_id = valid_skill_id(str(body["skill_id"]))
-        agent_id = _agent_for(caller, body)
-        scan = body.get("scan_for_vulnerabilities", True)
-        if not isinstance(scan, bool):
-            raise BadRequest("scan_for_vulnerabilities must be true or false")
-        result = package_set_service().install(caller, agent_id, skill_id, requirements_field(body), scan=scan)
-        return json_response(result, 200 if result["success"] else 500)
+        skill_id = valid_skill_id(body.skill_id)
+        declared = requirements_field(body.requirements)
+        agent_id = agent_for(caller, body)
+        return json_response(package_set_service().install(caller, agent_id, skill_id, declared, scan=body.scan_for_vulnerabilities))
 
-    @route(app, "/api/packages/execute", methods=["POST"], authorizer=authorizer)
-    @audited_refusals(app, SKILL_EXECUTE, seed_endpoint=True)
-    def execute_code() -> Any:
+    @route(app, "/api/packages/execute", methods=["POST"], authorizer=authorizer, body=PackageExecuteRequest,
+           response=RunAnswer, audit=audited_refusals(app, SKILL_EXECUTE, seed_endpoint=True))  # fmt: skip
+    def execute_code(body: PackageExecuteRequest) -> Any:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
-        body = json_body(app.current_request, required=("skill_id", "code"))
-        skill_id = valid_skill_id(str(body["skill_id"]))
-        agent_id = _agent_for(caller, body)
-        record = package_set_service().own_set(agent_id, skill_id)
-        if record is None or not record.get("image_tag"):
-            raise NotFound(f"agent {agent_id} has no package set {skill_id!r} with an image: run POST /api/packages/install first")
-        pins = [Pin(**p) for p in record.get("pins", [])]
-        denied = execution_service().permission_problems(agent_id, pins)
-        if denied:
-            raise PermissionDenied(f"agent {agent_id} may not use these packages",
-                                   problems=[f"{d['package']} {d['version']}: {d['reason']}" for d in denied], packages=denied)  # fmt: skip
-        code = string_field(body, "code", required=True, max_length=512 * 1024, multiline=True) or ""
-        named = string_field(body, "entrypoint")
-        entrypoint = named or "execute"
-        script = not named and not defines_function(code, entrypoint)  # no function to call: a snippet, run as a script
-        tier = execution_service().tier(skill_id, agent_id, record)
-        job = RunJob(skill_id=skill_id, version=record["version"], image_tag=record["image_tag"], pins=pins, code=code,
-                     entrypoint=entrypoint, inputs=_inputs(body), limits=execution_service().limits(body), agent_id=agent_id,
-                     requested_by=caller.actor, runtime=tier["runtime"], script=script,
-                     audit_detail={"seed_endpoint": True, "snippet": script, **tier["audit_detail"]})  # fmt: skip
-        result = execution_service().run(job)  # audited by the run itself, as for the execute endpoint
-        if isinstance(result, PendingRun):
-            return _pending(result)
-        return json_response({**result.model_dump(mode="json"), "image_tag": record["image_tag"],
-                              "packages": [f"{p.name}=={p.version}" for p in pins]})  # fmt: skip
+        skill_id = valid_skill_id(body.skill_id)
+        agent_id = agent_for(caller, body)
+        result = package_set_service().run(agent_id, skill_id, body.code, body.entrypoint, _inputs(body), body.fields(),
+                                           actor=caller.actor)  # fmt: skip
+        return _pending(result) if isinstance(result, PendingRun) else json_response(result)
 
     @route(app, "/api/packages/{skill_id}/status", methods=["GET"], authorizer=authorizer)
     def package_status(skill_id: str) -> Any:

@@ -6,17 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.auth import require
-from chalicelib.api.http import json_body, json_response, query_params, route
+from chalicelib.api.http import json_response, query_params, route
+from chalicelib.api.models import SecretRequest
+from chalicelib.api.responses import SecretBindingAnswer
 from chalicelib.api.services import secret_broker, valid_skill_id
 from chalicelib.errors import BadRequest
 
 
 def register(app: Any, authorizer: Any) -> None:
-    @route(app, "/api/secrets", methods=["POST"], authorizer=authorizer)
-    def bind_secret() -> Any:
+    @route(app, "/api/secrets", methods=["POST"], authorizer=authorizer, body=SecretRequest, response=SecretBindingAnswer, status=201)
+    def bind_secret(body: SecretRequest) -> Any:
         caller = require(app.current_request)
-        body = json_body(app.current_request, required=("skill_id", "value", "hosts"))  # the mode decides the rest
-        return json_response(secret_broker().bind(caller, body).public(), 201)
+        return json_response(secret_broker().bind(caller, body.fields()).public(), 201)  # the mode decides the rest
 
     @route(app, "/api/secrets", methods=["GET"], authorizer=authorizer)
     def list_secrets() -> Any:

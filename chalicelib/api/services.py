@@ -11,11 +11,9 @@ import re
 from typing import Any
 
 from chalicelib.errors import BadRequest
-from chalicelib.governance.identity import Principal
 from chalicelib.governance.isolation_policy import IsolationPolicy
 from chalicelib.governance.service import GovernanceService
 from chalicelib.governance.throttle import Throttle
-from chalicelib.packages.pins import Pin
 from chalicelib.workflow.commands import CommandService
 from chalicelib.workflow.execution import ExecutionService
 from chalicelib.workflow.imports import ImportService
@@ -130,16 +128,6 @@ def throttle() -> Throttle:
     from chalicelib.store.throttle import DynamoThrottleStore
 
     return Throttle(DynamoThrottleStore())
-
-
-def resolve_for(caller: Principal, requirements: list[str]) -> list[Pin]:
-    """Resolve on behalf of ``caller``: a cached closure is free, a pip run counts against the key's limits."""
-    from chalicelib.governance.throttle import resolve_limit
-    from chalicelib.settings import get_settings
-
-    service = import_service()
-    limit = resolve_limit(get_settings())
-    return service.resolver.resolve(requirements, service.target_platform(), admission=lambda: throttle().admit(caller.key_id, limit))
 
 
 @functools.cache

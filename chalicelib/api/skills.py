@@ -7,6 +7,7 @@ from typing import Any
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, query_params, route
+from chalicelib.api.responses import ImportAccepted, SkillDetail, SkillList
 from chalicelib.api.services import import_service, valid_import_id, valid_skill_id
 from chalicelib.errors import BadRequest, NotFound, UnsupportedMediaType
 from chalicelib.governance.identity import Role
@@ -26,7 +27,8 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def register(app: Any, authorizer: Any) -> None:
-    @route(app, "/api/skills", methods=["POST"], authorizer=authorizer, content_types=SKILL_CONTENT_TYPES)
+    @route(app, "/api/skills", methods=["POST"], authorizer=authorizer, content_types=SKILL_CONTENT_TYPES, response=ImportAccepted,
+           status=202)  # fmt: skip
     def import_skill() -> Any:
         request = app.current_request
         principal = require(request, Role.ADMIN, Role.PUBLISHER)
@@ -44,7 +46,7 @@ def register(app: Any, authorizer: Any) -> None:
         result = import_service().submit_upload(body, is_zip=is_zip, publisher=Publisher.of(principal), override=override)
         return json_response(result, 202, headers={"Location": f"/api/imports/{result['import_id']}"})
 
-    @route(app, "/api/skills", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/skills", methods=["GET"], authorizer=authorizer, response=SkillList)
     def list_skills() -> Any:
         require(app.current_request)
         skills = [_public(r) for r in import_service().skills.list_latest()]
@@ -52,7 +54,7 @@ def register(app: Any, authorizer: Any) -> None:
                           "active_version")  # fmt: skip
         return json_response({"skills": [{k: s.get(k) for k in summary_fields} for s in skills]})
 
-    @route(app, "/api/skills/{skill_id}", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/skills/{skill_id}", methods=["GET"], authorizer=authorizer, response=SkillDetail)
     def get_skill(skill_id: str) -> Any:
         caller = require(app.current_request)
         valid_skill_id(skill_id)

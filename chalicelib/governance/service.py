@@ -20,7 +20,6 @@ from chalicelib.governance.identity import (
     Principal,
     Role,
     acting_agent_id,
-    authenticate,
     require_role,
     validate_agent_id,
 )
@@ -62,10 +61,6 @@ class GovernanceService(KeyAdministration):
         self.bootstrap_admin_key = bootstrap_admin_key
 
     # --- identity ---------------------------------------------------------------------
-
-    def authenticate(self, api_key: str | None) -> Principal:
-        """Unauthorized (401) for a missing, unknown or revoked key."""
-        return authenticate(api_key, self.principals, bootstrap_admin_key=self._bootstrap_key())
 
     def create_agent(self, caller: Principal, agent_id: str, maturity: Maturity | str) -> tuple[Agent, IssuedKey]:
         """Admin: register an agent and issue its key (Conflict if it exists)."""

@@ -44,7 +44,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chalicelib.errors import BadRequest, Conflict, RunnerUnavailable, Unauthorized
+from chalicelib.errors import (BadRequest, Conflict, HeadersTooLarge, LengthRequired, NotFound, PayloadTooLarge, RequestTimeout,
+                               RunnerUnavailable, SkillharborError, Unauthorized)  # fmt: skip
 from chalicelib.runner.jobs import RunJob, parse_job
 from chalicelib.runner.signing import SIGNATURE_HEADER, check_body, check_job, refusal_reason, verify_token
 
@@ -229,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             super().handle_one_request()
         except _ReadBudgetExceeded:
-            self._answer(431, {"message": f"request headers over {MAX_HEADER_BYTES} bytes"})
+            self._fail(HeadersTooLarge(f"request headers over {MAX_HEADER_BYTES} bytes"))
             self.close_connection = True
         if self.reader.deadline_missed:
             log.info("closed a connection from %s: its request did not arrive in time", self.client_address[0])
@@ -238,21 +239,21 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/health":
             self._answer(200, {"ok": True})
         else:
-            self._answer(404, {"message": f"no route {self.path[:200]}"})
+            self._fail(NotFound(f"no route {self.path[:200]}"))
 
     def do_POST(self) -> None:
         if self.path != RUN_PATH:
-            self._answer(404, {"message": f"no route {self.path[:200]}"})
+            self._fail(NotFound(f"no route {self.path[:200]}"))
             return
         try:
             claims = verify_token(self.server.secret, self.headers.get(SIGNATURE_HEADER))
             if claims.type != "run":
                 raise BadRequest(f"only run jobs are taken here, not {claims.type}")
         except Unauthorized as error:
-            self._refuse(401, refusal_reason(error), str(error))
+            self._refuse(error)
             return
         except BadRequest as error:
-            self._answer(400, {"message": str(error)})
+            self._fail(error)
             return
         length = self._content_length(claims.length)
         if length is None:
@@ -266,29 +267,26 @@ class _Handler(BaseHTTPRequestHandler):
             job = parse_job(body.decode("utf-8", "replace"))
             check_job(claims, job)
         except Unauthorized as error:
-            self._refuse(401, refusal_reason(error), str(error), job_id=claims.job_id)
+            self._refuse(error, job_id=claims.job_id)
             return
         except BadRequest as error:
-            self._answer(400, {"message": str(error)})
+            self._fail(error)
             return
         assert isinstance(job, RunJob)  # check_job: the signed type is "run"
         self._run(job)
 
     def _run(self, job: RunJob) -> None:
         if not self.server.slots.acquire(blocking=False):
-            self._answer(503, {"message": "runner busy: every run slot is taken"})
+            self._fail(RunnerUnavailable("runner busy: every run slot is taken"))
             return
         try:
             document = self.server.execute(job)
-        except RunnerUnavailable as error:
-            self._answer(503, {"message": str(error)})
-            return
-        except Conflict as error:  # a replay, or the queued copy of this job got it first: nothing ran here
-            self._answer(409, {"message": str(error)})
+        except (RunnerUnavailable, Conflict) as error:  # Conflict: a replay, or the queued copy got it first; nothing ran
+            self._fail(error)
             return
         except Exception:  # the run may have happened: the caller must not resend; details stay in this log
             log.exception("direct run of %s failed", job.job_id)
-            self._answer(500, {"message": "the runner failed during the job; see the runner's log"})
+            self._fail(SkillharborError("the runner failed during the job; see the runner's log"))
             return
         finally:
             self.server.slots.release()
@@ -304,16 +302,16 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
-            self._answer(411, {"message": "Content-Length is required"})
+            self._fail(LengthRequired("Content-Length is required"))
             return None
         if length < 0:
-            self._answer(400, {"message": "Content-Length must not be negative"})
+            self._fail(BadRequest("Content-Length must not be negative"))
             return None
         if length > MAX_BODY_BYTES:
-            self._answer(413, {"message": f"body over {MAX_BODY_BYTES} bytes"})
+            self._fail(PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes"))
             return None
         if length != signed_length:
-            self._answer(400, {"message": "Content-Length is not the length the signature covers"})
+            self._fail(BadRequest("Content-Length is not the length the signature covers"))
             return None
         return length
 
@@ -323,17 +321,22 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self.rfile.read(length)
         except OSError:  # TimeoutError included: the deadline passed
-            self._answer(408, {"message": f"the body did not arrive within {self.server.body_deadline:g}s"})
+            self._fail(RequestTimeout(f"the body did not arrive within {self.server.body_deadline:g}s"))
             return None
         if len(body) != length:
-            self._answer(400, {"message": "the body ended before Content-Length"})
+            self._fail(BadRequest("the body ended before Content-Length"))
             return None
         return body
 
-    def _refuse(self, status: int, reason: str, message: str, **detail: Any) -> None:
+    def _fail(self, error: SkillharborError) -> None:
+        """Answer ``error`` with the status its class declares."""
+        self._answer(error.http_status, {"message": str(error)})
+
+    def _refuse(self, error: Unauthorized, **detail: Any) -> None:
+        reason, message = refusal_reason(error), str(error)
         self.server.warnings.warn(("refused", self.client_address[0], reason), "refused %d direct run(s) from %s: %s",
                                   self.client_address[0], message)  # fmt: skip
-        self._answer(status, {"message": message})
+        self._fail(error)
         if self.server.refused is not None:
             try:
                 self.server.refused(reason, message, str(self.client_address[0]), detail)

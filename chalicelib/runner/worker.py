@@ -633,14 +633,14 @@ class RunnerWorker:
         else:
             record = self.skills.get_version(job.skill_id, job.version)
             if record is None:
-                self._answer_build(job, error=("BuildFailed", f"skill {job.skill_id} version {job.version} has no record"))
+                self._answer_build(job, error=(BuildFailed.__name__, f"skill {job.skill_id} version {job.version} has no record"))
                 return
             pins = [Pin(**p) for p in record.get("pins", [])]
         self._publish_platform()
         try:
             image = self.engine.build(pins)
         except BuildFailed as error:
-            self._answer_build(job, error=("BuildFailed", str(error)), log_tail=error.details.get("build_log_tail"))
+            self._answer_build(job, error=(BuildFailed.__name__, str(error)), log_tail=error.details.get("build_log_tail"))
             return
         self.images.record_image(
             image.tag, image_id=image.image_id, size=image.size, pins=[p.model_dump() for p in pins], skill_ids=[job.skill_id],

@@ -17,7 +17,7 @@ from chalicelib.packages.pins import TargetPlatform
 from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, set_expression, to_dynamo, with_retries
 from chalicelib.store.platform import PlatformStore
 from chalicelib.store.results import ResultStore
-from chalicelib.store.skills import utc_now
+from chalicelib.governance.timeutil import now_iso
 
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
@@ -32,7 +32,7 @@ class ImageStore(TableStore):
     # --- images ---------------------------------------------------------------
 
     def record_image(self, tag: str, **fields: Any) -> None:
-        now = utc_now()
+        now = now_iso()
         fields.setdefault("last_used", now)
         update = set_expression(dict(fields, tag=tag, gsi1pk="images", gsi1sk=fields["last_used"], updated_at=now))
         update["UpdateExpression"] += ", created_at = if_not_exists(created_at, :now)"
@@ -41,7 +41,7 @@ class ImageStore(TableStore):
 
     def touch(self, tag: str) -> None:
         """Mark the image used now (cleanup keeps recently used images)."""
-        now = utc_now()
+        now = now_iso()
         try:
             with_retries(
                 lambda: self.table.update_item(
@@ -76,7 +76,7 @@ class ImageStore(TableStore):
     # --- runner heartbeats -------------------------------------------------------
 
     def heartbeat(self, worker_id: str, **detail: Any) -> None:
-        item = {"pk": "runner#heartbeat", "sk": worker_id, "seen_at": utc_now(), **detail}
+        item = {"pk": "runner#heartbeat", "sk": worker_id, "seen_at": now_iso(), **detail}
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
 
     def runners(self) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from chalicelib.packages.pins import TargetPlatform
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-from chalicelib.store.skills import utc_now
+from chalicelib.governance.timeutil import now_iso
 
 _KEY = {"pk": "base#platform", "sk": "base"}
 
@@ -18,7 +18,7 @@ class PlatformStore(TableStore):
 
     def record(self, base_tag: str, base_image_id: str, platform: TargetPlatform) -> None:
         item = {**_KEY, "base_tag": base_tag, "base_image_id": base_image_id, "platform": platform.model_dump(),
-                "updated_at": utc_now()}  # fmt: skip
+                "updated_at": now_iso()}  # fmt: skip
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
 
     def get(self) -> TargetPlatform | None:

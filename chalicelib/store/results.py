@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-from chalicelib.store.skills import utc_now
+from chalicelib.governance.timeutil import now_iso
 
 
 class ResultStore(TableStore):
     settings_field = "images_table"
 
     def put(self, job_id: str, result: dict[str, Any]) -> None:
-        item = {"pk": f"result#{job_id}", "sk": "result", "result": result, "finished_at": utc_now()}
+        item = {"pk": f"result#{job_id}", "sk": "result", "result": result, "finished_at": now_iso()}
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
 
     def get(self, job_id: str) -> dict[str, Any] | None:

@@ -16,14 +16,14 @@ from boto3.dynamodb.conditions import Key
 
 from chalicelib.scanning.policy import AdvisoryIgnore
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-from chalicelib.store.skills import utc_now
+from chalicelib.governance.timeutil import now_iso
 
 
 class ReviewStore(TableStore):
     settings_field = "rules_table"
 
     def add_ignore(self, ignore: AdvisoryIgnore) -> None:
-        item = {"pk": f"ignore#{ignore.advisory_id.upper()}", "sk": f"ignore#{utc_now()}",
+        item = {"pk": f"ignore#{ignore.advisory_id.upper()}", "sk": f"ignore#{now_iso()}",
                 "gsi1pk": "ignores", "gsi1sk": ignore.expires_at.isoformat(), **ignore.model_dump(mode="json")}  # fmt: skip
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
 
@@ -36,7 +36,7 @@ class ReviewStore(TableStore):
                      releases_malicious: bool = False) -> dict[str, Any]:  # fmt: skip
         """``releases_malicious``: the admin also lifts the block of CRITICAL (malicious) findings of this version."""
         item = {"pk": f"code-approval#{skill_id}", "sk": version, "skill_id": skill_id, "version": version,
-                "reason": reason, "approved_by": approved_by, "approved_at": utc_now(),
+                "reason": reason, "approved_by": approved_by, "approved_at": now_iso(),
                 "releases_malicious": bool(releases_malicious)}  # fmt: skip
         with_retries(lambda: self.table.put_item(Item=item))
         return {k: v for k, v in item.items() if k not in ("pk", "sk")}

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, to_dynamo, with_retries
-from chalicelib.store.skills import utc_now
+from chalicelib.governance.timeutil import now_iso
 
 ACCEPTED, RUNNING, DONE = "accepted", "running", "done"
 CLAIMED, TAKEN, UNKNOWN = "claimed", "taken", "unknown"
@@ -37,7 +37,7 @@ class RunStore(TableStore):
     def register(self, job_id: str, **fields: Any) -> None:
         """Record a new run job as ``accepted`` (before it is sent anywhere)."""
         now = time.time()
-        item = {**_key(job_id), **fields, "job_id": job_id, "state": ACCEPTED, "created_at": utc_now(),
+        item = {**_key(job_id), **fields, "job_id": job_id, "state": ACCEPTED, "created_at": now_iso(),
                 "expires_at": int(now + KEEP_SECONDS)}  # fmt: skip
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(pk)"))
 
@@ -47,7 +47,7 @@ class RunStore(TableStore):
             with_retries(lambda: self.table.update_item(
                 Key=_key(job_id), UpdateExpression="SET #s = :running, worker = :w, claimed_at = :now",
                 ConditionExpression="attribute_exists(pk) AND #s = :accepted", ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues={":running": RUNNING, ":accepted": ACCEPTED, ":w": worker_id, ":now": utc_now()},
+                ExpressionAttributeValues={":running": RUNNING, ":accepted": ACCEPTED, ":w": worker_id, ":now": now_iso()},
             ))  # fmt: skip
             return CLAIMED
         except ClientError as error:
@@ -73,7 +73,7 @@ class RunStore(TableStore):
             with_retries(lambda: self.table.update_item(
                 Key=_key(job_id), UpdateExpression="SET #s = :done, #r = :result, finished_at = :now",
                 ConditionExpression="attribute_exists(pk) AND #s <> :done", ExpressionAttributeNames={"#s": "state", "#r": "result"},
-                ExpressionAttributeValues={":done": DONE, ":result": to_dynamo(result), ":now": utc_now()},
+                ExpressionAttributeValues={":done": DONE, ":result": to_dynamo(result), ":now": now_iso()},
             ))  # fmt: skip
             return True
         except ClientError as error:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-from chalicelib.store.skills import utc_now
+from chalicelib.governance.timeutil import now_iso
 
 
 def _key(skill_id: str) -> dict[str, str]:
@@ -21,6 +21,6 @@ class SkillSettingsStore(TableStore):
         return {} if item is None else {k: v for k, v in from_dynamo(item).items() if k not in ("pk", "sk")}
 
     def put(self, skill_id: str, *, actor: str, **fields: Any) -> dict[str, Any]:
-        item = {**_key(skill_id), **self.get(skill_id), **fields, "skill_id": skill_id, "updated_by": actor, "updated_at": utc_now()}
+        item = {**_key(skill_id), **self.get(skill_id), **fields, "skill_id": skill_id, "updated_by": actor, "updated_at": now_iso()}
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
         return {k: v for k, v in item.items() if k not in ("pk", "sk")}

@@ -13,18 +13,14 @@ written with a condition so a duplicated or retried event starts one import.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFound
+from chalicelib.governance.timeutil import now_iso
 from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, set_expression, to_dynamo, with_retries
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 _KEY_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -52,7 +48,7 @@ class DynamoSkillRegistry(TableStore):
 
         A re-upload keeps ``created_at`` (same version, no duplicate item).
         """
-        now = utc_now()
+        now = now_iso()
         existing = self.get_version(record["skill_id"], record["version"])
         item = dict(existing or {}, **record)
         item["created_at"] = (existing or {}).get("created_at", now)
@@ -66,7 +62,7 @@ class DynamoSkillRegistry(TableStore):
         return _clean(item) or {}
 
     def update_version(self, skill_id: str, version: str, **fields: Any) -> None:
-        now = utc_now()
+        now = now_iso()
         update = set_expression(dict(fields, updated_at=now, gsi1sk=f"{now}#{skill_id}"))
         try:
             with_retries(
@@ -170,7 +166,7 @@ class DynamoImportStore(TableStore):
 
     def claim_event(self, dedupe_key: str, import_id: str) -> str | None:
         """Record that ``dedupe_key`` starts ``import_id``; return the existing import id if already claimed."""
-        item = {"pk": f"event#{dedupe_key}", "sk": "event", "import_id": import_id, "created_at": utc_now()}
+        item = {"pk": f"event#{dedupe_key}", "sk": "event", "import_id": import_id, "created_at": now_iso()}
         try:
             with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
             return None
@@ -183,7 +179,7 @@ class DynamoImportStore(TableStore):
         return existing.get("Item", {}).get("import_id", import_id)
 
     def create(self, record: dict[str, Any]) -> None:
-        now = utc_now()
+        now = now_iso()
         item = dict(record, pk=f"import#{record['import_id']}", sk="import", created_at=now, updated_at=now)
         source = record.get("source") or {}
         if source.get("bucket") and source.get("key"):
@@ -200,7 +196,7 @@ class DynamoImportStore(TableStore):
         return [r for r in (_clean(i) for i in response.get("Items", [])) if r]
 
     def update(self, import_id: str, **fields: Any) -> None:
-        update = set_expression(dict(fields, updated_at=utc_now()))
+        update = set_expression(dict(fields, updated_at=now_iso()))
         with_retries(lambda: self.table.update_item(Key={"pk": f"import#{import_id}", "sk": "import"}, **update))
 
     def get(self, import_id: str) -> dict[str, Any] | None:

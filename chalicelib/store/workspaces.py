@@ -15,7 +15,7 @@ from boto3.dynamodb.conditions import Key
 
 from chalicelib.store.blobs import BlobStore, s3_client
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-from chalicelib.store.skills import utc_now
+from chalicelib.governance.timeutil import now_iso
 from chalicelib.settings import get_settings
 
 
@@ -42,7 +42,7 @@ class WorkspaceStore(TableStore):
 
     def create(self, workspace_id: str, **fields: Any) -> dict[str, Any]:
         # gsi1 lists workspaces by expiry (zero-padded epoch seconds sort as numbers) for the cleanup
-        item = {**_key(workspace_id), **fields, "workspace_id": workspace_id, "created_at": utc_now(),
+        item = {**_key(workspace_id), **fields, "workspace_id": workspace_id, "created_at": now_iso(),
                 "gsi1pk": "workspaces", "gsi1sk": f"{int(fields['expires_at']):012d}"}  # fmt: skip
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(pk)"))
         return _public(item)

@@ -15,7 +15,7 @@ import math
 import time
 from typing import Any
 
-from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PermissionDenied
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from chalicelib.governance.maturity import Maturity
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.command_spec import CommandSpec, file_path_problem, new_workspace_id, parse_command
@@ -23,6 +23,7 @@ from chalicelib.runner.jobs import RunJob
 from chalicelib.runner.snippets import snippet_allowed
 from chalicelib.runner.spec import RunResult
 from chalicelib.settings import get_settings
+from chalicelib.workflow.permissions import refuse_denied
 from chalicelib.workflow.run_handoff import PendingRun
 
 MIB = 1024 * 1024
@@ -180,10 +181,7 @@ class CommandService:
         settings = get_settings()
         record = self._ready_skill(skill_id)
         pins = [Pin(**p) for p in record.get("pins", [])]
-        denied = self.execution.permission_problems(agent_id, pins)
-        if denied:
-            raise PermissionDenied(f"agent {agent_id} may not use this skill's packages",
-                                   problems=[f"{d['package']} {d['version']}: {d['reason']}" for d in denied], packages=denied)  # fmt: skip
+        refuse_denied(agent_id, self.execution.permission_problems(agent_id, pins), "this skill's packages")
         # scripts that call APIs get the hosts an admin approved for this agent, as function runs do
         egress = self.execution.host_permission(agent_id, record.get("network") or [])
         files = self._decoded_files(body)

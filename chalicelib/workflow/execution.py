@@ -27,6 +27,7 @@ from chalicelib.runner.snippets import defines_function
 from chalicelib.runner.spec import RunLimits, RunResult
 from chalicelib.settings import get_settings
 from chalicelib.workflow.ports import JobQueue, MessageQueue
+from chalicelib.workflow.permissions import refuse_denied
 from chalicelib.workflow.run_handoff import PendingRun, RunHandoff
 
 log = logging.getLogger("skillharbor.execution")
@@ -160,10 +161,7 @@ class ExecutionService:
                 status=newest.get("status"),
             )  # fmt: skip
         pins = [Pin(**p) for p in record.get("pins", [])]
-        denied = self.permission_problems(agent_id, pins)
-        if denied:
-            lines = [f"{d['package']} {d['version']}: {d['reason']}" for d in denied]
-            raise PermissionDenied(f"agent {agent_id} may not use this skill's packages", problems=lines, packages=denied)
+        refuse_denied(agent_id, self.permission_problems(agent_id, pins), "this skill's packages")
         egress = self.host_permission(agent_id, record.get("network") or [])
         artifact = self.artifact(record)
         packages = [f"{p.name}=={p.version}" for p in pins]

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.errors import BadRequest, Blocked, Forbidden, InvalidSkill, ScanUnavailable, SkillharborError
+from chalicelib.errors import BadRequest, Blocked, Forbidden, InvalidSkill, ScanUnavailable, error_named
+from chalicelib.governance.timeutil import now_iso
 from chalicelib.governance.audit import (
     BLOCKED, DENIED, IMPORT_STEP, NETWORK_REQUEST, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event,
 )  # fmt: skip
@@ -42,7 +43,7 @@ from chalicelib.store.blobs import BlobStore
 from chalicelib.store.reviews import ReviewStore
 from chalicelib.store.images import ImageStore
 from chalicelib.store.platform import PlatformStore
-from chalicelib.store.skills import DynamoImportStore, DynamoSkillRegistry, utc_now
+from chalicelib.store.skills import DynamoImportStore, DynamoSkillRegistry
 from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 from chalicelib.workflow.inbox import INBOX_ACTOR, inbox_dedupe_key, inbox_publisher, refusal_reason
 from chalicelib.workflow.ports import Orchestrator
@@ -215,7 +216,7 @@ class ImportService:
         self.imports.create(
             {"import_id": import_id, "source": source.to_dict(), "submitted_by": INBOX_ACTOR, "status": "FAILED",
              "uploaded_at": uploaded_at, "failed_step": "inbox", "error_type": Forbidden.__name__, "reason": reason,
-             "finished_at": utc_now()}
+             "finished_at": now_iso()}
         )  # fmt: skip
 
     def _start(self, import_id: str, source: SourceRef, publisher: Publisher, uploaded_at: str, **known: Any) -> None:
@@ -423,7 +424,7 @@ class ImportService:
                                        steps=steps, error={"step": "check", "type": "Blocked", "reason": reason})  # fmt: skip
             if record.get("import_id"):
                 self.imports.update(record["import_id"], status="FAILED", current_step=None, failed_step="check",
-                                    error_type="Blocked", reason=reason, finished_at=utc_now())  # fmt: skip
+                                    error_type="Blocked", reason=reason, finished_at=now_iso())  # fmt: skip
             self._audit(IMPORT_STEP, skill_id=record["skill_id"], outcome=BLOCKED,
                         detail={"import_id": record.get("import_id"), "step": "check", "reason": reason, "by": actor})  # fmt: skip
             blocked.append(record.get("import_id") or record["version"])
@@ -550,7 +551,7 @@ class ImportService:
             state["skill_id"], state["version"], status="ready", status_reason=None, steps=steps,
             image_tag=image.get("image_tag"),
         )  # fmt: skip
-        self.imports.update(state["import_id"], status="SUCCEEDED", current_step=None, finished_at=utc_now())
+        self.imports.update(state["import_id"], status="SUCCEEDED", current_step=None, finished_at=now_iso())
         if image:
             self._step_event(state, "install", "succeeded", image_tag=image.get("image_tag"), built=image.get("built"))
         self._step_event(state, "finalize", "ready")
@@ -578,7 +579,7 @@ class ImportService:
             reason=reason,
             error_type=error_type,
             current_step=None,
-            finished_at=utc_now(),
+            finished_at=now_iso(),
         )
         return dict(state, status=status, failed_step=step, reason=reason)
 
@@ -611,11 +612,11 @@ def _rejection_line(request: ApprovalRequest) -> str:
 
 
 def _step_ok(**detail: Any) -> dict[str, Any]:
-    return {"status": "succeeded", "at": utc_now(), **detail}
+    return {"status": "succeeded", "at": now_iso(), **detail}
 
 
 def _step_failed(reason: str) -> dict[str, Any]:
-    return {"status": "failed", "at": utc_now(), "reason": reason}
+    return {"status": "failed", "at": now_iso(), "reason": reason}
 
 
 def _describe_error(error: dict[str, Any]) -> tuple[str, str]:
@@ -630,23 +631,9 @@ def _describe_error(error: dict[str, Any]) -> tuple[str, str]:
     return error_type, str(reason)
 
 
-_STATUS_BY_ERROR = {"Blocked": ("blocked", "blocked"), "ScanUnavailable": ("failed", "scan_unavailable")}
-
-
 def _status_for(error_type: str) -> tuple[str, str]:
-    if error_type in _STATUS_BY_ERROR:
-        return _STATUS_BY_ERROR[error_type]
-    reason = next(
-        (cls.reason for cls in _all_error_classes() if cls.__name__ == error_type),
-        "internal_error" if error_type.startswith(("States.", "Lambda.")) else error_type.lower(),
-    )
-    return "failed", reason
-
-
-def _all_error_classes() -> list[type[SkillharborError]]:
-    found, pending = [], [SkillharborError]
-    while pending:
-        cls = pending.pop()
-        found.append(cls)
-        pending.extend(cls.__subclasses__())
-    return found
+    """(skill status, status reason) a failure of ``error_type`` leaves, as its error class declares."""
+    cls = error_named(error_type)
+    if cls is not None:
+        return cls.record_status, cls.reason
+    return "failed", "internal_error" if error_type.startswith(("States.", "Lambda.")) else error_type.lower()

@@ -21,20 +21,24 @@ from typing import Any
 
 from packaging.markers import Marker
 
-from chalicelib.errors import BadRequest, Forbidden, PermissionDenied, RunnerUnavailable, ScanUnavailable
+from chalicelib.errors import Blocked, BuildFailed, Forbidden, NotFound, RunnerUnavailable, ScanUnavailable
 from chalicelib.governance.audit import DENIED, OK
 from chalicelib.governance.identity import Principal, Role
 from chalicelib.governance.throttle import Throttle, build_limit, resolve_limit
 from chalicelib.packages.pins import Pin
 from chalicelib.packages.targets import target_marker_environment
-from chalicelib.runner.jobs import BuildJob
+from chalicelib.runner.jobs import BuildJob, RunJob
+from chalicelib.runner.snippets import defines_function
 from chalicelib.settings import get_settings
 from chalicelib.skills.requirements import DeclaredRequirement
 from chalicelib.workflow.imports import ImportService, upload_order
+from chalicelib.workflow.permissions import denial_lines, refuse_denied
+from chalicelib.workflow.run_handoff import PendingRun
 
 PACKAGE_SET_TYPE = "package_set"
 INSTALL = "package.install"
 SCAN_SKIPPED = "package.scan_skipped"
+PREFLIGHT_SCAN = "package.scan"
 
 Audit = Callable[..., None]  # record_event(action, actor=..., **fields)
 
@@ -43,8 +47,11 @@ def package_set_id(agent_id: str, skill_id: str) -> str:
     return f"pkgset:{agent_id}:{skill_id}"
 
 
-def denial_lines(denied: list[dict[str, Any]]) -> list[str]:
-    return [f"{d['package']}{' ' + d['version'] if d.get('version') else ''}: {d['reason']}" for d in denied]
+class _ExactPin:
+    """A pin as given to the pre-flight scan: name and version, no file."""
+
+    def __init__(self, name: str, version: str):
+        self.name, self.version, self.direct = name, version, True
 
 
 class PackageSetService:
@@ -79,13 +86,14 @@ class PackageSetService:
             denied = self.execution.permission_problems(agent_id, pins)
             if denied:
                 self.audit(INSTALL, actor=caller.actor, outcome=DENIED, **where, detail={"problems": denial_lines(denied)})
-                raise PermissionDenied(f"agent {agent_id} may not use these packages", problems=denial_lines(denied), packages=denied)
+            refuse_denied(agent_id, denied)
             vulnerabilities = self._scan(caller, pins, where) if scan else self._skip_scan(caller, pins, where)
             outcome = self.execution.build(BuildJob(skill_id=skill_id, pins=pins, result_id="job-" + secrets.token_hex(12)))
         if outcome is None:
             raise RunnerUnavailable("no runner worker answered the build in time")
         if not outcome.get("success"):
-            return {"success": False, "skill_id": skill_id, "error": outcome.get("error"), "build_logs": outcome.get("build_log_tail") or []}
+            raise BuildFailed(str(outcome.get("error") or "the image build failed"), skill_id=skill_id,
+                              build_logs=outcome.get("build_log_tail") or [])  # fmt: skip
         version = hashlib.sha256(json.dumps(sorted(p.requirement_line for p in pins)).encode()).hexdigest()
         self.imports.skills.put_version({
             "skill_id": package_set_id(agent_id, skill_id), "version": version, "name": skill_id, "agent_id": agent_id,
@@ -113,7 +121,29 @@ class PackageSetService:
         if denied:
             self.audit(INSTALL, actor=caller.actor, outcome=DENIED, agent_id=agent_id, skill_id=skill_id,
                        detail={"problems": denial_lines(denied), "before_resolution": True})  # fmt: skip
-            raise PermissionDenied(f"agent {agent_id} may not use these packages", problems=denial_lines(denied), packages=denied)
+        refuse_denied(agent_id, denied)
+
+    # --- pre-flight scan ----------------------------------------------------------
+
+    def preflight(self, caller: Principal, declared: list[DeclaredRequirement] | None, exact: list[tuple[str, str]] | None) -> dict[str, Any]:
+        """Scan ``declared`` requirements (resolved first, against the key's limits) or ``exact`` (name, version)
+        pins as given; the report, nothing built or recorded but the audit event."""
+        if declared is not None:
+            settings = get_settings()
+            pins: list[Any] = self.imports.resolver.resolve(
+                [d.normalized for d in declared], self.imports.target_platform(),
+                admission=lambda: self.throttle.admit(caller.key_id, resolve_limit(settings)),
+            )  # fmt: skip
+            pin_json = [p.model_dump() for p in pins]
+        else:
+            pins = [_ExactPin(name, version) for name, version in exact or []]
+            pin_json = [{"name": p.name, "version": p.version} for p in pins]
+        report = self.imports.scanner.scan(pins, ignores=self.imports.reviews.ignores())
+        self.audit(PREFLIGHT_SCAN, actor=caller.actor, outcome=report.status, detail={"pins": len(pin_json)})
+        result = report.to_dict()
+        return {"pins": pin_json, "findings": result["findings"], "typosquats": result["typosquats"],
+                "unaudited": result["unaudited"], "scan_status": report.status, "reasons": result["reasons"],
+                "advisory_db": result["advisory_db"], "warnings": result["warnings"]}  # fmt: skip
 
     def _scan(self, caller: Principal, pins: list[Pin], where: dict[str, str]) -> list[dict[str, Any]]:
         service = self.imports
@@ -123,10 +153,33 @@ class PackageSetService:
             raise ScanUnavailable("the vulnerability scan could not audit every package", problems=list(report.reasons))
         if report.status == "blocked":
             self.audit(INSTALL, actor=caller.actor, outcome=DENIED, **where, detail={"problems": list(report.reasons)})
-            raise BadRequest("known vulnerabilities", problems=list(report.reasons), vulnerabilities=vulnerabilities)
+            raise Blocked("known vulnerabilities", problems=list(report.reasons), vulnerabilities=vulnerabilities)
         return vulnerabilities
 
     def _skip_scan(self, caller: Principal, pins: list[Pin], where: dict[str, str]) -> list[dict[str, Any]]:
         self.audit(SCAN_SKIPPED, actor=caller.actor, outcome=OK, **where,
                    detail={"pins": [f"{p.name}=={p.version}" for p in pins]})  # fmt: skip
         return []
+
+    # --- execute ---------------------------------------------------------------
+
+    def run(self, agent_id: str, skill_id: str, code: str, entrypoint: str | None, inputs: dict[str, Any],
+            body: dict[str, Any], *, actor: str) -> dict[str, Any] | PendingRun:  # fmt: skip
+        """Run ``code`` in the agent's own package set (``entrypoint`` named: call it; else a script unless
+        the code defines ``execute``); the result with the set's image and packages, or PendingRun."""
+        record = self.own_set(agent_id, skill_id)
+        if record is None or not record.get("image_tag"):
+            raise NotFound(f"agent {agent_id} has no package set {skill_id!r} with an image: run POST /api/packages/install first")
+        pins = [Pin(**p) for p in record.get("pins", [])]
+        refuse_denied(agent_id, self.execution.permission_problems(agent_id, pins))
+        function = entrypoint or "execute"
+        script = not entrypoint and not defines_function(code, function)  # no function to call: a snippet, run as a script
+        tier = self.execution.tier(skill_id, agent_id, record)
+        job = RunJob(skill_id=skill_id, version=record["version"], image_tag=record["image_tag"], pins=pins, code=code,
+                     entrypoint=function, inputs=inputs, limits=self.execution.limits(body), agent_id=agent_id,
+                     requested_by=actor, runtime=tier["runtime"], script=script,
+                     audit_detail={"seed_endpoint": True, "snippet": script, **tier["audit_detail"]})  # fmt: skip
+        result = self.execution.run(job)  # audited by the run itself, as for the execute endpoint
+        if isinstance(result, PendingRun):
+            return result
+        return {**result.model_dump(mode="json"), "image_tag": record["image_tag"], "packages": [f"{p.name}=={p.version}" for p in pins]}

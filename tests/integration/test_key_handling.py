@@ -88,7 +88,9 @@ def test_concurrent_rotations_of_one_key_leave_exactly_one_new_key(api, stack):
     from chalicelib.errors import Conflict
 
     agent = api.agent("bot-1")
-    caller = governance_service().authenticate(ADMIN_KEY)
+    from chalicelib.governance.identity import authenticate
+
+    caller = authenticate(ADMIN_KEY, governance_service().principals, bootstrap_admin_key=ADMIN_KEY)
     start, outcomes = threading.Barrier(4), []
 
     def rotate():

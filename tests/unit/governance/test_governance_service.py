@@ -8,12 +8,17 @@ from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, Unautho
 from chalicelib.governance import audit as actions
 from chalicelib.governance.cache import DecisionCache, PermissionChecker
 from chalicelib.governance.decision import STUDENT_REASON
-from chalicelib.governance.identity import Principal, Role
+from chalicelib.governance.identity import Principal, Role, authenticate
 from chalicelib.governance.memory import InMemoryAuditLog, InMemoryPrincipalsStore, InMemoryRulesStore
 from chalicelib.governance.rules import RequestStatus, request_id_for
 from chalicelib.governance.service import GovernanceService
 
 ADMIN_KEY = "test-bootstrap-admin-key-0123456789abcdef"
+
+
+def login(svc: GovernanceService, api_key: str) -> Principal:
+    """The caller a key authenticates as, the way the API's authorizer does it."""
+    return authenticate(api_key, svc.principals, bootstrap_admin_key=ADMIN_KEY)
 
 
 @pytest.fixture
@@ -25,12 +30,12 @@ def svc():
 
 @pytest.fixture
 def admin(svc):
-    return svc.authenticate(ADMIN_KEY)
+    return login(svc, ADMIN_KEY)
 
 
 def agent_principal(svc, admin, agent_id, maturity):
     _, issued = svc.create_agent(admin, agent_id, maturity)
-    return svc.authenticate(issued.api_key)
+    return login(svc, issued.api_key)
 
 
 def test_student_intern_approval_and_ban_flow(svc, admin):
@@ -89,7 +94,7 @@ def test_agent_sees_only_its_own_audit_events(svc, admin):
 
 def test_requests_are_idempotent_and_fulfilled_by_a_matching_approval(svc, admin):
     publisher = svc.create_key(admin, "publisher", "importer")
-    pub = svc.authenticate(publisher.api_key)
+    pub = login(svc, publisher.api_key)
     rid = request_id_for("skill-9", "numpy")
     first = svc.request(pub, "numpy", "1.26.4", "skill-9 needs it", skill_id="skill-9", request_id=rid)
     again = svc.request(pub, "numpy", "1.26.4", "skill-9 needs it", skill_id="skill-9", request_id=rid)
@@ -119,10 +124,10 @@ def test_revoke_rule_and_keys(svc, admin):
         svc.revoke_rule(admin, "apr_nope")
 
     issued = svc.create_key(admin, "admin", "second admin")
-    second = svc.authenticate(issued.api_key)
+    second = login(svc, issued.api_key)
     svc.revoke_key(second, issued.principal.key_id)
     with pytest.raises(Unauthorized, match="revoked"):
-        svc.authenticate(issued.api_key)
+        login(svc, issued.api_key)
     with pytest.raises(BadRequest, match="POST /api/agents"):
         svc.create_key(admin, "agent", "sneaky")
 
@@ -188,7 +193,7 @@ def test_audit_until_and_runs_in_memory(svc, admin):
     assert [e.detail["i"] for e in svc.runs(admin, until="2024-05-01T12:00:02Z").events] == [1]
     with pytest.raises(Forbidden):
         svc.runs(bot, agent_id="other")
-    publisher = svc.authenticate(svc.create_key(admin, "publisher", "ci", team="t").api_key)
+    publisher = login(svc, svc.create_key(admin, "publisher", "ci", team="t").api_key)
     with pytest.raises(Forbidden, match="publisher"):
         svc.runs(publisher)
     with pytest.raises(BadRequest, match="before since"):
@@ -214,7 +219,7 @@ def test_a_request_an_approval_already_answers_is_approved_at_once_by_the_system
     svc.ban(admin, "numpy", "==2.2.7", "broken wheel")
     assert svc.request(intern, "numpy", "2.2.7", "newer").status is RequestStatus.PENDING  # banned: the check says no
     assert svc.request(intern, "numpy", ">=2.2", "a range").status is RequestStatus.PENDING  # not one exact version
-    publisher = svc.authenticate(svc.create_key(admin, "publisher", "ci").api_key)
+    publisher = login(svc, svc.create_key(admin, "publisher", "ci").api_key)
     assert svc.request(publisher, "numpy", "2.2.6", "no agent named").status is RequestStatus.PENDING
     decided = [e for e in svc.audit(admin, action=actions.REQUEST_DECIDE).events]
     assert [(e.actor, e.detail["rule_id"]) for e in decided] == [(actions.SYSTEM_ACTOR, rule.rule_id)]
