@@ -16,6 +16,7 @@ from chalicelib.governance.rules import (
     RequestStatus,
     Rule,
     RuleSet,
+    decided_status,
     normalize_package_name,
 )
 from chalicelib.governance.timeutil import now_iso
@@ -96,9 +97,7 @@ class InMemoryRulesStore:
         decided_at: str | None = None,
         reason: str | None = None,
     ) -> ApprovalRequest:
-        new_status = RequestStatus.parse(status)
-        if new_status is RequestStatus.PENDING:
-            raise BadRequest("a request can only be decided as approved or rejected", field="status")
+        new_status = decided_status(status)
         with self._lock:
             request = self._requests.get(request_id)
             if request is None:

@@ -251,6 +251,14 @@ class RequestStatus(str, Enum):
         return self.value
 
 
+def decided_status(status: RequestStatus | str) -> RequestStatus:
+    """The status a request is decided as: approved or rejected (BadRequest for pending or an unknown word)."""
+    decided = RequestStatus.parse(status)
+    if decided is RequestStatus.PENDING:
+        raise BadRequest("a request can only be decided as approved or rejected", field="status")
+    return decided
+
+
 class ApprovalRequest(_PackageModel):
     """Someone asks an admin to approve ``package`` at ``version``.
 

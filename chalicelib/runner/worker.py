@@ -331,9 +331,13 @@ class RunnerWorker:
         direct_listen: str = "",
         drain_seconds: float = 10.0,
         workspaces: Any = None,
+        results: Any = None,
+        platform: Any = None,
     ):
         """``secret`` verifies every job (default: SKILLHARBOR_RUNNER_SECRET); ``runs`` is the shared run store
-        (store/runs.py); ``maxima`` the settings whose limits this runner enforces (default: its own)."""
+        (store/runs.py), ``results`` where build, cleanup and removal outcomes go (store/results.py), ``platform``
+        where the base image's platform is published (store/platform.py); ``maxima`` the settings whose limits
+        this runner enforces (default: its own)."""
         self.wait_seconds = wait_seconds
         self.drain_seconds = drain_seconds
         self.heartbeat_seconds = heartbeat_seconds
@@ -352,6 +356,15 @@ class RunnerWorker:
 
             runs = RunStore()
         self.runs = RunRecorder(runs, audit, self.worker_id)
+        if results is None:
+            from chalicelib.store.results import ResultStore
+
+            results = ResultStore()
+        if platform is None:
+            from chalicelib.store.platform import PlatformStore
+
+            platform = PlatformStore()
+        self.results, self.platform = results, platform
         self._workspaces = workspaces
         self._maxima = maxima
         self._refusals = RefusalThrottle()
@@ -584,7 +597,7 @@ class RunnerWorker:
         elif isinstance(job, BuildJob):
             self._answer_build(job, error=("RunnerUnavailable", f"the runner refused the job: {refusal.message}"))
         elif job.result_id:
-            self.images.put_result(job.result_id, {"success": False, "status": "runner_unavailable",
+            self.results.put(job.result_id, {"success": False, "status": "runner_unavailable",
                                                    "error": f"the runner refused the job: {refusal.message}"})  # fmt: skip
 
     def _audit_refusal(self, refusal: RefusedJob, throttle_key: str | None = None) -> None:
@@ -617,14 +630,14 @@ class RunnerWorker:
             result = RunResult(status=RunStatus.RUNNER_UNAVAILABLE, error=str(error))
             self.runs.record(job, self.runs.outcome(job, result))
         elif job.result_id:
-            self.images.put_result(job.result_id, {"success": False, "status": "runner_unavailable", "error": str(error)})
+            self.results.put(job.result_id, {"success": False, "status": "runner_unavailable", "error": str(error)})
 
     # --- jobs -------------------------------------------------------------------
 
     def _publish_platform(self) -> None:
         if not self.platform_published:
             base = self.engine.ensure_base()
-            self.images.record_platform(base.tag, base.image_id, base.target_platform)
+            self.platform.record(base.tag, base.image_id, base.target_platform)
             self.platform_published = True
 
     def _build(self, job: BuildJob, attempt: int) -> None:
@@ -653,7 +666,7 @@ class RunnerWorker:
         if job.result_id:
             outcome = {"success": True, **(output or {})} if error is None else {
                 "success": False, "status": error[0], "error": error[1], "build_log_tail": log_tail}  # fmt: skip
-            self.images.put_result(job.result_id, outcome)
+            self.results.put(job.result_id, outcome)
         if job.task_token is None:
             return
         try:
@@ -826,7 +839,7 @@ class RunnerWorker:
                         detail={"image_tag": tag, "ttl_days": job.ttl_days, "reason": "unused past the TTL"})  # fmt: skip
         cache = self.engine.prune_build_cache(job.dry_run)
         if job.result_id:
-            self.images.put_result(job.result_id, {"success": True, "dry_run": job.dry_run, "removed": removed,
+            self.results.put(job.result_id, {"success": True, "dry_run": job.dry_run, "removed": removed,
                                                    "build_cache": cache})  # fmt: skip
         log.info("cleanup removed %d image(s), %d wheel(s) and %d staged tree(s) of the build cache%s", len(removed),
                  cache.get("removed_wheels", 0), cache.get("removed_staged_trees", 0), " (dry run)" if job.dry_run else "")  # fmt: skip
@@ -837,7 +850,7 @@ class RunnerWorker:
         self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="removed" if existed else "absent",
                     detail={"image_tag": job.image_tag, "reason": "requested"})  # fmt: skip
         if job.result_id:
-            self.images.put_result(job.result_id, {"success": True, "removed": existed, "image_tag": job.image_tag})
+            self.results.put(job.result_id, {"success": True, "removed": existed, "image_tag": job.image_tag})
 
     def _audit(self, action: str, *, actor: str, **fields: Any) -> None:
         if self.audit is not None:

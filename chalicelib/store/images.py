@@ -8,16 +8,12 @@ results (store/results.py), run records (store/runs.py) and workspaces.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.packages.pins import TargetPlatform
-from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, set_expression, to_dynamo, with_retries
-from chalicelib.store.platform import PlatformStore
-from chalicelib.store.results import ResultStore
 from chalicelib.governance.timeutil import now_iso
+from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, set_expression, to_dynamo, with_retries
 
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
@@ -84,20 +80,3 @@ class ImageStore(TableStore):
 
         response = with_retries(lambda: self.table.query(KeyConditionExpression=Key("pk").eq("runner#heartbeat")))
         return [dict(_clean(i) or {}, worker_id=i["sk"]) for i in response.get("Items", [])]
-
-    # --- what the worker still writes through its one ``images`` collaborator ----------------
-    # (it takes ResultStore and PlatformStore itself once the fleet work on runner/worker.py lands)
-
-    def put_result(self, job_id: str, result: dict[str, Any]) -> None:
-        self._results.put(job_id, result)
-
-    def record_platform(self, base_tag: str, base_image_id: str, platform: TargetPlatform) -> None:
-        self._platform.record(base_tag, base_image_id, platform)
-
-    @functools.cached_property
-    def _results(self) -> ResultStore:
-        return ResultStore(self._table_name)
-
-    @functools.cached_property
-    def _platform(self) -> PlatformStore:
-        return PlatformStore(self._table_name)

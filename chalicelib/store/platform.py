@@ -6,9 +6,9 @@ manylinux tag), and falls back to the settings' platform until a worker has said
 
 from __future__ import annotations
 
+from chalicelib.governance.timeutil import now_iso
 from chalicelib.packages.pins import TargetPlatform
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-from chalicelib.governance.timeutil import now_iso
 
 _KEY = {"pk": "base#platform", "sk": "base"}
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from chalicelib.governance.timeutil import now_iso
 from chalicelib.scanning.policy import AdvisoryIgnore
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-from chalicelib.governance.timeutil import now_iso
 
 
 class ReviewStore(TableStore):

@@ -27,12 +27,13 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.governance.rules import (
     ApprovalRequest,
     RequestStatus,
     Rule,
     RuleSet,
+    decided_status,
     normalize_package_name,
     rule_from_dict,
 )
@@ -227,9 +228,7 @@ class RulesStore(TableStore):
         decided_at: str | None = None,
         reason: str | None = None,
     ) -> ApprovalRequest:
-        new_status = RequestStatus.parse(status)
-        if new_status is RequestStatus.PENDING:
-            raise BadRequest("a request can only be decided as approved or rejected", field="status")
+        new_status = decided_status(status)
         try:
             response = with_retries(
                 lambda: self.table.update_item(

@@ -19,8 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, to_dynamo, with_retries
 from chalicelib.governance.timeutil import now_iso
+from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, to_dynamo, with_retries
 
 ACCEPTED, RUNNING, DONE = "accepted", "running", "done"
 CLAIMED, TAKEN, UNKNOWN = "claimed", "taken", "unknown"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
 from chalicelib.governance.timeutil import now_iso
+from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
 
 
 def _key(skill_id: str) -> dict[str, str]:

@@ -13,9 +13,9 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from chalicelib.governance.timeutil import now_iso
 from chalicelib.store.blobs import BlobStore, s3_client
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-from chalicelib.governance.timeutil import now_iso
 from chalicelib.settings import get_settings
 
 

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import BadRequest, Blocked, Forbidden, InvalidSkill, ScanUnavailable, error_named
-from chalicelib.governance.timeutil import now_iso
 from chalicelib.governance.audit import (
     BLOCKED, DENIED, IMPORT_STEP, NETWORK_REQUEST, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event,
 )  # fmt: skip
@@ -30,6 +29,7 @@ from chalicelib.governance.network import import_check as network_import_check
 from chalicelib.governance.ownership import OwnershipService, Publisher
 from chalicelib.governance.ports import AuditLog, RulesRepository
 from chalicelib.governance.rules import ApprovalRequest, RequestStatus, request_id_for
+from chalicelib.governance.timeutil import now_iso
 from chalicelib.packages.pins import Pin, TargetPlatform
 from chalicelib.packages.resolver import PipResolver
 from chalicelib.settings import get_settings

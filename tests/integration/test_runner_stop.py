@@ -35,10 +35,12 @@ class _BlockingEngine:
 
 
 class _Images:
-    def record_platform(self, *args) -> None:
+    def heartbeat(self, *args, **kwargs) -> None:
         pass
 
-    def heartbeat(self, *args, **kwargs) -> None:
+
+class _Platform:
+    def record(self, *args) -> None:
         pass
 
 
@@ -58,8 +60,8 @@ def _signed(job: BuildJob) -> str:
 
 
 def _worker(sqs, url, engine, **options) -> RunnerWorker:
-    return RunnerWorker(engine, sqs=sqs, queue_url=url, images=_Images(), skills=None, orchestrator=None, wait_seconds=1,
-                        secret=SECRET, **options)  # fmt: skip
+    return RunnerWorker(engine, sqs=sqs, queue_url=url, images=_Images(), platform=_Platform(), skills=None, orchestrator=None,
+                        wait_seconds=1, secret=SECRET, **options)  # fmt: skip
 
 
 def _visible(sqs, url) -> list[dict]:
