@@ -15,8 +15,8 @@ from typing import Any
 from chalice import AuthResponse
 from chalice.app import Request
 
-from chalicelib.errors import Unauthorized, SkillharborError
-from chalicelib.governance.identity import Principal, Role, authenticate, require_role
+from chalicelib.errors import BadRequest, SkillharborError, Unauthorized
+from chalicelib.governance.identity import Principal, Role, acting_agent_id, authenticate, require_role
 from chalicelib.settings import get_settings
 
 ANONYMOUS = "anonymous"
@@ -70,3 +70,11 @@ def principal_of(request: Request) -> Principal:
 def require(request: Request, *roles: Role) -> Principal:
     principal = principal_of(request)
     return require_role(principal, *roles) if roles else principal
+
+
+def agent_for(caller: Principal, body: Any) -> str:
+    """The agent a run or workspace is for: an agent key's own, or (admins) the body's ``agent_id``."""
+    agent_id = acting_agent_id(caller, body.agent_id)
+    if not agent_id:
+        raise BadRequest("agent_id is required when the key is not an agent key", problems=["agent_id: required for this key"])
+    return agent_id

@@ -7,12 +7,11 @@ from urllib.parse import unquote
 
 from chalice import Response
 
-from chalicelib.api.auth import require
+from chalicelib.api.auth import agent_for, require
 from chalicelib.api.http import json_response, route
 from chalicelib.api.models import CommandRequest, SnippetsRequest, WorkspaceRequest
 from chalicelib.api.refusals import audited_refusals
 from chalicelib.api.responses import CommandAnswer, WorkspaceAnswer
-from chalicelib.api.runs import agent_for
 from chalicelib.api.services import command_service, import_service, valid_skill_id
 from chalicelib.errors import Forbidden, PayloadTooLarge
 from chalicelib.governance.audit import SKILL_EXECUTE

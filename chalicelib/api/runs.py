@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import Any
 
-from chalicelib.api.auth import require
+from chalicelib.api.auth import agent_for, require
 from chalicelib.api.http import json_response, query_params, requirements_field, route
 from chalicelib.api.models import CleanupRequest, ExecuteRequest, PackageExecuteRequest, PackageInstallRequest
 from chalicelib.api.refusals import audited_refusals
@@ -28,14 +28,6 @@ def _inputs(body: Any) -> dict[str, Any]:
     if len(json.dumps(body.inputs)) > 256 * 1024:
         raise BadRequest("inputs are larger than 256 KiB", problems=["inputs: larger than 256 KiB"])
     return body.inputs
-
-
-def agent_for(caller: Any, body: Any) -> str:
-    """The agent a run or workspace is for: the agent key's own, or (admins) the body's agent_id."""
-    agent_id = acting_agent_id(caller, body.agent_id)
-    if not agent_id:
-        raise BadRequest("agent_id is required when the key is not an agent key", problems=["agent_id: required for this key"])
-    return agent_id
 
 
 def _result_id() -> str:
