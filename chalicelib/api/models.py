@@ -19,8 +19,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
+from chalicelib.governance.isolation import FINDINGS
+from chalicelib.governance.maturity import Maturity as _Maturity
+from chalicelib.governance.secrets import SecretMode
+from chalicelib.runner.spec import Runtime
+
 MAX_LIST = 50  # requirement lines and pins per request
-MATURITIES = ["STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS"]
+MATURITIES = [m.value for m in _Maturity]
+RUNTIMES = tuple(r.value for r in Runtime)
+SECRET_MODES = tuple(m.value for m in SecretMode)
 
 
 def _plain(value: str) -> str:
@@ -39,10 +46,18 @@ def _unsent(value: Any) -> Any:
     return None if value == "" else value
 
 
-#: one line of text (ids, names, versions): at most 256 characters, no control characters
-Short = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_plain)]
-#: an optional one-line field: "" is the same as leaving it out
-OptShort = Annotated[Short | None, BeforeValidator(_unsent)]
+def short(max_length: int = 256) -> Any:
+    """One line of text (ids, names, versions): 1 to ``max_length`` characters, no control characters."""
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_plain)]
+
+
+def optional_short(max_length: int = 256) -> Any:
+    """An optional one-line field: "" is the same as leaving it out."""
+    return Annotated[short(max_length) | None, BeforeValidator(_unsent)]
+
+
+Short = short()
+OptShort = optional_short()
 #: free text (reasons): several lines, at most 2000 characters
 Reason = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_text)]
 OptReason = Annotated[Reason | None, BeforeValidator(_unsent)]
@@ -91,7 +106,8 @@ class RunLimitsFields(RequestModel):
 class ExecuteRequest(RunLimitsFields):
     agent_id: OptShort = None
     inputs: dict[str, Any] = Field(default_factory=dict, description="argument names to values (at most 256 KiB)")
-    code: Code | None = Field(default=None, description="code to run instead of the skill's (if the skill accepts snippets)")
+    code: Annotated[Code, Field(min_length=1)] | None = Field(
+        default=None, description="code to run instead of the skill's (if the skill accepts snippets)")
 
 
 class PackageInstallRequest(SeedRequest):
@@ -164,8 +180,8 @@ class AgentUpdateRequest(RequestModel):
 
 class KeyCreateRequest(RequestModel):
     role: Annotated[str, Field(json_schema_extra={"enum": ["admin", "publisher", "agent"]}, min_length=1, max_length=32)]
-    name: Annotated[Short, Field(max_length=200)]
-    team: Annotated[OptShort, Field(max_length=64)] = None
+    name: short(200)
+    team: optional_short(64) = None
     agent_id: OptShort = None
 
 
@@ -197,13 +213,13 @@ class BanRequest(SeedRequest):
 
 
 class OwnerRequest(RequestModel):
-    owner: Annotated[Short, Field(max_length=100)]
-    expected_owner: Annotated[OptShort, Field(max_length=100)] = None
+    owner: short(100)
+    expected_owner: optional_short(100) = None
 
 
 class PrefixRequest(RequestModel):
-    prefix: Annotated[Short, Field(max_length=600)]
-    owner: Annotated[Short, Field(max_length=100)]
+    prefix: short(600)
+    owner: short(100)
 
 
 class SecretRequest(RequestModel):
@@ -214,7 +230,7 @@ class SecretRequest(RequestModel):
     value: Annotated[str, Field(min_length=1, max_length=16384)]
     hosts: Annotated[list[Short], Field(min_length=1, max_length=MAX_LIST)]
     agent_id: Short | None = None
-    mode: Literal["env", "inject"] | None = None
+    mode: Literal[SECRET_MODES] | None = None  # type: ignore[valid-type]
     env_name: Short | None = None
     header: Short | None = None
     format: Short | None = None
@@ -224,11 +240,11 @@ class IsolationMatchFields(RequestModel):
     maturity: Maturity | None = None
     skill_id: Short | None = None
     egress: bool | None = None
-    finding: Literal["high_code", "code", "vulnerability", "behaviour"] | None = None
+    finding: Literal[FINDINGS] | None = None  # type: ignore[valid-type]
 
 
 class IsolationRuleRequest(RequestModel):
-    runtime: Literal["runc", "runsc"]
+    runtime: Literal[RUNTIMES]  # type: ignore[valid-type]
     match: IsolationMatchFields = Field(default_factory=IsolationMatchFields)
     note: Annotated[str, Field(max_length=500)] | None = None
 
