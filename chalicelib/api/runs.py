@@ -11,12 +11,12 @@ from chalicelib.api.auth import agent_for, require
 from chalicelib.api.http import json_response, query_params, requirements_field, route
 from chalicelib.api.models import CleanupRequest, ExecuteRequest, PackageExecuteRequest, PackageInstallRequest
 from chalicelib.api.refusals import audited_refusals
-from chalicelib.api.services import command_service, execution_service, import_service, package_set_service, valid_skill_id
 from chalicelib.api.responses import InstallAnswer, RunAnswer
-from chalicelib.errors import BadRequest, Forbidden, NotFound, RunnerUnavailable
+from chalicelib.api.services import command_service, execution_service, import_service, package_set_service, valid_skill_id
+from chalicelib.errors import BadRequest, Forbidden, RunnerUnavailable
 from chalicelib.governance.audit import SKILL_EXECUTE
 from chalicelib.governance.identity import Role, acting_agent_id
-from chalicelib.runner.jobs import CleanupJob, RemoveJob
+from chalicelib.runner.jobs import CleanupJob
 from chalicelib.settings import get_settings
 from chalicelib.workflow.package_sets import INSTALL
 from chalicelib.workflow.run_handoff import PendingRun
@@ -32,14 +32,6 @@ def _inputs(body: Any) -> dict[str, Any]:
 
 def _result_id() -> str:
     return "job-" + secrets.token_hex(12)
-
-
-def _package_sets(skill_id: str, agent_id: str | None) -> list[dict[str, Any]]:
-    """The agent's own package set of that name, or (admin views naming no agent) every agent's, newest first."""
-    service = package_set_service()
-    if agent_id is not None:
-        return [r for r in [service.own_set(agent_id, skill_id)] if r]
-    return service.sets_named(skill_id)
 
 
 def _pending(outcome: PendingRun) -> Any:
@@ -110,42 +102,15 @@ def register(app: Any, authorizer: Any) -> None:
     def package_status(skill_id: str) -> Any:
         caller = require(app.current_request)
         valid_skill_id(skill_id)
-        service = import_service()
         requested = acting_agent_id(caller, query_params(app.current_request).get("agent_id"))
-        record = (_package_sets(skill_id, requested) or [service.skills.latest(skill_id) or {}])[0]
-        tag = record.get("image_tag")
-        image = service.images.get_image(tag) if tag else None
-        return json_response({
-            "skill_id": skill_id, "image_exists": image is not None, "image_tag": tag,
-            "size_bytes": (image or {}).get("size"), "created": (image or {}).get("created_at"),
-            "last_used": (image or {}).get("last_used"), "tags": [tag] if image else [],
-        })  # fmt: skip
+        return json_response(package_set_service().image_status(skill_id, requested))
 
     @route(app, "/api/packages/{skill_id}", methods=["DELETE"], authorizer=authorizer)
     def delete_package_image(skill_id: str) -> Any:
         caller = require(app.current_request, Role.ADMIN)
         valid_skill_id(skill_id)
-        service = import_service()
         agent_id = acting_agent_id(caller, query_params(app.current_request).get("agent_id"))
-        # every agent's set of that name (or the named agent's), else the imported skill's own image
-        records = [r for r in _package_sets(skill_id, agent_id) if r.get("image_tag")]
-        records = records or [r for r in [service.skills.latest(skill_id)] if r and r.get("image_tag") and not agent_id]
-        if not records:
-            raise NotFound(f"skill {skill_id} has no image" + (f" for agent {agent_id}" if agent_id else ""))
-        removed: dict[str, bool] = {}
-        for record in records:
-            tag = record["image_tag"]
-            if tag not in removed:
-                outcome = execution_service().cleanup(RemoveJob(image_tag=tag, requested_by=caller.actor, result_id=_result_id()))
-                if outcome is None:
-                    raise RunnerUnavailable("no runner worker answered the removal in time")
-                removed[tag] = bool(outcome.get("removed"))
-            if record.get("skill_type") == "package_set":
-                # the seed's contract: after DELETE, execute answers "run POST /install first"
-                service.skills.update_version(record["skill_id"], record["version"], image_tag=None, status="removed")
-        tags = list(removed)
-        return json_response({"success": True, "skill_id": skill_id, "image_tag": tags[0], "image_tags": tags,
-                              "removed": all(removed.values())})  # fmt: skip
+        return json_response(package_set_service().remove_images(skill_id, agent_id, actor=caller.actor))
 
 
 def scheduled_cleanup() -> None:

@@ -10,8 +10,9 @@ from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, requirements_field, route
 from chalicelib.api.models import ApproveCodeRequest, IgnoreRequest, RescanRequest, ScanRequest
 from chalicelib.api.responses import ScanAnswer
-from chalicelib.api.services import import_service, package_set_service, record_event, rescan_service, valid_skill_id
-from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.api.services import (code_approvals, import_service, package_set_service, record_event, rescan_service,
+                                     valid_skill_id)  # fmt: skip
+from chalicelib.errors import BadRequest, NotFound
 from chalicelib.governance.audit import OK, SCAN_IGNORE
 from chalicelib.governance.identity import Role
 from chalicelib.scanning.policy import AdvisoryIgnore
@@ -72,26 +73,9 @@ def register(app: Any, authorizer: Any) -> None:
     @route(app, "/api/skills/{skill_id}/approve-code", methods=["POST"], authorizer=authorizer, body=ApproveCodeRequest, status=201)
     def approve_code(skill_id: str, body: ApproveCodeRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN)
-        service = import_service()
-        version, release = body.version, body.release_malicious
-        record = service.skills.get_version(valid_skill_id(skill_id), version) if version else service.skills.latest(skill_id)
-        if record is None:
-            raise NotFound(f"no skill {skill_id!r}" + (f" at version {version}" if version else ""))
-        approval = service.reviews.approve_code(skill_id, record["version"], reason=body.reason, approved_by=caller.actor,
-                                                releases_malicious=release)  # fmt: skip
-        record_event("skill.approve_code", actor=caller.actor, skill_id=skill_id, outcome=OK,
-                     detail={"version": record["version"], "reason": approval["reason"], "releases_malicious": release})  # fmt: skip
-        resumed = None
-        rescans = rescan_service()
-        if rescans.blocked_by_rescan(record):
-            if not release:
-                raise Conflict(f"skill {skill_id} was blocked as malicious by a re-scan: only release_malicious (with a reason) releases it")
-            rescans.rescan_version(record, actor=caller.actor)  # scans again: the approval now releases it
-        elif record.get("status") == "blocked" and (record.get("error") or {}).get("step") == "scan":
-            resumed = service.resume_at_scan(record, actor=caller.actor)
-        elif record.get("status") == "blocked":
-            raise Conflict(f"skill {skill_id} is blocked by {record.get('error', {}).get('step')}, not by its code")
-        return json_response({**approval, "resumed_import": resumed}, 201)
+        approval = code_approvals().approve(valid_skill_id(skill_id), body.version, reason=body.reason, actor=caller.actor,
+                                            release_malicious=body.release_malicious)  # fmt: skip
+        return json_response(approval, 201)
 
 
 def scheduled_rescan() -> dict[str, Any]:

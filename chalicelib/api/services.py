@@ -44,6 +44,12 @@ def rescan_service() -> Any:
     return RescanService(imports, imports.skills, governance_service().audit_log)
 
 
+def code_approvals() -> Any:
+    from chalicelib.workflow.code_approval import CodeApprovals
+
+    return CodeApprovals(import_service(), rescan_service(), record_event)
+
+
 def valid_skill_id(skill_id: str) -> str:
     if not _SKILL_ID.match(skill_id or ""):
         raise BadRequest(f"invalid skill id {skill_id!r}: lowercase letters, digits and '-', at most 64 characters")

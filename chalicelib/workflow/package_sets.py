@@ -27,7 +27,7 @@ from chalicelib.governance.identity import Principal, Role
 from chalicelib.governance.throttle import Throttle, build_limit, resolve_limit
 from chalicelib.packages.pins import Pin
 from chalicelib.packages.targets import target_marker_environment
-from chalicelib.runner.jobs import BuildJob, RunJob
+from chalicelib.runner.jobs import BuildJob, RemoveJob, RunJob
 from chalicelib.runner.snippets import defines_function
 from chalicelib.settings import get_settings
 from chalicelib.skills.requirements import DeclaredRequirement
@@ -41,6 +41,10 @@ SCAN_SKIPPED = "package.scan_skipped"
 PREFLIGHT_SCAN = "package.scan"
 
 Audit = Callable[..., None]  # record_event(action, actor=..., **fields)
+
+
+def _result_id() -> str:
+    return "job-" + secrets.token_hex(12)
 
 
 def package_set_id(agent_id: str, skill_id: str) -> str:
@@ -68,6 +72,45 @@ class PackageSetService:
         return [r for r in self.imports.skills.list_latest()
                 if r.get("skill_type") == PACKAGE_SET_TYPE and r.get("name") == skill_id and r.get("agent_id")]  # fmt: skip
 
+    def sets_for(self, skill_id: str, agent_id: str | None) -> list[dict[str, Any]]:
+        """The agent's own set of that name, or (admin views naming no agent) every agent's, newest first."""
+        if agent_id is not None:
+            return [r for r in [self.own_set(agent_id, skill_id)] if r]
+        return self.sets_named(skill_id)
+
+    def image_status(self, skill_id: str, agent_id: str | None) -> dict[str, Any]:
+        """The seed's status answer: the image of the set (or, with none, of the imported skill) and its record."""
+        record = (self.sets_for(skill_id, agent_id) or [self.imports.skills.latest(skill_id) or {}])[0]
+        tag = record.get("image_tag")
+        image = self.imports.images.get_image(tag) if tag else None
+        return {"skill_id": skill_id, "image_exists": image is not None, "image_tag": tag,
+                "size_bytes": (image or {}).get("size"), "created": (image or {}).get("created_at"),
+                "last_used": (image or {}).get("last_used"), "tags": [tag] if image else []}  # fmt: skip
+
+    # --- removal ---------------------------------------------------------------
+
+    def remove_images(self, skill_id: str, agent_id: str | None, *, actor: str) -> dict[str, Any]:
+        """Remove the image of ``agent_id``'s set ``skill_id`` (no agent: every agent's set of that name, else
+        the imported skill's own image); a removed set's record keeps no image, so its execute asks for an install."""
+        records = [r for r in self.sets_for(skill_id, agent_id) if r.get("image_tag")]
+        latest = self.imports.skills.latest(skill_id) if not records and not agent_id else None
+        records = records or [r for r in [latest] if r and r.get("image_tag")]
+        if not records:
+            raise NotFound(f"skill {skill_id} has no image" + (f" for agent {agent_id}" if agent_id else ""))
+        removed: dict[str, bool] = {}
+        for record in records:
+            tag = record["image_tag"]
+            if tag not in removed:
+                outcome = self.execution.cleanup(RemoveJob(image_tag=tag, requested_by=actor, result_id=_result_id()))
+                if outcome is None:
+                    raise RunnerUnavailable("no runner worker answered the removal in time")
+                removed[tag] = bool(outcome.get("removed"))
+            if record.get("skill_type") == PACKAGE_SET_TYPE:
+                # the seed's contract: after DELETE, execute answers "run POST /install first"
+                self.imports.skills.update_version(record["skill_id"], record["version"], image_tag=None, status="removed")
+        tags = list(removed)
+        return {"success": True, "skill_id": skill_id, "image_tag": tags[0], "image_tags": tags, "removed": all(removed.values())}
+
     # --- install ---------------------------------------------------------------
 
     def install(self, caller: Principal, agent_id: str, skill_id: str, declared: list[DeclaredRequirement], *, scan: bool) -> dict[str, Any]:
@@ -88,7 +131,7 @@ class PackageSetService:
                 self.audit(INSTALL, actor=caller.actor, outcome=DENIED, **where, detail={"problems": denial_lines(denied)})
             refuse_denied(agent_id, denied)
             vulnerabilities = self._scan(caller, pins, where) if scan else self._skip_scan(caller, pins, where)
-            outcome = self.execution.build(BuildJob(skill_id=skill_id, pins=pins, result_id="job-" + secrets.token_hex(12)))
+            outcome = self.execution.build(BuildJob(skill_id=skill_id, pins=pins, result_id=_result_id()))
         if outcome is None:
             raise RunnerUnavailable("no runner worker answered the build in time")
         if not outcome.get("success"):
