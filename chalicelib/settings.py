@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # --- governance ----------------------------------------------------------
     package_cache_ttl: float = Field(60.0, validation_alias=_env("PACKAGE_CACHE_TTL"))
     package_cache_max_size: int = Field(1000, validation_alias=_env("PACKAGE_CACHE_MAX_SIZE"))
+    # API keys, skill records and isolation rules a run reads are reused this long per process (changes made
+    # in the same process apply at once; another process's after at most this); 0: read on every request
+    record_cache_seconds: float = Field(5.0, ge=0)
 
     # --- scanning ------------------------------------------------------------
     advisory_db: Path | None = None  # directory, zip or tar of OSV records; None: the embedded snapshot

@@ -23,9 +23,9 @@ ANONYMOUS = "anonymous"
 
 
 def _key_store() -> Any:
-    from chalicelib.store.principals import PrincipalsStore
+    from chalicelib.api.services import governance_service
 
-    return PrincipalsStore()
+    return governance_service().principals  # the process's key cache (governance/key_cache.py)
 
 
 def bearer_token(header_value: str | None) -> str | None:

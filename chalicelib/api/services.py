@@ -70,7 +70,11 @@ def governance_service() -> GovernanceService:
     from chalicelib.store.principals import PrincipalsStore
     from chalicelib.store.rules import RulesStore
 
-    rules, principals = RulesStore(), PrincipalsStore()
+    from chalicelib.governance.key_cache import CachedKeys
+    from chalicelib.settings import get_settings
+
+    # authentication reads keys through this cache (revocations here apply at once, elsewhere within the ttl)
+    rules, principals = RulesStore(), CachedKeys(PrincipalsStore(), get_settings().record_cache_seconds)
     checker = PermissionChecker(
         principals,
         rules,
@@ -78,8 +82,6 @@ def governance_service() -> GovernanceService:
         # the popular-names index is built on first use (about a second), then cached
         is_flagged_typosquat=lambda name: load_popular_names().check(name) is not None,
     )
-    from chalicelib.settings import get_settings
-
     # read per call: the bootstrap key may be retired, and tests change the environment
     return GovernanceService(rules, principals, AuditStore(), checker, bootstrap_admin_key=lambda: get_settings().admin_key)
 
@@ -151,10 +153,12 @@ def execution_service() -> ExecutionService:
 
 @functools.cache
 def isolation_policy() -> IsolationPolicy:
+    from chalicelib.settings import get_settings
     from chalicelib.store.isolation import IsolationRulesStore
 
     governance = governance_service()
-    return IsolationPolicy(IsolationRulesStore(), governance.principals, governance.audit_log)
+    return IsolationPolicy(IsolationRulesStore(), governance.principals, governance.audit_log,
+                           cache_seconds=get_settings().record_cache_seconds)  # fmt: skip
 
 
 @functools.cache

@@ -1,11 +1,13 @@
 """The audit events of one run, built the same way by the API and by the runner worker.
 
 A run leaves ``skill.execute`` ``started`` (the API, before the job is sent
-anywhere) and one end event (``ok`` or ``failed``). The end event is written
-by whichever side sees the end, often both: the worker when its run is over
-(so a run is on record even if the API died after sending it), the API when
-it reads the result. Both write the very same event, whose id comes from
-the job id and whose time the worker fixed, so the store keeps one.
+anywhere; in one transaction with the run's record) and one end event (``ok``
+or ``failed``). The worker writes the end event when its run is over, in one
+transaction with the run's outcome (so a run is on record even if the API died
+after sending it), before it answers; the API writes it only when the outcome
+it got does not say it was stored (store/runs.py ``finish_with_event``). Both
+would write the very same event, whose id comes from the job id and whose time
+the worker fixed, so the store keeps one.
 Jobs a runner refuses (unsigned, forged, expired, over its limits) leave
 ``runner.job_refused``.
 """

@@ -142,7 +142,8 @@ class DirectRunServer(ThreadingHTTPServer):
                  max_connections: int = MAX_CONNECTIONS, max_unverified_per_address: int = MAX_UNVERIFIED_PER_ADDRESS):  # fmt: skip
         """``execute(job) -> result document`` runs one job. It raises RunnerUnavailable when the job did not
         start, Conflict when its id was already taken; ``after_answer(job, document)`` runs once the answer is
-        sent (the worker records the result and the audit event there, off the caller's wait).
+        sent (the worker records the result and the audit event inside ``execute`` instead, before the answer,
+        so that the answer never gets ahead of the record).
 
         A job runs only while it holds one of ``slots`` (the worker shares
         them with its queue threads); with none free the answer is 503 and

@@ -25,6 +25,8 @@ from chalicelib.store.runs import TAKEN, UNKNOWN
 log = logging.getLogger("skillharbor.runner")
 
 AUDIT_EVENT_FIELD = "audit_event"
+#: in a run's outcome document: it was stored together with its audit event (one transaction)
+EVENT_STORED_FIELD = "audit_event_stored"
 
 
 class RunRecorder:
@@ -53,10 +55,22 @@ class RunRecorder:
         return self.outcome(job, result)
 
     def record(self, job: RunJob, document: dict[str, Any]) -> bool:
-        """Store the outcome (the first one stands) and audit it; False when the run already had one."""
-        if not self.runs.finish(job.job_id, document):
+        """Store the outcome (the first one stands) and audit it; False when the run already had one.
+
+        With the DynamoDB stores both are one transaction, and ``document`` (as stored and as given) is marked
+        ``EVENT_STORED_FIELD``: whoever reads or is answered with it knows the end is on record already and need
+        not write the event again."""
+        event = AuditEvent.model_validate(document[AUDIT_EVENT_FIELD])
+        together = getattr(self.runs, "finish_with_event", None)
+        put = getattr(self.audit, "transact_put", None)
+        if together is not None and put is not None:
+            stored = together(job.job_id, {**document, EVENT_STORED_FIELD: True}, put(event))
+            if stored:
+                document[EVENT_STORED_FIELD] = True
+        else:
+            stored = self.runs.finish(job.job_id, document)
+            if stored and self.audit is not None:
+                self.audit.append(event)
+        if not stored:
             log.warning("run job %s already had an outcome; this one (%s) is not recorded", job.job_id, document.get("status"))
-            return False
-        if self.audit is not None:
-            self.audit.append(AuditEvent.model_validate(document[AUDIT_EVENT_FIELD]))
-        return True
+        return stored

@@ -508,20 +508,20 @@ class RunnerWorker:
 
         host, _, port = self.direct_listen.rpartition(":")
         self.direct_server = DirectRunServer((host or "127.0.0.1", int(port)), self._direct_run, self.secret,
-                                             slots=self.run_slots, after_answer=self.runs.record,
-                                             refused=self._direct_refused)  # fmt: skip
+                                             slots=self.run_slots, refused=self._direct_refused)  # fmt: skip
         self.direct_server.start()
         log.info("direct runs served on %s", self.direct_server.url)
         return str(self.direct_server.url)
 
     def _direct_run(self, job: RunJob) -> dict[str, Any]:
-        """A verified direct job → its outcome document (recorded by ``runs.record`` once it is answered)."""
+        """A verified direct job → its outcome document, recorded with its audit event before it is answered
+        (so the API returns a run whose end is on record without writing the event again)."""
         try:
             admit_run(job, self.maxima)
             self.runs.claim(job)  # Conflict (409): a replay, or the queued copy got it first
         except RefusedJob as refusal:
             self._audit_refusal(refusal)
-            return self.runs.refused(job, refusal)  # answered, then recorded by runs.record
+            return self._recorded(job, self.runs.refused(job, refusal))
         try:
             # not retried here if the engine failed after the container started: the queue would run it twice
             result = self.execute_run(job, retry_started=False)
@@ -531,7 +531,16 @@ class RunnerWorker:
         except Exception:
             self._record_crash(job)
             raise
-        return self.runs.outcome(job, result)
+        return self._recorded(job, self.runs.outcome(job, result))
+
+    def _recorded(self, job: RunJob, document: dict[str, Any]) -> dict[str, Any]:
+        """``document`` after recording it; a store failure here still answers the run (the API then writes
+        the audit event itself, as the document is not marked stored)."""
+        try:
+            self.runs.record(job, document)
+        except Exception:
+            log.exception("recording the outcome of direct run %s failed", job.job_id)
+        return document
 
     def _direct_refused(self, reason: str, message: str, client: str, detail: dict[str, Any]) -> None:
         self._audit_refusal(RefusedJob(reason, message, None, {**detail, "path": "direct", "client": client}),

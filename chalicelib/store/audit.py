@@ -80,6 +80,12 @@ class AuditStore(TableStore):
         self.put_new(item)  # False: this very event is stored already
         return event
 
+    def transact_put(self, event: AuditEvent) -> dict[str, Any]:
+        """``event`` as one Put of a TransactWriteItems call, for a write that must land together with it
+        (store/runs.py registers a run and its started event at once); the day is marked first."""
+        self._mark_day(event.time[:10])
+        return {"Put": {"TableName": self.table.name, "Item": _event_item(event), "ConditionExpression": "attribute_not_exists(pk)"}}
+
     def query(
         self,
         *,

@@ -36,10 +36,28 @@ class RunStore(TableStore):
 
     def register(self, job_id: str, **fields: Any) -> None:
         """Record a new run job as ``accepted`` (before it is sent anywhere)."""
-        now = time.time()
+        item = self._accepted(job_id, fields)
+        with_retries(lambda: self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)"))
+
+    def register_started(self, job_id: str, event: Any, audit: Any, **fields: Any) -> None:
+        """``register`` and ``audit.append(event)`` (the run's started event) in one transaction: both are
+        durable, or neither, in one round trip instead of two. ``audit`` is the AuditStore; any other audit
+        log (the in-memory one of unit tests) is written after the record."""
+        put = getattr(audit, "transact_put", None)
+        if put is None:
+            self.register(job_id, **fields)
+            audit.append(event)
+            return
+        client = self.table.meta.client
+        items = [{"Put": {"TableName": self.table.name, "Item": self._accepted(job_id, fields),
+                          "ConditionExpression": "attribute_not_exists(pk)"}}, put(event)]  # fmt: skip
+        with_retries(lambda: client.transact_write_items(TransactItems=items))
+
+    @staticmethod
+    def _accepted(job_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         item = {**_key(job_id), **fields, "job_id": job_id, "state": ACCEPTED, "created_at": now_iso(),
-                "expires_at": int(now + KEEP_SECONDS)}  # fmt: skip
-        with_retries(lambda: self.table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(pk)"))
+                "expires_at": int(time.time() + KEEP_SECONDS)}  # fmt: skip
+        return to_dynamo(item)
 
     def claim(self, job_id: str, worker_id: str) -> str:
         """``claimed`` (this worker may start it), ``taken`` (another copy got it, or it ended) or ``unknown``."""
@@ -80,6 +98,29 @@ class RunStore(TableStore):
             if not is_conditional_failure(error):
                 raise
             return False
+
+    def finish_with_event(self, job_id: str, result: dict[str, Any], event_put: dict[str, Any]) -> bool:
+        """``finish`` and the run's end event (``event_put``: AuditStore.transact_put) in one transaction, so the
+        record never says done without its audit event; False when the run already had an outcome."""
+        update = {"Update": {
+            "TableName": self.table.name, "Key": _key(job_id),
+            "UpdateExpression": "SET #s = :done, #r = :result, finished_at = :now",
+            "ConditionExpression": "attribute_exists(pk) AND #s <> :done", "ExpressionAttributeNames": {"#s": "state", "#r": "result"},
+            "ExpressionAttributeValues": {":done": DONE, ":result": to_dynamo(result), ":now": now_iso()},
+        }}  # fmt: skip
+        client = self.table.meta.client
+        try:
+            with_retries(lambda: client.transact_write_items(TransactItems=[update, event_put]))
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False  # the first outcome stands
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                return self.finish(job_id, result)  # its end event is stored already: the record alone
+            raise
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         response = with_retries(lambda: self.table.get_item(Key=_key(job_id), ConsistentRead=True))

@@ -19,6 +19,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFound
+from chalicelib.governance.read_cache import ReadCache
 from chalicelib.governance.timeutil import now_iso
 from chalicelib.store.dynamo import TableStore, from_dynamo, is_conditional_failure, set_expression, to_dynamo, with_retries
 
@@ -39,6 +40,16 @@ def _upload_order(record: dict[str, Any]) -> tuple[str, str]:
 class DynamoSkillRegistry(TableStore):
     settings_field = "skills_table"
 
+    def __init__(self, table_name: str | None = None, *, cache_seconds: float | None = None) -> None:
+        """``cache_seconds`` (default: settings.record_cache_seconds): how long ``runnable`` reuses what it
+        read; every write through this instance drops that skill's entry at once."""
+        super().__init__(table_name)
+        if cache_seconds is None:
+            from chalicelib.settings import get_settings
+
+            cache_seconds = get_settings().record_cache_seconds
+        self._runnable: ReadCache[dict[str, Any] | None] = ReadCache(cache_seconds)
+
     @staticmethod
     def _keys(skill_id: str, version: str) -> dict[str, str]:
         return {"pk": skill_id, "sk": f"v#{version}"}
@@ -58,7 +69,10 @@ class DynamoSkillRegistry(TableStore):
         item.update(self._keys(record["skill_id"], record["version"]))
         item["gsi1pk"] = "skills"
         item["gsi1sk"] = f"{now}#{record['skill_id']}"
-        with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
+        try:
+            with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
+        finally:
+            self._runnable.invalidate(record["skill_id"])
         return _clean(item) or {}
 
     def update_version(self, skill_id: str, version: str, **fields: Any) -> None:
@@ -74,6 +88,8 @@ class DynamoSkillRegistry(TableStore):
             if is_conditional_failure(error):
                 raise NotFound(f"skill {skill_id} has no version {version}") from error
             raise
+        finally:
+            self._runnable.invalidate(skill_id)
 
     def get_version(self, skill_id: str, version: str) -> dict[str, Any] | None:
         response = with_retries(lambda: self.table.get_item(Key=self._keys(skill_id, version), ConsistentRead=True))
@@ -92,6 +108,16 @@ class DynamoSkillRegistry(TableStore):
         """The most recently uploaded version that is ``ready``: what executions run, so that a newer
         upload that is broken, blocked or still importing never takes a working skill down."""
         return self._newest(skill_id, lambda summary: summary.get("status") == "ready")
+
+    def runnable(self, skill_id: str) -> dict[str, Any] | None:
+        """``latest_ready`` as runs read it on every request: reused for ``cache_seconds`` (a version that
+        another process marks not ready, or a newer one it makes ready, is seen at most that much later;
+        one changed through this instance at once). A skill with no ready version is read again each time."""
+        record = self._runnable.get(skill_id, lambda: self.latest_ready(skill_id))
+        if record is None:
+            self._runnable.invalidate(skill_id)
+            return None
+        return dict(record)
 
     def has_versions(self, skill_id: str) -> bool:
         return bool(self._version_items(skill_id, projection="sk", limit=1))

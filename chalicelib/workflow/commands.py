@@ -150,7 +150,7 @@ class CommandService:
     # --- command runs --------------------------------------------------------------------------
 
     def _ready_skill(self, skill_id: str) -> dict[str, Any]:
-        record = self.execution.skills.latest_ready(skill_id)
+        record = self.execution.skills.runnable(skill_id)  # latest_ready, reused briefly (store/skills.py)
         if record is None:
             if self.execution.skills.latest(skill_id) is None:
                 raise NotFound(f"no skill {skill_id!r}")

@@ -150,7 +150,7 @@ class ExecutionService:
         ``snippet``: code the caller sent (the skill allows snippets; the API checked): it replaces the skill's
         code, with the skill's files beside it, and runs as a script unless it defines the entrypoint."""
         # the newest *ready* version: a newer upload that is broken or still importing does not stop runs
-        record = self.skills.latest_ready(skill_id)
+        record = self.skills.runnable(skill_id)  # latest_ready, reused briefly (store/skills.py)
         if record is None:
             newest = self.skills.latest(skill_id)
             if newest is None:

@@ -29,7 +29,7 @@ from chalicelib.errors import NotFound, RunnerUnavailable
 from chalicelib.governance.audit import AuditEvent
 from chalicelib.governance.run_events import run_started
 from chalicelib.runner.jobs import RunJob
-from chalicelib.runner.run_records import AUDIT_EVENT_FIELD, RunRecorder
+from chalicelib.runner.run_records import AUDIT_EVENT_FIELD, EVENT_STORED_FIELD, RunRecorder
 from chalicelib.runner.signing import sign
 from chalicelib.runner.spec import RunResult, RunStatus
 from chalicelib.settings import get_settings
@@ -67,11 +67,13 @@ class PendingRun:
 
 
 def strip_event(document: dict[str, Any]) -> tuple[dict[str, Any], AuditEvent | None]:
-    """A run document without its audit event, and the event."""
+    """A run document without its audit event, and the event (None as well when the worker stored it together
+    with the run record: nothing is left to write)."""
     document = dict(document)
     raw = document.pop(AUDIT_EVENT_FIELD, None)
+    stored = document.pop(EVENT_STORED_FIELD, False) is True
     document.pop("success", None)
-    return document, AuditEvent.model_validate(raw) if isinstance(raw, dict) else None
+    return document, AuditEvent.model_validate(raw) if isinstance(raw, dict) and not stored else None
 
 
 class RunHandoff:
@@ -84,10 +86,10 @@ class RunHandoff:
         budget = job.limits.timeout_seconds + RUN_MARGIN_SECONDS + rebuild_margin  # once started
         now = time.time()
         job = job.model_copy(update={"start_by": now + budget})  # a queued job not started by then is dropped
-        self.runs.register(job.job_id, agent_id=job.agent_id, skill_id=job.skill_id, version=job.version,
-                           requested_by=job.requested_by, start_by=job.start_by, result_due=job.start_by + budget,
-                           **(record or {}))  # fmt: skip
-        self.audit.append(run_started(job))
+        # the record and the started event in one write: both durable before the job leaves the API
+        self.runs.register_started(job.job_id, run_started(job), self.audit, agent_id=job.agent_id, skill_id=job.skill_id,
+                                   version=job.version, requested_by=job.requested_by, start_by=job.start_by,
+                                   result_due=job.start_by + budget, **(record or {}))  # fmt: skip
         deadline = time.monotonic() + settings.run_sync_wait_seconds
         try:
             return self._hand_over(job, budget, deadline)
@@ -129,7 +131,7 @@ class RunHandoff:
     def _result(self, document: dict[str, Any], *, audit: bool = True) -> RunResult:
         document, event = strip_event(document)
         if event is not None and audit:
-            self.audit.append(event)  # the worker appended the same one; the store keeps one
+            self.audit.append(event)  # the worker appended the same one (or failed to); the store keeps one
         return RunResult(**document)
 
     def _end(self, job: RunJob, error: str) -> RunResult:
