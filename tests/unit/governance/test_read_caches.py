@@ -72,7 +72,7 @@ def keys():
     clock, store = Clock(), InMemoryPrincipalsStore()
     cached = CachedKeys(store, 5, clock=clock)
     service = GovernanceService(InMemoryRulesStore(), cached, InMemoryAuditLog(), bootstrap_admin_key=ADMIN_KEY)
-    admin = service.authenticate(ADMIN_KEY)
+    admin = authenticate(ADMIN_KEY, cached, bootstrap_admin_key=ADMIN_KEY)
     _, issued = service.create_agent(admin, "bot-1", "INTERN")
     return clock, store, cached, service, admin, issued
 
@@ -111,10 +111,10 @@ def test_a_cached_key_still_needs_the_right_secret_and_unknown_keys_are_not_cach
 def test_a_retired_bootstrap_key_is_refused_at_once_here(keys):
     _clock, _store, cached, service, admin, _issued = keys
     service.create_key(admin, "admin", name="second admin")
-    assert service.authenticate(ADMIN_KEY).key_id == "bootstrap-admin"
+    assert authenticate(ADMIN_KEY, cached, bootstrap_admin_key=ADMIN_KEY).key_id == "bootstrap-admin"
     service.retire_bootstrap_key(admin)
     with pytest.raises(Unauthorized, match="retired"):
-        service.authenticate(ADMIN_KEY)
+        authenticate(ADMIN_KEY, cached, bootstrap_admin_key=ADMIN_KEY)
 
 
 def test_isolation_rules_apply_at_once_when_changed_here_and_within_the_ttl_when_changed_elsewhere():
