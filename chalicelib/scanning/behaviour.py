@@ -203,7 +203,7 @@ def _f(where: tuple[str, int], rule: str, severity: str, category: str, message:
 def _event_text(event: Mapping[str, Any]) -> str:
     """The event's payload as one string: argv, command, URL, data, path."""
     parts: list[str] = []
-    for key in ("argv", "command", "url", "host", "address", "data", "headers", "path", "source"):
+    for key in ("argv", "command", "line_text", "url", "host", "address", "data", "headers", "path", "source"):
         value = event.get(key)
         if isinstance(value, (list, tuple)):
             parts.append(" ".join(str(v) for v in value))
@@ -307,10 +307,11 @@ def _command_findings(kind: str, event: Mapping[str, Any], text: str, where: tup
     if kind == "code":
         return out
     program = _program(event, text)
-    if program in _NETWORK_TOOLS:
+    target = _network_target(kind, event, text, ctx)
+    if program in _NETWORK_TOOLS and (target is None or target[1]):  # a declared API called with curl is the skill's job
         out.append(_f(where, "behaviour.network-tool", "HIGH", "dropper", f"ran the network tool {program}", shown,
                       "call declared APIs from the skill's code; do not download at run time"))  # fmt: skip
-    if _PERSISTENCE_COMMANDS.search(text) or (kind == "shell" and _redirect_target(text, ctx)):
+    if _PERSISTENCE_COMMANDS.search(text) or _redirect_target(text, ctx):
         out.append(_f(where, "behaviour.persistence", "HIGH", "persistence", "tried to install something that outlives the run",
                       shown, "a skill must not schedule itself or edit shell start-up files"))  # fmt: skip
     if _DESTRUCTIVE.search(text):
@@ -355,7 +356,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     seen: set[tuple[str, str, str, int]] = set()
     unique = []
     for f in findings:
-        key = (f.rule_id, f.matched, f.file, f.line)
+        key = (f.rule_id, "" if f.line else f.matched, f.file, f.line)  # one finding per rule and place
         if key not in seen:
             seen.add(key)
             unique.append(f)

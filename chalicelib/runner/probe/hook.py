@@ -20,6 +20,9 @@ _QUIET_ENV = {"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "TMPDIR", "TEMP"
 _SECRETISH = ("KEY", "SECRET", "TOKEN", "PASSW", "CREDENTIAL", "PRIVATE", "AUTH", "DATABASE_URL")
 _SENSITIVE = ("/etc/shadow", "/etc/sudoers", "/etc/passwd", "/root/", "/proc/1/", "/var/run/", "/run/secrets/")
 _IGNORED_WRITES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/proc/self/fd/")
+_PYTHON = tuple({p.rstrip("/") + "/" for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+#: frames to look through when asking who called: os.getenv and Mapping.get sit between the caller and environ
+_PLUMBING = ("/os.py", "/_collections_abc.py", "<frozen os>", "<frozen _collections_abc>")
 _busy = False
 _count = 0
 _fd = -1
@@ -42,6 +45,15 @@ def _where():
             return name[len(_SKILL):], frame.f_lineno
         frame, depth = frame.f_back, depth + 1
     return None, 0
+
+
+def _called_by_skill(depth):
+    """Whether the code that caused this event (skipping os/Mapping plumbing) is the skill's own file."""
+    frame = sys._getframe(depth)
+    while frame is not None and frame.f_code.co_filename.endswith(_PLUMBING):
+        frame = frame.f_back
+    name = frame.f_code.co_filename if frame is not None else ""
+    return name.startswith(_SKILL) and not name.startswith(_OWN)
 
 
 def _emit(kind, **fields):
@@ -83,6 +95,8 @@ def _on_open(args):
     if write:
         if not path.startswith(_IGNORED_WRITES):
             _emit("open", path=path, write=True)
+    elif path.startswith(_PYTHON):
+        return
     elif (path.startswith(_HOME) and not path.startswith(_SKILL)) or path.startswith(_SENSITIVE) or path.endswith("/environ"):
         _emit("open", path=path, write=False)
 
@@ -123,7 +137,8 @@ def _hook(event, args):
             _emit("exec", argv=[_cut(a) for a in list(args[2])[:40]])
         elif event == "pty.spawn":
             _emit("exec", argv=[_cut(a) for a in (args[0] if isinstance(args[0], (list, tuple)) else [args[0]])], pty=True)
-        elif event == "compile" and isinstance(args[1], str) and args[1].startswith("<") and isinstance(args[0], (str, bytes)):
+        elif (event == "compile" and isinstance(args[1], str) and args[1].startswith("<") and isinstance(args[0], (str, bytes))
+              and _called_by_skill(2)):  # exec/eval of text by the skill itself, not by the stdlib's namedtuple & co
             _emit("code", source=_cut(args[0]), filename=args[1][:80])
         elif event in ("os.chmod", "os.remove", "os.rename", "shutil.rmtree", "os.symlink", "os.link"):
             path = _path(args[0])
@@ -158,7 +173,8 @@ def _watch_environ():
             if not _busy:
                 _busy = True
                 try:
-                    _note_env(key)
+                    if _called_by_skill(2):  # libraries reading their settings (proxies, locale) are not the skill
+                        _note_env(key)
                 except Exception:
                     pass
                 finally:
@@ -171,7 +187,10 @@ def _watch_environ():
                 Watched._scanned = True
                 _busy = True
                 try:
-                    _emit("env_scan")
+                    if _called_by_skill(2):
+                        _emit("env_scan")
+                    else:
+                        Watched._scanned = False
                 except Exception:
                     pass
                 finally:
