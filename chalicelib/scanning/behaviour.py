@@ -366,3 +366,46 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 def is_secret_name(name: str) -> bool:
     return bool(_SECRETISH.search(name))
+
+
+# --- what a probe runs ------------------------------------------------------------
+
+#: the probe's name for code that came from a ```python block of SKILL.md (findings name SKILL.md)
+INLINE_CODE_FILE = "SKILL.md.py"
+
+
+def plan_targets(artifact: Mapping[str, Any], entrypoint: str | None, *, max_targets: int = 6) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """(targets, extra files) of a probe of a parsed skill: its entrypoint (code skills), then its bundled
+    Python and shell scripts (``scripts/`` first), at most ``max_targets``."""
+    files = artifact.get("files") or {}
+    targets: list[dict[str, str]] = []
+    extra: dict[str, str] = {}
+    code_path = artifact.get("code_path")
+    if artifact.get("code"):
+        if not (code_path and code_path in files):
+            code_path = INLINE_CODE_FILE
+            extra[code_path] = artifact["code"]
+        targets.append({"kind": "entrypoint", "path": code_path, "entrypoint": entrypoint or "execute"})
+    scripts = []
+    for path, text in files.items():
+        if path == code_path or not isinstance(text, str):
+            continue
+        first = text.split("\n", 1)[0]
+        if path.endswith(".py"):
+            scripts.append({"kind": "python", "path": path})
+        elif path.endswith((".sh", ".bash")) or (first.startswith("#!") and first.rstrip().endswith(("sh", "bash"))):
+            scripts.append({"kind": "bash", "path": path})
+    scripts.sort(key=lambda t: (not t["path"].startswith("scripts/"), t["path"].count("/"), t["path"]))
+    return (targets + scripts)[:max_targets], extra
+
+
+def redact_canaries(value: Any, canaries: Canaries) -> Any:
+    """``value`` (events, printed text) with every canary value replaced by its label."""
+    values = canaries.values()
+    if isinstance(value, str):
+        return _redact(value, values)
+    if isinstance(value, list):
+        return [redact_canaries(v, canaries) for v in value]
+    if isinstance(value, dict):
+        return {k: redact_canaries(v, canaries) for k, v in value.items()}
+    return value
