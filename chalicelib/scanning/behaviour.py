@@ -70,10 +70,9 @@ class Canaries(NamedTuple):
         """Every planted secret value (what must never leave), by a label that names where it was planted."""
         found = {f"${name}": value for name, value in self.env.items()}
         for path, text in self.files.items():
-            for line in text.splitlines():
-                token = line.split("=", 1)[-1].strip().strip('"')
-                if len(token) >= 20 and token.isascii() and " " not in token:
-                    found[f"~/{path}"] = token
+            tokens = [t for t in re.split(r"[\s=:\"{},]+", text) if len(t) >= 20 and t.isascii() and not re.fullmatch(r"[a-z_]+", t)]
+            for index, token in enumerate(tokens):
+                found[f"~/{path}" + (f"#{index + 1}" if index else "")] = token
         return found
 
 
@@ -140,6 +139,7 @@ def judge(events: Iterable[Mapping[str, Any]], canaries: Canaries, *, declared_h
     found: list[Finding] = []
     secret_read: Finding | None = None  # the first canary read, for "read then send"
     scanned_env = False
+    pipelines: dict[tuple[str, int], set[str]] = {}  # a bash line's programs: the trap sees a pipeline one command at a time
     for event in events:
         kind = str(event.get("kind", ""))
         where = (str(event.get("file") or "(run)"), int(event.get("line") or 0))
@@ -173,6 +173,12 @@ def judge(events: Iterable[Mapping[str, Any]], canaries: Canaries, *, declared_h
         if kind == "env_scan":
             scanned_env = True
         found += _command_findings(kind, event, text, where, values, ctx)
+        if kind == "shell" and "|" in str(event.get("line_text") or ""):
+            seen = pipelines.setdefault(where, set())
+            seen.add("net" if _program(event, text) in _NETWORK_TOOLS else "shell" if _program(event, text) in _SHELLS else "other")
+            if {"net", "shell"} <= seen:
+                found.append(_f(where, "behaviour.download-exec", "CRITICAL", "dropper", "piped downloaded text into a shell",
+                                _redact(text, values), "ship the code in the skill, where it is scanned, instead of fetching it"))  # fmt: skip
         found += _file_findings(kind, event, where, ctx)
         if kind == "code":
             found.append(_f(where, "behaviour.dynamic-code", "LOW", "obfuscation", "compiled and ran source text at run time",
@@ -307,6 +313,9 @@ def _command_findings(kind: str, event: Mapping[str, Any], text: str, where: tup
     if kind == "code":
         return out
     program = _program(event, text)
+    if kind == "exec" and event.get("pty") and program in _SHELLS:
+        out.append(_f(where, "behaviour.reverse-shell", "CRITICAL", "reverse-shell", "gave a shell a terminal (pty.spawn), the step "
+                      "that turns a socket into a remote shell", shown, "a skill never spawns an interactive shell"))  # fmt: skip
     target = _network_target(kind, event, text, ctx)
     if program in _NETWORK_TOOLS and (target is None or target[1]):  # a declared API called with curl is the skill's job
         out.append(_f(where, "behaviour.network-tool", "HIGH", "dropper", f"ran the network tool {program}", shown,

