@@ -11,6 +11,7 @@ import base64
 import codecs
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -208,7 +209,8 @@ def checked_stack(docker_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack
 
 def _assert_blocked(record: dict, skill: dict, rule: str, severity: str) -> dict:
     assert record["status"] == "FAILED" and record["failed_step"] == "behaviour", record
-    assert skill["status"] == "blocked" and skill["steps"]["scan"]["status"] == "succeeded", skill  # static scan saw nothing
+    assert skill["status"] == "blocked" and skill["steps"]["scan"]["status"] == "passed", skill  # the static scan saw nothing
+    assert [f for f in skill["scan"]["malice_findings"] if f["severity"] in ("HIGH", "CRITICAL")] == []
     assert _rules(skill).get(rule) == severity, skill["behaviour"]["findings"]
     assert rule in record["reason"]
     return next(f for f in skill["behaviour"]["findings"] if f["rule_id"] == rule)
@@ -223,7 +225,7 @@ def test_canary_credentials_read_and_sent_are_blocked_as_critical(checked_stack:
         assert "CRITICAL" in record["reason"] and skill["behaviour"]["runtime"] in ("runc", "runsc")
         # the planted values never reach the record (only their labels)
         shown = json.dumps(skill["behaviour"])
-        assert "<canary ~/.aws/credentials" in shown and "aws_secret_access_key = " not in shown.replace("<canary", "")
+        assert "aws_secret_access_key = <canary ~/.aws/credentials" in shown and not re.search(r"AKIA[0-9A-F]{16}", shown)
         events = json.loads(client.http.get("/api/packages/audit?skill_id=release-notes&action=import.step", headers=ADMIN_HEADERS).body)
         step = next(e for e in events["events"] if e["detail"].get("step") == "behaviour")
         assert step["outcome"] == "blocked" and step["detail"]["worst"] == "CRITICAL"
