@@ -227,8 +227,11 @@ def test_canary_credentials_read_and_sent_are_blocked_as_critical(checked_stack:
         shown = json.dumps(skill["behaviour"])
         assert "aws_secret_access_key = <canary ~/.aws/credentials" in shown and not re.search(r"AKIA[0-9A-F]{16}", shown)
         events = json.loads(client.http.get("/api/packages/audit?skill_id=release-notes&action=import.step", headers=ADMIN_HEADERS).body)
-        step = next(e for e in events["events"] if e["detail"].get("step") == "behaviour")
-        assert step["outcome"] == "blocked" and step["detail"]["worst"] == "CRITICAL"
+        steps = [e for e in events["events"] if e["detail"].get("step") == "behaviour"]
+        judged = next(e for e in steps if "worst" in e["detail"])  # the check's own event, beside the failure record's
+        assert judged["outcome"] == "blocked" and judged["detail"]["worst"] == "CRITICAL"
+        assert any("behaviour.secret-then-network" in line for line in judged["detail"]["findings"])
+        assert judged["detail"]["event_kinds"]["open"] >= 1
 
 
 def test_a_downloader_piped_into_bash_at_run_time_is_blocked(checked_stack: Stack) -> None:
