@@ -19,9 +19,9 @@ MAX_EVENTS = 1000
 MAX_PRINTED = 8192
 
 
-def _plant(files):
+def _plant(home, files):
     for rel, text in files.items():
-        path = os.path.join(HOME, rel)
+        path = os.path.join(home, rel)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         with open(path, "w") as handle:
             handle.write(text)
@@ -37,7 +37,7 @@ def _kill(process):
 
 def _run(argv, env, budget):
     started = time.monotonic()
-    process = subprocess.Popen(argv, cwd=WORK, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    process = subprocess.Popen(argv, cwd=env["WORKSPACE"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True)
     timed_out = False
     try:
@@ -98,14 +98,15 @@ def _read_events(fd, skill_dir):
 def probe(data):
     skill_dir = os.getcwd()
     own = os.path.join(skill_dir, PROBE_DIR)
-    os.makedirs(WORK, mode=0o700, exist_ok=True)
-    os.makedirs(HOME, mode=0o700, exist_ok=True)
-    _plant(data.get("canary_files") or {})
-    log = f"/tmp/.probe-{os.getpid()}-{time.monotonic_ns()}.jsonl"
+    home, work = data.get("home") or HOME, data.get("workspace") or WORK  # other places: host-side tests only
+    os.makedirs(work, mode=0o700, exist_ok=True)
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    _plant(home, data.get("canary_files") or {})
+    log = os.path.join(os.path.dirname(work), f".probe-{os.getpid()}-{time.monotonic_ns()}.jsonl")
     fd = os.open(log, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)  # kept open: an unlinked log is still read
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": HOME, "PYTHONPATH": own,
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": home, "PYTHONPATH": own,
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8", "BASH_ENV": os.path.join(own, "bash_env.sh"),
-           "SKILLHARBOR_PROBE_LOG": log, "SKILLHARBOR_PROBE_SKILL_DIR": skill_dir, "SKILL_DIR": skill_dir, "WORKSPACE": WORK,
+           "SKILLHARBOR_PROBE_LOG": log, "SKILLHARBOR_PROBE_SKILL_DIR": skill_dir, "SKILL_DIR": skill_dir, "WORKSPACE": work,
            **(data.get("canary_env") or {})}  # fmt: skip
     deadline = time.monotonic() + float(data.get("budget_seconds") or 20)
     targets = data.get("targets") or []
@@ -130,4 +131,4 @@ def probe(data):
         os.unlink(log)
     except OSError:
         pass
-    return {"events": events, "targets": ran, "home": HOME, "workspace": WORK, "skill_dir": skill_dir}
+    return {"events": events, "targets": ran, "home": home, "workspace": work, "skill_dir": skill_dir}
