@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chalicelib.errors import Blocked, RunnerUnavailable, ScanUnavailable
-from chalicelib.governance.audit import BLOCKED, IMPORT_STEP, SYSTEM_ACTOR
+from chalicelib.errors import Blocked, InvalidSkill, RunnerUnavailable, ScanUnavailable
+from chalicelib.governance.audit import BLOCKED, IMPORT_STEP, SYSTEM_ACTOR, audit_event
 from chalicelib.packages.pins import Pin
 from chalicelib.runner.jobs import RunJob
 from chalicelib.runner.spec import RunLimits, RunResult, RunStatus
@@ -38,7 +38,9 @@ class BehaviourCheck:
         settings = get_settings()
         if settings.behaviour_check == "off":
             return state  # off is off: nothing recorded, the import goes on as before the check existed
-        record = self.imports._record(state)
+        record = self.imports.skills.get_version(state["skill_id"], state["version"])
+        if record is None:
+            raise InvalidSkill(f"skill {state['skill_id']} version {state['version']} has no record")
         skip = self._skip_reason(settings.behaviour_check, state)
         artifact = self.execution.artifact(record)
         targets, extra = plan_targets(artifact, record.get("entrypoint"), max_targets=settings.behaviour_max_targets)
@@ -111,10 +113,11 @@ class BehaviourCheck:
         steps = dict(record.get("steps", {}), behaviour=step)
         self.imports.skills.update_version(state["skill_id"], state["version"], behaviour=summary, steps=steps)
         self.imports.imports.update(state["import_id"], behaviour={k: v for k, v in summary.items() if k not in ("events",)})
-        self.imports._audit(IMPORT_STEP, skill_id=state["skill_id"], outcome=BLOCKED if outcome == "blocked" else outcome,
-                            detail={"import_id": state["import_id"], "step": "behaviour", "worst": summary.get("worst"),
-                                    "reason": summary.get("reason"), "findings": [_line(f) for f in summary.get("findings", [])][:20],
-                                    "event_kinds": _kinds(summary.get("events") or [])})  # fmt: skip
+        if self.imports.audit_log is not None:
+            self.imports.audit_log.append(audit_event(
+                IMPORT_STEP, actor=SYSTEM_ACTOR, skill_id=state["skill_id"], outcome=BLOCKED if outcome == "blocked" else outcome,
+                detail={"import_id": state["import_id"], "step": "behaviour", "worst": summary.get("worst"), "reason": summary.get("reason"),
+                        "findings": [_line(f) for f in summary.get("findings", [])][:20], "event_kinds": _kinds(summary.get("events") or [])}))  # fmt: skip
 
     def _enforce(self, state: dict[str, Any], findings: list[dict[str, Any]], severity: str | None) -> None:
         if severity not in ("CRITICAL", "HIGH"):
