@@ -165,7 +165,10 @@ def judge(events: Iterable[Mapping[str, Any]], canaries: Canaries, *, declared_h
                                 f"tried to reach {host}, a host the skill does not declare", _redact(text, values),
                                 "declare the host in the skill's network list, or remove the call"))  # fmt: skip
         read = _secret_read(kind, event, text, canaries, ctx)
-        if read is not None:
+        if read is not None and event.get("library"):
+            found.append(_f(where, "behaviour.library-secret-read", "LOW", "credential-theft", f"a library the skill called read {read}",
+                            read, "make sure the skill passes its credentials explicitly (requests reads ~/.netrc, SDKs ~/.aws)"))  # fmt: skip
+        elif read is not None:
             finding = _f(where, "behaviour.canary-read", "HIGH", "credential-theft", f"read {read}, a credential it was not granted",
                          read, "a skill gets secrets through a grant, never from the host's files or environment")  # fmt: skip
             found.append(finding)

@@ -22,7 +22,9 @@ _SENSITIVE = ("/etc/shadow", "/etc/sudoers", "/etc/passwd", "/root/", "/proc/1/"
 _IGNORED_WRITES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/proc/self/fd/")
 _PYTHON = tuple({p.rstrip("/") + "/" for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 #: frames to look through when asking who called: os.getenv and Mapping.get sit between the caller and environ
-_PLUMBING = ("/os.py", "/_collections_abc.py", "<frozen os>", "<frozen _collections_abc>")
+#: (and the stdlib's generic file readers: a skill reading a key through pathlib or configparser reads it itself)
+_PLUMBING = ("/os.py", "/_collections_abc.py", "<frozen os>", "<frozen _collections_abc>", "/pathlib.py", "/shutil.py",
+             "/codecs.py", "/configparser.py", "/fileinput.py", "/io.py", "<frozen io>")
 _busy = False
 _count = 0
 _fd = -1
@@ -98,7 +100,8 @@ def _on_open(args):
     elif path.startswith(_PYTHON):
         return
     elif (path.startswith(_HOME) and not path.startswith(_SKILL)) or path.startswith(_SENSITIVE) or path.endswith("/environ"):
-        _emit("open", path=path, write=False)
+        # a library reading its own settings (requests and ~/.netrc, botocore and ~/.aws) is told apart from the skill
+        _emit("open", path=path, write=False, **({} if _called_by_skill(3) else {"library": True}))
 
 
 def _address(address):

@@ -179,3 +179,10 @@ def test_a_shell_given_a_pty_is_a_reverse_shell():
 def test_every_secret_in_a_canary_file_is_tracked():
     labels = [label for label in CANARIES.values() if label.startswith("~/.aws/credentials")]
     assert len(labels) == 2  # the key id and the secret key
+
+
+def test_a_library_reading_its_settings_is_low_and_does_not_arm_read_then_send():
+    events = [{"kind": "open", "path": f"{HOME}/.netrc", "library": True, "file": "x.py", "line": 4},
+              {"kind": "dns", "host": "api.weather.example"}, {"kind": "dns", "host": "cdn.other.example"}]  # fmt: skip
+    findings = _judge(events, declared=["api.weather.example"])
+    assert _rules(findings) == {("behaviour.library-secret-read", "LOW"), ("behaviour.undeclared-network", "HIGH")}
