@@ -135,7 +135,7 @@ def register(app: Any, authorizer: Any) -> None:
             if not release:
                 raise Conflict(f"skill {skill_id} was blocked as malicious by a re-scan: only release_malicious (with a reason) releases it")
             rescans.rescan_version(record, actor=caller.actor)  # scans again: the approval now releases it
-        elif record.get("status") == "blocked" and (record.get("error") or {}).get("step") == "scan":
+        elif record.get("status") == "blocked" and (record.get("error") or {}).get("step") in ("scan", "behaviour"):
             resumed = service.resume_at_scan(record, actor=caller.actor)
         elif record.get("status") == "blocked":
             raise Conflict(f"skill {skill_id} is blocked by {record.get('error', {}).get('step')}, not by its code")

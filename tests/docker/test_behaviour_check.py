@@ -262,6 +262,13 @@ def test_writes_to_persistence_paths_are_blocked_until_an_admin_approves(checked
         assert finding["matched"].endswith("/.bashrc")
         assert any(f["matched"].endswith("/.ssh/authorized_keys") for f in skill["behaviour"]["findings"])
         assert "approve-code" in record["reason"]
+        # an admin who read the findings approves this version: the import runs again from Scan and ends ready
+        status, approval = _call(client, "/api/skills/shell-theme/approve-code", {"reason": "theme installer, reviewed"})
+        assert status == 201 and approval["resumed_import"] == record["import_id"], approval
+        again = checked_stack.wait_for_import(record["import_id"], timeout=600)
+        skill = json.loads(client.http.get("/api/skills/shell-theme", headers=ADMIN_HEADERS).body)
+        assert again["status"] == "SUCCEEDED" and skill["status"] == "ready", (again, skill.get("behaviour"))
+        assert skill["behaviour"]["worst"] == "HIGH"  # still reported, now approved
 
 
 def test_a_payload_that_only_exists_at_run_time_is_blocked(checked_stack: Stack) -> None:
