@@ -76,7 +76,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "GET /api/skills/{skill_id}/sbom": {"summary": "The CycloneDX SBOM of a skill's closure"},
     "POST /api/skills/{skill_id}/approve-code": {
-        "summary": "Admin: approve a version whose code had HIGH findings (release_malicious: also lift a CRITICAL block)",
+        "summary": "Admin: approve a version whose code or behaviour check had HIGH findings (release_malicious: also lift a CRITICAL block)",
         "body": _object(("reason",), reason=_STRING, version=_SHORT, release_malicious={"type": "boolean"}),
     },
     "POST /api/skills/{skill_id}/execute": {
