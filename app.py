@@ -69,6 +69,13 @@ def dispatch_build(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return execution_service().dispatch_build(event)
 
 
+@app.lambda_function(name="behaviour")
+def behaviour(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.workflow.behaviour import BehaviourCheck
+
+    return BehaviourCheck(import_service(), execution_service()).step(event)
+
+
 @app.lambda_function(name="finalize")
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return import_service().finalize_step(event)

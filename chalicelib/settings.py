@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
     vulnerability_service_proxy: str | None = None  # HTTPS proxy for the online service only
     popular_packages_file: Path | None = None
     scan_timeout_seconds: float = 120.0  # wall-clock limit of one pip-audit run (online services)
+    # behaviour check (workflow/behaviour.py): run the skill once with canaries at import; off | non_admin | all
+    behaviour_check: Literal["off", "non_admin", "all"] = "non_admin"
+    behaviour_timeout_seconds: float = Field(20.0, gt=0, le=120)  # the probe's budget for all its targets together
+    behaviour_max_targets: int = Field(6, ge=1, le=20)  # the entrypoint and bundled scripts one probe runs
 
     # --- runner and sandbox -------------------------------------------------
     base_image: str = "python:3.11-slim"

@@ -64,7 +64,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "GET /api/skills/{skill_id}/sbom": {"summary": "The CycloneDX SBOM of a skill's closure"},
     "POST /api/skills/{skill_id}/approve-code": {
-        "summary": "Admin: approve a version whose code had HIGH findings (release_malicious: also lift a CRITICAL block)"
+        "summary": "Admin: approve a version whose code or behaviour check had HIGH findings (release_malicious: also lift a CRITICAL block)"
     },
     "POST /api/skills/{skill_id}/execute": {
         "summary": "Run a ready skill in the sandbox: 200 with the result, or 202 with a result_url when the run "

@@ -11,7 +11,7 @@ import click
 from chalicelib.cli import output
 from chalicelib.cli.client import DEFAULT_URL, ApiClient, ApiError
 
-IMPORT_STEPS = ("parse", "resolve", "check", "scan", "install", "finalize")
+IMPORT_STEPS = ("parse", "resolve", "check", "scan", "install", "behaviour", "finalize")
 IMPORT_END_STATES = ("SUCCEEDED", "FAILED", "PENDING_APPROVAL")
 MATURITIES = ("STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS")
 POLL_SECONDS = 0.5

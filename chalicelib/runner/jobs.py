@@ -63,6 +63,8 @@ class RunJob(BaseModel):
     # epoch seconds: a queued job not started by then is dropped: the API has stopped waiting for it, and
     # a late run would be a surprise (an agent told "runner_unavailable" may have asked again)
     start_by: float | None = None
+    # a behaviour check (runner/probe/): the plan (targets, canaries, budget); the run is the probe driver's
+    probe: dict[str, Any] | None = None
 
 
 class CleanupJob(BaseModel):

@@ -745,6 +745,10 @@ class RunnerWorker:
                                          **({"registry_digest": rebuilt.registry_digest} if rebuilt.registry_digest else {}))  # fmt: skip
                 notes.append("image rebuilt from the pins on this host")
                 image = rebuilt.tag
+        if job.probe is not None:  # a behaviour check: run the probe driver in place of the skill (runner/probe/)
+            from chalicelib.runner.probe import probe_fields
+
+            job = job.model_copy(update=probe_fields(job))
         before = self._workspace_before(job)
         request = RunRequest(image=image, code=job.code, entrypoint=job.entrypoint, inputs=job.inputs, files=job.files, limits=job.limits,
                              packages=[p.name for p in job.pins if p.direct], preimport=job.preimport, runtime=job.runtime,

@@ -37,7 +37,7 @@ class CodeApprovals:
             if not release_malicious:
                 raise Conflict(f"skill {skill_id} was blocked as malicious by a re-scan: only release_malicious (with a reason) releases it")
             self.rescans.rescan_version(record, actor=actor)  # scans again: the approval now releases it
-        elif record.get("status") == "blocked" and (record.get("error") or {}).get("step") == "scan":
+        elif record.get("status") == "blocked" and (record.get("error") or {}).get("step") in ("scan", "behaviour"):
             resumed = self.imports.resume_at_scan(record, actor=actor)
         elif record.get("status") == "blocked":
             raise Conflict(f"skill {skill_id} is blocked by {record.get('error', {}).get('step')}, not by its code")
