@@ -167,6 +167,18 @@ class Blocked(SkillharborError):
     record_status = "blocked"
 
 
+class VulnerabilitiesFound(Blocked):
+    """Known vulnerabilities stop a package set a caller asked for synchronously (install, pre-flight).
+
+    400, not Blocked's 422: the seed's install contract answers a vulnerability verdict 400 with
+    "Vulnerabilities detected" in the error, and its clients test for exactly that. The import pipeline
+    raises Blocked (the record says blocked); no state machine step raises this one."""
+
+    http_status = 400
+    reason = "vulnerabilities_found"
+    asl_name = None
+
+
 class ScanUnavailable(SkillharborError):
     """A package could not be audited: fail closed."""
 

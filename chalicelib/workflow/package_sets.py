@@ -21,7 +21,7 @@ from typing import Any
 
 from packaging.markers import Marker
 
-from chalicelib.errors import Blocked, BuildFailed, Forbidden, NotFound, RunnerUnavailable, ScanUnavailable
+from chalicelib.errors import BuildFailed, Forbidden, NotFound, RunnerUnavailable, ScanUnavailable, VulnerabilitiesFound
 from chalicelib.governance.audit import DENIED, OK
 from chalicelib.governance.identity import Principal, Role
 from chalicelib.governance.throttle import Throttle, build_limit, resolve_limit
@@ -196,7 +196,8 @@ class PackageSetService:
             raise ScanUnavailable("the vulnerability scan could not audit every package", problems=list(report.reasons))
         if report.status == "blocked":
             self.audit(INSTALL, actor=caller.actor, outcome=DENIED, **where, detail={"problems": list(report.reasons)})
-            raise Blocked("known vulnerabilities", problems=list(report.reasons), vulnerabilities=vulnerabilities)
+            raise VulnerabilitiesFound(f"Vulnerabilities detected: {len(vulnerabilities)} known in the requested packages",
+                                      problems=list(report.reasons), vulnerabilities=vulnerabilities)  # fmt: skip
         return vulnerabilities
 
     def _skip_scan(self, caller: Principal, pins: list[Pin], where: dict[str, str]) -> list[dict[str, Any]]:
