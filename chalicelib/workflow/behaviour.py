@@ -21,7 +21,7 @@ from chalicelib.runner.jobs import RunJob
 from chalicelib.runner.spec import RunLimits, RunResult, RunStatus
 from chalicelib.scanning.behaviour import INLINE_CODE_FILE, SEVERITIES, judge, make_canaries, plan_targets, redact_canaries
 from chalicelib.settings import get_settings
-from chalicelib.store.skills import utc_now
+from chalicelib.governance.timeutil import now_iso
 from chalicelib.workflow.run_handoff import PendingRun
 
 MODES = ("off", "non_admin", "all")
@@ -107,7 +107,7 @@ class BehaviourCheck:
         return outcome
 
     def _save(self, state: dict[str, Any], record: dict[str, Any], summary: dict[str, Any], *, outcome: str) -> None:
-        step = {"status": "failed" if outcome in ("blocked", "needs_approval", "failed") else "succeeded", "at": utc_now(),
+        step = {"status": "failed" if outcome in ("blocked", "needs_approval", "failed") else "succeeded", "at": now_iso(),
                 **{k: summary[k] for k in ("reason", "worst", "event_count") if k in summary},
                 "findings": len(summary.get("findings", []))}  # fmt: skip
         steps = dict(record.get("steps", {}), behaviour=step)
