@@ -82,7 +82,7 @@ class HandlerProfile:
         return [line for line in out.getvalue().splitlines() if line.strip()][-count - 1:]
 
 
-def run(rounds: int, imports: int, profile: bool) -> dict[str, Any]:
+def run(rounds: int, imports: int, profile: bool, package_imports: bool = True, build_budget: float = 600.0) -> dict[str, Any]:
     bench = ApiBench()
     secret = secrets.token_urlsafe(32)
     direct_url = f"http://127.0.0.1:{free_port()}"
@@ -134,20 +134,25 @@ def run(rounds: int, imports: int, profile: bool) -> dict[str, Any]:
         os.environ["SKILLHARBOR_RUNNER_URL"] = direct_url
         log("B9 imports: no packages, three packages whose image exists")
         import_times: dict[str, list[float]] = {"import_no_packages": [], "import_three_packages": []}
-        for package in THREE_PACKAGES:
-            status, body = bench.post("/api/packages/approve", {"package_name": package, "min_maturity": "INTERN"}, bench.admin)
-            assert status in (200, 201), body
-        _, record = bench.import_skill(THREE.format(name="path-three-0"))  # builds the image (unmeasured)
-        assert record.get("status") == "SUCCEEDED", record
+        kinds = [("import_no_packages", lambda n: HELLO.format(name=f"path-hello-{n}"))]
+        if package_imports:
+            for package in THREE_PACKAGES:
+                status, body = bench.post("/api/packages/approve", {"package_name": package, "min_maturity": "INTERN"}, bench.admin)
+                assert status in (200, 201), body
+            # builds the image (unmeasured); on a loaded machine a build may take very long: skipped past the budget
+            first, record = bench.import_skill(THREE.format(name="path-three-0"), timeout=build_budget)
+            if record.get("status") == "SUCCEEDED":
+                kinds.append(("import_three_packages", lambda n: THREE.format(name=f"path-three-{n + 1}")))
+            else:
+                out["import_three_packages_skipped"] = f"the image build did not finish within {build_budget:.0f}s: {record.get('status')}"
         for n in range(imports + 1):
-            for label, text in (("import_no_packages", HELLO.format(name=f"path-hello-{n}")),
-                                ("import_three_packages", THREE.format(name=f"path-three-{n + 1}"))):  # fmt: skip
-                elapsed, record = bench.import_skill(text)
+            for label, make in kinds:
+                elapsed, record = bench.import_skill(make(n))
                 assert record.get("status") == "SUCCEEDED", record
                 if n > 0:  # the first of each warms the pipeline's functions
                     import_times[label].append(elapsed)
         keep = len(times["execute_direct"])
-        all_times = {**times, **import_times}
+        all_times = {**times, **{k: v for k, v in import_times.items() if v}}
         out["b9"] = {
             "rounds": rounds,
             "imports": imports,
@@ -170,16 +175,22 @@ def run(rounds: int, imports: int, profile: bool) -> dict[str, Any]:
 
 
 def main() -> int:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every call
     parser = argparse.ArgumentParser(description="the API path's latency targets and where the time goes (B9)")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--imports", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="cProfile the API's request handling")
+    parser.add_argument("--no-package-imports", action="store_true", help="skip the import of a skill with packages")
+    parser.add_argument("--build-budget", type=float, default=600.0, help="seconds the unmeasured first build may take")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    document: dict[str, Any] = {"benchmark": "api_path", "environment": environment(), **run(args.rounds, args.imports, args.profile)}
+    document: dict[str, Any] = {"benchmark": "api_path", "environment": environment(),
+                                **run(args.rounds, args.imports, args.profile, not args.no_package_imports, args.build_budget)}
     path = write_json(document, args.out, "api-path")
     b9 = document["b9"]
-    print(json.dumps({k: {"p50_ms": b9[k]["p50_ms"], "target": TARGETS_MS[k]} for k in TARGETS_MS}))
+    print(json.dumps({k: {"p50_ms": b9[k]["p50_ms"], "target": TARGETS_MS[k]} for k in TARGETS_MS if k in b9}))
     log(f"wrote {path}")
     return 0
 

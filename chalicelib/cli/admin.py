@@ -163,7 +163,8 @@ def _key_to_rotate(session: Session, key_id: str | None, agent_id: str | None) -
 @json_option
 @pass_session
 def keys_rotate(session: Session, key_id: str | None, agent_id: str | None) -> None:
-    """Replace a key (default: the one in use) with a new secret; the old key stops working at once.
+    """Replace a key (default: the one in use) with a new secret; the old key stops working at once
+    (on other API instances within SKILLHARBOR_RECORD_CACHE_SECONDS).
 
     Any key may rotate itself; admin keys may rotate any key.
     """

@@ -39,7 +39,7 @@ def keys_create(session: Session, role: str, name: str, team: str | None, agent_
 @json_option
 @pass_session
 def keys_revoke(session: Session, key_id: str) -> None:
-    """Revoke a key: it stops working at once.
+    """Revoke a key: it stops working at once (on other API instances within SKILLHARBOR_RECORD_CACHE_SECONDS).
 
     ``bootstrap-admin`` retires SKILLHARBOR_ADMIN_KEY (allowed once another admin key exists).
     """

@@ -13,7 +13,8 @@ Items:
   SKILLHARBOR_ADMIN_KEY is refused from then on, even while it is still configured.
 
 Authentication reads a key by the id embedded in it (a strongly consistent
-GetItem), so a revoked key stops working at once; the hash index is only
+GetItem), so a revoked key is refused by the next read; the API reuses a read for
+``record_cache_seconds`` (governance/key_cache.py). The hash index is only
 eventually consistent and serves look-ups by hash.
 """
 

@@ -241,3 +241,33 @@ def test_ban_of_a_transitive_package_stops_executions_of_ready_skills(stack, adm
         assert response.status_code == 403
         body = json.loads(response.body)
         assert any(p.startswith("urllib3") and "incident 7" in p for p in body["problems"])
+
+
+def test_a_ban_after_runs_refuses_the_very_next_run(stack, admin_headers):
+    """The skill record and the decisions of earlier runs are cached: a ban made here must still apply at once."""
+    from chalicelib.api.services import execution_service
+    from chalicelib.runner.spec import RunResult, RunStatus
+
+    with Client(stack.app) as client:
+        _approve(client, admin_headers, "requests")
+        accepted = json.loads(
+            client.http.post("/api/skills", body=REQUESTS_SKILL, headers={**admin_headers, "Content-Type": "text/markdown"}).body
+        )
+        assert stack.wait_for_import(accepted["import_id"])["status"] == "SUCCEEDED"
+        agent = json.loads(client.http.post("/api/agents", body=json.dumps({"agent_id": "bot-10", "maturity": "AUTONOMOUS"}),
+                                            headers={**admin_headers, "Content-Type": "application/json"}).body)  # fmt: skip
+        headers = {"Authorization": f"Bearer {agent['api_key']}", "Content-Type": "application/json"}
+        service = execution_service()
+        original = service.run
+        service.run = lambda job, **kwargs: RunResult(status=RunStatus.OK, output="t")  # the run itself is not the point
+        try:
+            for _ in range(2):
+                ok = client.http.post("/api/skills/fetch-page/execute", body=json.dumps({"inputs": {"url": "x"}}), headers=headers)
+                assert ok.status_code == 200, ok.body
+            client.http.post("/api/packages/ban", body=json.dumps({"package_name": "urllib3", "reason": "incident 8"}),
+                             headers={**admin_headers, "Content-Type": "application/json"})  # fmt: skip
+            response = client.http.post("/api/skills/fetch-page/execute", body=json.dumps({"inputs": {"url": "x"}}), headers=headers)
+        finally:
+            service.run = original
+        assert response.status_code == 403
+        assert any(p.startswith("urllib3") and "incident 8" in p for p in json.loads(response.body)["problems"])
