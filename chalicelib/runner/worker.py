@@ -50,6 +50,7 @@ from chalicelib.governance.run_events import job_refused
 from chalicelib.runner.intake import RefusalThrottle, RefusedJob, admit_run, open_message
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
 from chalicelib.runner.run_records import RunRecorder
+from chalicelib.runner.slots import RunSlots
 from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
 
 log = logging.getLogger("skillharbor.runner")
@@ -223,6 +224,18 @@ class DockerEngine:
         info.registry_digest, info.pulled = digest, True
         return info
 
+    def fleet_view(self) -> dict[str, Any]:
+        """The runtimes this engine offers, the skill images it holds, the warm pool keys ready now."""
+        from chalicelib.runner import runtimes
+
+        client = self._guard(self._docker)
+        if getattr(self, "_runtimes_of", None) is not client:  # asked once per connection
+            offered = runtimes.registered(client) & {r.value for r in runtimes.Runtime}
+            self._runtimes, self._runtimes_of = sorted(offered or {"runc"}), client
+        images = sorted({t for image in client.images.list(name="skillharbor/env") for t in image.tags})
+        pool = self._pool
+        return {"runtimes": self._runtimes, "images": images, "warm": pool.warm_keys() if pool is not None else []}
+
     def image_exists(self, tag: str) -> bool:
         from chalicelib.runner.builder import find_image
 
@@ -331,13 +344,16 @@ class RunnerWorker:
         direct_listen: str = "",
         drain_seconds: float = 10.0,
         workspaces: Any = None,
+        fleet: Any = None,
+        advertise_url: str = "",
+        worker_id: str | None = None,
     ):
         """``secret`` verifies every job (default: SKILLHARBOR_RUNNER_SECRET); ``runs`` is the shared run store
         (store/runs.py); ``maxima`` the settings whose limits this runner enforces (default: its own)."""
         self.wait_seconds = wait_seconds
         self.drain_seconds = drain_seconds
         self.heartbeat_seconds = heartbeat_seconds
-        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.engine = engine
         self.sqs, self.queue_url = sqs, queue_url
         self.images, self.skills, self.orchestrator = images, skills, orchestrator
@@ -357,7 +373,9 @@ class RunnerWorker:
         self._refusals = RefusalThrottle()
         self.direct_server: Any = None
         # containers this worker runs at once, queued and direct jobs together (run_forever sizes it)
-        self.run_slots = threading.BoundedSemaphore(4)
+        self.run_slots = RunSlots(4)
+        # the fleet registry (store/runners.py): None keeps the bare heartbeat through ``images``
+        self.fleet, self.advertise_url = fleet, advertise_url
         self._in_flight: dict[int, dict[str, Any]] = {}  # poll thread id -> the message it is handling
         self._in_flight_lock = threading.Lock()
         self.stop_requested_at: float | None = None
@@ -443,12 +461,15 @@ class RunnerWorker:
             # health reports workers seen recently; a failed beat must not stop the worker
             while not self.stop_event.is_set():
                 try:
-                    self.images.heartbeat(self.worker_id, threads=threads)
+                    if self.fleet is not None:
+                        self.fleet.beat(self.worker_id, heartbeat_seconds=self.heartbeat_seconds, **self.fleet_view(threads))
+                    else:
+                        self.images.heartbeat(self.worker_id, threads=threads)
                 except Exception:
                     log.warning("heartbeat failed", exc_info=True)
                 self.stop_event.wait(self.heartbeat_seconds)
 
-        self.run_slots = threading.BoundedSemaphore(max(1, threads))
+        self.run_slots = RunSlots(threads)
         workers = [threading.Thread(target=loop, name=f"runner-{i}", daemon=True) for i in range(threads)]
         workers.append(threading.Thread(target=beat, name="runner-heartbeat", daemon=True))
         if self.direct_listen:
@@ -466,7 +487,25 @@ class RunnerWorker:
             if self._stop_requested:
                 self.stop_event.set()
         self.stop_requested_at = time.monotonic()
+        self._leave_fleet()
         self._drain(workers)
+
+    def fleet_view(self, threads: int) -> dict[str, Any]:
+        """What this worker publishes with each heartbeat: where it takes direct runs, what it can run,
+        how much room it has, which images and warm containers it holds (routing prefers those)."""
+        view = getattr(self.engine, "fleet_view", None)
+        held = view() if view is not None else {}
+        server = self.direct_server
+        return {"endpoint": (self.advertise_url or server.url) if server is not None else "", "threads": threads,
+                "slots": self.run_slots.size, "free_slots": self.run_slots.free, "runtimes": held.get("runtimes", ["runc"]),
+                "images": held.get("images", []), "warm": held.get("warm", [])}  # fmt: skip
+
+    def _leave_fleet(self) -> None:
+        if self.fleet is not None:
+            try:  # routed to no more; a failure only means it is listed gone after its heartbeats lapse
+                self.fleet.leave(self.worker_id)
+            except Exception:
+                log.warning("could not mark this worker stopped in the fleet registry", exc_info=True)
 
     def _drain(self, workers: list[threading.Thread]) -> None:
         """After the stop event: stop taking direct runs, give running jobs ``drain_seconds``,
@@ -849,6 +888,7 @@ def build_worker(settings: Any | None = None) -> RunnerWorker:
     from chalicelib.store.audit import AuditStore
     from chalicelib.store.images import ImageStore
     from chalicelib.store.queues import sqs_client
+    from chalicelib.store.runners import RunnerFleet
     from chalicelib.store.skills import DynamoSkillRegistry
     from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 
@@ -858,6 +898,7 @@ def build_worker(settings: Any | None = None) -> RunnerWorker:
         DockerEngine(settings), sqs=sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
         skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), audit=AuditStore(),
         secret=settings.runner_secret, maxima=settings, direct_listen=settings.runner_listen,
+        heartbeat_seconds=settings.runner_heartbeat_seconds, fleet=RunnerFleet(), advertise_url=settings.runner_advertise_url,
     )  # fmt: skip
 
 
