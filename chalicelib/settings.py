@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     # the fleet (store/runners.py, workflow/routing.py): each worker's heartbeat; 3 missed and it is listed gone
     runner_heartbeat_seconds: float = Field(5.0, gt=0)
     runner_advertise_url: str = ""  # worker side: the direct URL the API should use (default: the listen address)
+    runner_metrics_namespace: str = ""  # CloudWatch namespace of the workers' slot metrics (store/metrics.py); empty: none sent
+    runner_fleet_name: str = "skillharbor"  # the metrics' Fleet dimension (the template sets the stack's name)
 
     @model_validator(mode="after")
     def _admin_key_is_long_enough(self) -> Settings:

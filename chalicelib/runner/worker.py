@@ -323,6 +323,17 @@ class DockerEngine:
 
 
 
+def _reachable(url: str) -> str:
+    """A listen URL others can use: a wildcard address becomes this host's outbound address (on ECS with host
+    networking, the instance's private IP)."""
+    for wildcard in ("//0.0.0.0:", "//[::]:"):
+        if wildcard in url:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(("10.255.255.255", 9))  # no packet is sent: this only picks the outbound interface
+                return url.replace(wildcard, f"//{probe.getsockname()[0]}:")
+    return url
+
+
 class RunnerWorker:
     def __init__(
         self,
@@ -376,6 +387,7 @@ class RunnerWorker:
         self.run_slots = RunSlots(4)
         # the fleet registry (store/runners.py): None keeps the bare heartbeat through ``images``
         self.fleet, self.advertise_url = fleet, advertise_url
+        self.metrics: Any = None  # store/metrics.py RunnerMetrics (build_worker sets it)
         self._in_flight: dict[int, dict[str, Any]] = {}  # poll thread id -> the message it is handling
         self._in_flight_lock = threading.Lock()
         self.stop_requested_at: float | None = None
@@ -462,7 +474,10 @@ class RunnerWorker:
             while not self.stop_event.is_set():
                 try:
                     if self.fleet is not None:
-                        self.fleet.beat(self.worker_id, heartbeat_seconds=self.heartbeat_seconds, **self.fleet_view(threads))
+                        view = self.fleet_view(threads)
+                        self.fleet.beat(self.worker_id, heartbeat_seconds=self.heartbeat_seconds, **view)
+                        if self.metrics is not None:  # the autoscaling's free-slots signal (store/metrics.py)
+                            self.metrics.publish(slots=view["slots"], free_slots=view["free_slots"])
                     else:
                         self.images.heartbeat(self.worker_id, threads=threads)
                 except Exception:
@@ -496,7 +511,7 @@ class RunnerWorker:
         view = getattr(self.engine, "fleet_view", None)
         held = view() if view is not None else {}
         server = self.direct_server
-        return {"endpoint": (self.advertise_url or server.url) if server is not None else "", "threads": threads,
+        return {"endpoint": (self.advertise_url or _reachable(server.url)) if server is not None else "", "threads": threads,
                 "slots": self.run_slots.size, "free_slots": self.run_slots.free, "runtimes": held.get("runtimes", ["runc"]),
                 "images": held.get("images", []), "warm": held.get("warm", [])}  # fmt: skip
 
@@ -892,14 +907,18 @@ def build_worker(settings: Any | None = None) -> RunnerWorker:
     from chalicelib.store.skills import DynamoSkillRegistry
     from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 
+    from chalicelib.store.metrics import RunnerMetrics
+
     settings = settings or get_settings()
     sqs = sqs_client()
-    return RunnerWorker(
+    worker = RunnerWorker(
         DockerEngine(settings), sqs=sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
         skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), audit=AuditStore(),
         secret=settings.runner_secret, maxima=settings, direct_listen=settings.runner_listen,
         heartbeat_seconds=settings.runner_heartbeat_seconds, fleet=RunnerFleet(), advertise_url=settings.runner_advertise_url,
     )  # fmt: skip
+    worker.metrics = RunnerMetrics()
+    return worker
 
 
 def main(argv: list[str] | None = None) -> int:
