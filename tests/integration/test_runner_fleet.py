@@ -135,3 +135,25 @@ def test_a_worker_gone_before_it_claimed_the_run_passes_it_to_another(fleet):
         status, result, _ = call(fleet.stack, "POST", f"/api/skills/{SKILL_ID}/execute", {"inputs": {"a": i}}, headers)
         assert status == 200 and result["status"] == "ok" and result["output"] == i, result
     assert len(worker.engine.runs) + len(fleet.stack.engine.runs) == 4
+
+
+def test_workers_publish_their_slots_for_the_autoscaling_at_most_once_a_minute(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.store import aws
+    from chalicelib.store.metrics import RunnerMetrics
+
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_METRICS_NAMESPACE", "skillharbor/runners")
+    monkeypatch.setenv("SKILLHARBOR_RUNNER_FLEET_NAME", "prod")
+    with mock_aws():
+        aws.reset_clients()
+        metrics = RunnerMetrics()
+        assert metrics.publish(slots=4, free_slots=3, now=1000.0) is True
+        assert metrics.publish(slots=4, free_slots=0, now=1030.0) is False  # within the minute
+        listed = boto3.client("cloudwatch", region_name="us-east-1").list_metrics(Namespace="skillharbor/runners")["Metrics"]
+        assert sorted(m["MetricName"] for m in listed) == ["FreeSlots", "Slots"]
+        assert all(m["Dimensions"] == [{"Name": "Fleet", "Value": "prod"}] for m in listed)
+        monkeypatch.setenv("SKILLHARBOR_RUNNER_METRICS_NAMESPACE", "")
+        assert RunnerMetrics().publish(slots=4, free_slots=4, now=5000.0) is False  # off without a namespace
+    aws.reset_clients()
