@@ -161,8 +161,7 @@ class RunHandoff:
         if record.get("state") == RUNNING:
             worker = record.get("worker") or target.worker_id or target.url
             log.error("direct run of job %s lost with runner %s: %s", job.job_id, worker, error)
-            return self._end(job, f"the run was lost: runner worker {worker} went away while it held the run, which may "
-                             "have partly happened, so it was not retried; run it again if that is safe")  # fmt: skip
+            return self._end(job, lost_message(worker))
         log.warning("%s; job %s did not start there: trying the next runner", error, job.job_id)
         return None
 
@@ -213,12 +212,32 @@ class RunHandoff:
             raise NotFound(f"no run job {job_id!r}")
         if record.get("state") == DONE:
             return record, self._result(record["result"])
-        if time.time() <= float(record.get("result_due", 0)):
-            return record, PendingRun(job_id, record.get("state", ACCEPTED))
         job = RunJob(job_id=job_id, skill_id=record["skill_id"], version=record.get("version", ""), code="", entrypoint="execute",
                      agent_id=record.get("agent_id"), requested_by=record.get("requested_by", "system"),
                      image_tag=record.get("image_tag"), audit_detail=record.get("audit_detail") or {})  # fmt: skip
+        holder = self._gone_holder(record)
+        if holder:  # claimed (from the queue or directly) by a worker the fleet lists gone: it will never report
+            return record, self._end(job, lost_message(holder))
+        if time.time() <= float(record.get("result_due", 0)):
+            return record, PendingRun(job_id, record.get("state", ACCEPTED))
         return record, self._end(job, "no runner worker reported a result in time; is one running?")
+
+    def _gone_holder(self, record: dict[str, Any]) -> str:
+        """The worker holding this running job, when the fleet lists it gone ("" otherwise)."""
+        worker = record.get("worker") if record.get("state") == RUNNING else None
+        if not worker:
+            return ""
+        try:
+            listed = {m.get("worker_id"): m.get("state") for m in self.router.fleet()}
+        except Exception:  # the registry unreadable: wait for the result or its due time, as before
+            return ""
+        # not "stopped": a worker stopping cleanly may still be finishing it
+        return str(worker) if listed.get(worker) == "gone" else ""
+
+
+def lost_message(worker: str) -> str:
+    return (f"the run was lost: runner worker {worker} went away while it held the run, which may have partly happened, "
+            "so it was not retried; run it again if that is safe")
 
 
 _clients: dict[str, DirectRunClient] = {}

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -171,11 +172,23 @@ def test_a_worker_killed_mid_burst_loses_no_run_silently_and_later_runs_avoid_it
     members = fleet_stack.fleet()
     victim = sorted(members)[1]
     killed_at: list[float] = []
+    gone_at: list[float] = []
+
+    def watch() -> None:  # the listing, read while the burst goes on
+        while time.monotonic() - killed_at[0] < 3 * HEARTBEAT + 30:
+            try:
+                if fleet_stack.fleet()[victim]["state"] == "gone":
+                    gone_at.append(time.monotonic())
+                    return
+            except (OSError, AssertionError):
+                pass
+            time.sleep(0.5)
 
     def kill_soon() -> None:
-        time.sleep(0.3)  # runs are in flight on every worker by now
+        time.sleep(2.0)  # runs are in flight on every worker by now
         os.kill(int(victim.rsplit("-", 1)[1]), signal.SIGKILL)
         killed_at.append(time.monotonic())
+        threading.Thread(target=watch, daemon=True).start()
 
     answers = fleet_stack.burst(key, during=kill_soon)
     outcomes = Counter()
@@ -191,10 +204,11 @@ def test_a_worker_killed_mid_burst_loses_no_run_silently_and_later_runs_avoid_it
     assert {r["worker"] for r in runs if r["status"] == "ok"} <= set(members)
     print(f"killed {victim} mid-burst: {dict(outcomes)}")
 
-    gone = _wait(lambda: fleet_stack.fleet()[victim]["state"] == "gone" and time.monotonic(), 3 * HEARTBEAT + 10,
-                 "the killed worker was not listed gone", fleet_stack.log)  # fmt: skip
-    # listed gone once three heartbeats are missed (+ one beat and the listing's own time)
-    assert gone - killed_at[0] <= 4 * HEARTBEAT + 2, gone - killed_at[0]
+    _wait(lambda: gone_at, 3 * HEARTBEAT + 30, "the killed worker was not listed gone", fleet_stack.log)
+    # listed gone once three heartbeats are missed: at most 3 beats after its last one (+ the listing's poll and a
+    # loaded machine's delay in answering it)
+    assert gone_at[0] - killed_at[0] <= 3 * HEARTBEAT + 5, gone_at[0] - killed_at[0]
+    print(f"listed gone {gone_at[0] - killed_at[0]:.1f}s after the kill")
 
     key_after = fleet_stack.agent("after")
     later = fleet_stack.burst(key_after)
