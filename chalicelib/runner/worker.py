@@ -509,10 +509,16 @@ class RunnerWorker:
         """What this worker publishes with each heartbeat: where it takes direct runs, what it can run,
         how much room it has, which images and warm containers it holds (routing prefers those)."""
         view = getattr(self.engine, "fleet_view", None)
-        held = view() if view is not None else {}
+        engine_ok = True
+        try:
+            held = view() if view is not None else {}
+        except Exception as error:  # still beat (health lists the worker), but with no room: nothing is routed here
+            log.warning("engine unavailable for the fleet view: %s", error)
+            held, engine_ok = {}, False
         server = self.direct_server
         return {"endpoint": (self.advertise_url or _reachable(server.url)) if server is not None else "", "threads": threads,
-                "slots": self.run_slots.size, "free_slots": self.run_slots.free, "runtimes": held.get("runtimes", ["runc"]),
+                "slots": self.run_slots.size, "free_slots": self.run_slots.free if engine_ok else 0,
+                "engine": "ok" if engine_ok else "unreachable", "runtimes": held.get("runtimes", ["runc"]),
                 "images": held.get("images", []), "warm": held.get("warm", [])}  # fmt: skip
 
     def _leave_fleet(self) -> None:

@@ -73,7 +73,8 @@ class FleetRouter:
         with self._lock:
             for member in members:
                 worker, url = member.get("worker_id", ""), member.get("endpoint") or ""
-                if member.get("state") != "up" or not url or job.runtime.value not in (member.get("runtimes") or ["runc"]):
+                if member.get("state") != "up" or not url or member.get("engine") == "unreachable" \
+                        or job.runtime.value not in (member.get("runtimes") or ["runc"]):
                     continue
                 if self._busy_until.get(worker, 0.0) > now:
                     continue

@@ -94,11 +94,15 @@ def test_a_burst_of_runs_spreads_over_every_worker(fleet):
 
     def one(i: int) -> tuple[int, dict]:
         status, result, _ = call(fleet.stack, "POST", f"/api/skills/{SKILL_ID}/execute", {"inputs": {"a": i, "b": 1}}, headers)
+        deadline = time.monotonic() + 120
+        while status == 202 and time.monotonic() < deadline:  # a loaded machine: the run outlasted the request's wait
+            time.sleep(0.2)
+            status, result, _ = call(fleet.stack, "GET", result["result_url"], headers=headers)
         return status, result
 
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(one, range(30)))
-    assert all(status == 200 and result["status"] == "ok" for status, result in answers), answers
+    assert [a for a in answers if a[0] != 200 or a[1]["status"] != "ok"] == []
     assert sorted(result["output"] for _, result in answers) == [i + 1 for i in range(30)]
     counts = {name: len(fleet.workers[name].engine.runs) for name in names}
     assert sum(counts.values()) + len(fleet.stack.engine.runs) == 30, counts  # each run once
