@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import auth, commands, console, governance, isolation, network, openapi, ownership, queues, runs, scanning, secrets, skills, status
+from chalicelib.api import auth, commands, console, governance, isolation, network, openapi, ownership, queues, runners, runs, scanning, secrets, skills, status
 from chalicelib.api.services import execution_service, import_service
 from chalicelib.errors import BadRequest
 
@@ -36,6 +36,7 @@ runs.register(app, api_key)
 commands.register(app, api_key)  # command runs and workspaces
 scanning.register(app, api_key)
 queues.register(app, api_key)
+runners.register(app, api_key)  # the runner fleet (docs/DEPLOYMENT.md)
 openapi.register(app)
 console.register(app)  # GET /console: the admin console (static; it calls the API above with the admin's key)
 

@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     runner_url: str = ""  # API side: the worker's direct endpoint, e.g. http://10.0.1.5:8001; empty: queue only
     runner_listen: str = ""  # worker side: host:port to serve direct runs on (a private address); empty: off
     runner_secret: str = Field("", repr=False)  # shared HMAC key signing every runner job (queue and direct)
+    # the fleet (store/runners.py, workflow/routing.py): each worker's heartbeat; 3 missed and it is listed gone
+    runner_heartbeat_seconds: float = Field(5.0, gt=0)
+    runner_advertise_url: str = ""  # worker side: the direct URL the API should use (default: the listen address)
+    runner_metrics_namespace: str = ""  # CloudWatch namespace of the workers' slot metrics (store/metrics.py); empty: none sent
+    runner_fleet_name: str = "skillharbor"  # the metrics' Fleet dimension (the template sets the stack's name)
 
     @model_validator(mode="after")
     def _admin_key_is_long_enough(self) -> Settings:

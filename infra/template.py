@@ -19,6 +19,9 @@ from typing import Any
 INFRA = Path(__file__).resolve().parent
 RESOURCES_FILE = INFRA / "resources.json"
 ASL_FILE = INFRA / "state_machine.asl.json"
+#: the runner fleet on AWS (ECS on EC2 container instances, ECR, scaling alarms); deploy-only: the local stack
+#: starts its workers as processes (chalicelib/local/stack.py)
+FLEET_FILE = INFRA / "runner_fleet.json"
 
 #: environment of every function: the resources' real names, resolved by CloudFormation
 FUNCTION_ENVIRONMENT: dict[str, Any] = {
@@ -66,6 +69,12 @@ def merge_template() -> dict[str, Any]:
     missing = substitution_names(machine["Definition"]) - set(machine["DefinitionSubstitutions"])
     if missing:
         raise ValueError(f"ASL expects substitutions the template lacks: {sorted(missing)}")
+    fleet = json.loads(FLEET_FILE.read_text())
+    for section in ("Parameters", "Conditions", "Resources", "Outputs"):
+        clash = set(template.get(section, {})) & set(fleet.get(section, {}))
+        if clash:
+            raise ValueError(f"{FLEET_FILE.name} redefines {section} {sorted(clash)}")
+        template.setdefault(section, {}).update(fleet.get(section, {}))
     template["Globals"] = {"Function": {"Environment": {"Variables": copy.deepcopy(FUNCTION_ENVIRONMENT)}}}
     return template
 

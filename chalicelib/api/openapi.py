@@ -173,6 +173,8 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "POST /api/images/cleanup": {
         "summary": "Admin: remove images unused for ttl_days (and build-cache wheels unused for BUILD_CACHE_TTL_DAYS)"
     },
+    "GET /api/runners": {"summary": "Admin: the runner workers (endpoint, runtimes, free run slots, images and warm pools held, "
+                                    "up, gone after 3 missed heartbeats, or stopped)"},
     "GET /api/queues/dead-letters": {
         "summary": "Admin: messages in each dead-letter queue, with a peek at their bodies",
         "query": {"peek": ({"type": "string", "pattern": "^[0-9]{1,2}$"}, False)},

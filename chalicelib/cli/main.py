@@ -31,6 +31,7 @@ from chalicelib.cli.isolation import isolation
 from chalicelib.cli.keys import keys
 from chalicelib.cli.packages import packages
 from chalicelib.cli.run import run_skill
+from chalicelib.cli.runners import runners
 from chalicelib.cli.scan import scan_command
 from chalicelib.cli.skills import skills
 
@@ -61,7 +62,7 @@ def cli(ctx: click.Context, url: str, key: str | None, timeout: float) -> None:
 
 
 for command in (health, import_skill, imports, skills, run_skill, packages, agents, keys, audit, images, inbox, isolation,
-                exec_command, workspaces, scan_command):  # fmt: skip
+                exec_command, workspaces, scan_command, runners):  # fmt: skip
     cli.add_command(command)
 
 

@@ -40,6 +40,8 @@ class StackOptions:
     runner_port: int = 8001  # the worker's direct run endpoint (0: off, runs go through the queue only)
     stage: str = "dev"
     start_runner: bool = True
+    workers: int = 1  # runner worker processes (SKILLHARBOR_LOCAL_WORKERS); worker i serves direct runs on runner_port + i
+    registry_port: int = 0  # SKILLHARBOR_LOCAL_REGISTRY=1: the local image registry's port (0: none is started)
     admin_key: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -76,7 +78,8 @@ class LocalStack:
         self.api_thread: threading.Thread | None = None
         self.pollers: list[Any] = []
         self.scheduler: Any = None
-        self.runner: subprocess.Popen[bytes] | None = None
+        self.runners: list[subprocess.Popen[bytes]] = []
+        self.registry: Any = None  # local/registry.py LocalRegistry when one was started
         self.admin_key: str | None = None
         self.provisioned: Any = None
 
@@ -86,7 +89,7 @@ class LocalStack:
         os.environ["SKILLHARBOR_ADMIN_KEY"] = self.admin_key
         # every runner job (queued or direct) is signed with it; generated, it lives as long as this stack
         os.environ.setdefault("SKILLHARBOR_RUNNER_SECRET", secrets.token_urlsafe(32))
-        if self.options.start_runner and self.options.runner_port and not os.environ.get("SKILLHARBOR_RUNNER_URL"):
+        if self.options.start_runner and self.options.runner_port and self.options.workers == 1 and not os.environ.get("SKILLHARBOR_RUNNER_URL"):
             # the API posts runs straight to the worker it starts
             # loopback whatever --host says: the endpoint runs code for whoever holds the secret
             os.environ["SKILLHARBOR_RUNNER_LISTEN"] = f"127.0.0.1:{self.options.runner_port}"
@@ -115,9 +118,20 @@ class LocalStack:
         self._start_api(app)
         self._start_pollers(app)
         self._start_scheduler(app)
+        if self.options.registry_port:
+            from chalicelib.local.registry import start_registry
+
+            self.registry = start_registry(self.options.registry_port)
+            os.environ["SKILLHARBOR_REGISTRY"] = self.registry.address  # the workers push and pull through it
         if self.options.start_runner:
-            self._start_runner()
+            for index in range(max(1, self.options.workers)):
+                self._start_runner(index)
         return self
+
+    @property
+    def runner(self) -> subprocess.Popen[bytes] | None:
+        """The first runner worker (the only one unless SKILLHARBOR_LOCAL_WORKERS is above 1)."""
+        return self.runners[0] if self.runners else None
 
     def _start_api(self, app: Any) -> None:
         from chalice.config import Config
@@ -169,11 +183,12 @@ class LocalStack:
         self.scheduler = Scheduler(jobs)
         self.scheduler.start()
 
-    def _start_runner(self) -> None:
-        """The container-runner worker: its own process (the only one importing docker).
+    def _start_runner(self, index: int = 0) -> None:
+        """Runner worker ``index``: its own process (the only kind importing docker), its own direct port.
 
         It gets the AWS credentials and the direct-run secret it works with, and
-        never the bootstrap admin key: the worker has no use for it.
+        never the bootstrap admin key: the worker has no use for it. With
+        several workers the API finds each through the fleet registry.
         """
         worker = Path(__file__).resolve().parents[1] / "runner" / "worker.py"
         if not worker.exists():
@@ -181,32 +196,36 @@ class LocalStack:
         from chalicelib.child_env import child_environment
 
         needs = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "SKILLHARBOR_RUNNER_SECRET")
-        self.runner = subprocess.Popen([sys.executable, "-m", "chalicelib.runner.worker"], env=child_environment(keep=needs))
+        env = child_environment(keep=needs)
+        if self.options.runner_port and self.options.workers > 1:
+            env["SKILLHARBOR_RUNNER_LISTEN"] = f"127.0.0.1:{self.options.runner_port + index}"  # loopback, as above
+        self.runners.append(subprocess.Popen([sys.executable, "-m", "chalicelib.runner.worker"], env=env))
 
     def _stop_runner(self) -> None:
-        """SIGTERM, the grace, then SIGKILL; a worker that did not exit cleanly (killed, crashed,
+        """SIGTERM every worker, the grace, then SIGKILL; a worker that did not exit cleanly (killed, crashed,
         or it could not remove its containers) has its containers removed here."""
-        runner = self.runner
-        if runner is None:
-            return
         began = time.monotonic()
-        if runner.poll() is None:
-            runner.send_signal(signal.SIGTERM)
+        for runner in self.runners:
+            if runner.poll() is None:
+                runner.send_signal(signal.SIGTERM)
+        for runner in self.runners:
             try:
-                runner.wait(timeout=RUNNER_GRACE_SECONDS)
+                runner.wait(timeout=max(1.0, RUNNER_GRACE_SECONDS - (time.monotonic() - began)))
             except subprocess.TimeoutExpired:
-                print(f"runner worker did not stop within {RUNNER_GRACE_SECONDS:g}s: killing it", flush=True)
+                print(f"runner worker {runner.pid} did not stop within {RUNNER_GRACE_SECONDS:g}s: killing it", flush=True)
                 runner.kill()
                 runner.wait()
-        if runner.returncode != 0:
-            print(f"runner worker exited with {runner.returncode}: removing the containers it left", flush=True)
-            # the runner module talks to Docker, in a process of its own (this one never imports docker)
-            creator = f"{socket.gethostname()}:{runner.pid}"
-            try:
-                subprocess.run([sys.executable, "-m", "chalicelib.runner.leftovers", "--creator", creator], timeout=120, check=False)
-            except subprocess.TimeoutExpired:
-                print(f"could not remove the containers of runner {creator} in time (label skillharbor.creator={creator})")
-        print(f"runner worker stopped in {time.monotonic() - began:.1f}s (exit {runner.returncode})", flush=True)
+            if runner.returncode != 0:
+                print(f"runner worker {runner.pid} exited with {runner.returncode}: removing the containers it left", flush=True)
+                # the runner module talks to Docker, in a process of its own (this one never imports docker)
+                creator = f"{socket.gethostname()}:{runner.pid}"
+                try:
+                    subprocess.run([sys.executable, "-m", "chalicelib.runner.leftovers", "--creator", creator], timeout=120, check=False)
+                except subprocess.TimeoutExpired:
+                    print(f"could not remove the containers of runner {creator} in time (label skillharbor.creator={creator})")
+        if self.runners:
+            codes = ", ".join(str(r.returncode) for r in self.runners)
+            print(f"runner worker{'s' if len(self.runners) > 1 else ''} stopped in {time.monotonic() - began:.1f}s (exit {codes})", flush=True)
 
     def stop(self) -> None:
         for poller in self.pollers:
@@ -214,6 +233,8 @@ class LocalStack:
         if self.scheduler is not None:
             self.scheduler.stop()
         self._stop_runner()
+        if self.registry is not None:
+            self.registry.stop()
         if self.api_server is not None:
             self.api_server.server.shutdown()
             self.api_server.server.server_close()
@@ -234,12 +255,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runner-port", type=int, default=int(os.environ.get("SKILLHARBOR_RUNNER_PORT", "8001")),
                         help="the runner worker's direct run endpoint (0: runs go through the queue only)")
     parser.add_argument("--no-runner", action="store_true", help="do not start the container-runner worker")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("SKILLHARBOR_LOCAL_WORKERS", "1")),
+                        help="runner worker processes, each serving direct runs on its own port (--runner-port + i)")
+    parser.add_argument("--registry-port", type=int, default=int(os.environ.get("SKILLHARBOR_LOCAL_REGISTRY_PORT", "5050")),
+                        help="port of the local image registry (started when SKILLHARBOR_LOCAL_REGISTRY=1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # moto's server logs every AWS call (pollers and heartbeats make several a second): keep its errors only
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if args.workers < 1:
+        parser.error("SKILLHARBOR_LOCAL_WORKERS (--workers) must be 1 or more")
+    with_registry = os.environ.get("SKILLHARBOR_LOCAL_REGISTRY", "") not in ("", "0")
     options = StackOptions(host=args.host, moto_port=args.moto_port, api_port=args.api_port, runner_port=args.runner_port,
-                           start_runner=not args.no_runner)  # fmt: skip
+                           start_runner=not args.no_runner, workers=args.workers,
+                           registry_port=args.registry_port if with_registry else 0)  # fmt: skip
     stack = LocalStack(options)
     # the handlers only set a flag, polled below: a handler that set an Event could deadlock on its lock,
     # and an untimed wait would not run the handler of a signal that landed on another thread
@@ -251,13 +280,21 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"skillharbor: {problem}", file=sys.stderr, flush=True)
         return 2
-    stack.start()
+    try:
+        stack.start()
+    except RuntimeError as error:  # e.g. the local registry could not start: say why, leave nothing running
+        print(f"skillharbor: {error}", file=sys.stderr, flush=True)
+        stack.stop()
+        return 2
     runner_url = os.environ.get("SKILLHARBOR_RUNNER_URL") if options.start_runner else None
     print(
         "\nskillharbor local stack is up\n"
         f"  API           {options.api_url}   (try: curl {options.api_url}/api/health)\n"
         f"  AWS (moto)    {options.endpoint_url}\n"
         + (f"  runner        {runner_url}   (direct runs; the runner queue is the fallback)\n" if runner_url else "")
+        + (f"  runners       {options.workers} workers on 127.0.0.1:{options.runner_port}-{options.runner_port + options.workers - 1}"
+           "   (runs routed by the fleet registry: skillharbor runners)\n" if options.start_runner and options.workers > 1 else "")
+        + (f"  registry      {stack.registry.address}   (images pushed after a build, pulled by digest)\n" if stack.registry else "")
         + f"  inbox bucket  s3://{os.environ.get('SKILLHARBOR_INBOX_BUCKET', 'skillharbor-inbox')}\n"
         f"  admin key     {stack.admin_key}" + ("   (generated; set SKILLHARBOR_ADMIN_KEY to choose one)" if generated else "") + "\n"
         "Ctrl-C stops everything.\n",

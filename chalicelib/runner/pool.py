@@ -48,7 +48,7 @@ import docker
 import docker.errors
 
 from chalicelib.runner import engine, sandbox
-from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, Runtime
+from chalicelib.runner.spec import RunLimits, RunRequest, RunResult, Runtime, warm_key
 
 log = logging.getLogger("skillharbor.runner.pool")
 
@@ -119,6 +119,11 @@ class PoolKey:
         limits = RunLimits(memory_mb=self.memory_mb, cpus=self.cpus, pids=self.pids, tmpfs_mb=self.tmpfs_mb,
                            workspace_mb=self.workspace_mb)  # fmt: skip
         return RunRequest(image=self.image, code="", limits=limits, packages=list(self.preimport), runtime=self.runtime)
+
+    @property
+    def text(self) -> str:
+        """This key as the fleet registry publishes it (``spec.warm_key``)."""
+        return warm_key(self.image, self.template().limits, self.preimport, True, self.runtime)
 
 
 @dataclass
@@ -497,6 +502,11 @@ class WarmPool:
             return {"hits": self.hits, "misses": self.misses, "created": self.created, "failures": self.failures,
                     "idle": sum(len(c) for c in self._idle.values()), "refill_ms": round(self._refill_seconds * 1000),
                     "pools": pools}  # fmt: skip
+
+    def warm_keys(self) -> list[str]:
+        """The keys with a ready warm container now (the worker publishes them for routing)."""
+        with self._lock:
+            return sorted({k.text for k, containers in self._idle.items() if any(w.ready for w in containers)})
 
     def container_ids(self) -> list[str]:
         with self._lock:

@@ -221,3 +221,11 @@ class RunResult(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def warm_key(image: str, limits: RunLimits, packages: list[str] | tuple[str, ...], preimport: bool, runtime: Runtime) -> str:
+    """One line naming a warm pool's container shape: workers publish the keys of the pools they hold
+    (store/runners.py) and the API sends a run to a worker holding its key (workflow/routing.py)."""
+    imports = ",".join(sorted({p for p in packages if p})) if preimport else ""
+    return (f"{image}|{limits.memory_mb}m|{limits.cpus:g}cpu|{limits.pids}pids|{limits.tmpfs_mb}tmp|{limits.workspace_mb}ws"
+            f"|{runtime.value}|{imports}")  # fmt: skip

@@ -50,6 +50,7 @@ from chalicelib.governance.run_events import job_refused
 from chalicelib.runner.intake import RefusalThrottle, RefusedJob, admit_run, open_message
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
 from chalicelib.runner.run_records import RunRecorder
+from chalicelib.runner.slots import RunSlots
 from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
 
 log = logging.getLogger("skillharbor.runner")
@@ -223,6 +224,18 @@ class DockerEngine:
         info.registry_digest, info.pulled = digest, True
         return info
 
+    def fleet_view(self) -> dict[str, Any]:
+        """The runtimes this engine offers, the skill images it holds, the warm pool keys ready now."""
+        from chalicelib.runner import runtimes
+
+        client = self._guard(self._docker)
+        if getattr(self, "_runtimes_of", None) is not client:  # asked once per connection
+            offered = runtimes.registered(client) & {r.value for r in runtimes.Runtime}
+            self._runtimes, self._runtimes_of = sorted(offered or {"runc"}), client
+        images = sorted({t for image in client.images.list(name="skillharbor/env") for t in image.tags})
+        pool = self._pool
+        return {"runtimes": self._runtimes, "images": images, "warm": pool.warm_keys() if pool is not None else []}
+
     def image_exists(self, tag: str) -> bool:
         from chalicelib.runner.builder import find_image
 
@@ -310,6 +323,17 @@ class DockerEngine:
 
 
 
+def _reachable(url: str) -> str:
+    """A listen URL others can use: a wildcard address becomes this host's outbound address (on ECS with host
+    networking, the instance's private IP)."""
+    for wildcard in ("//0.0.0.0:", "//[::]:"):
+        if wildcard in url:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(("10.255.255.255", 9))  # no packet is sent: this only picks the outbound interface
+                return url.replace(wildcard, f"//{probe.getsockname()[0]}:")
+    return url
+
+
 class RunnerWorker:
     def __init__(
         self,
@@ -333,6 +357,9 @@ class RunnerWorker:
         workspaces: Any = None,
         results: Any = None,
         platform: Any = None,
+        fleet: Any = None,
+        advertise_url: str = "",
+        worker_id: str | None = None,
     ):
         """``secret`` verifies every job (default: SKILLHARBOR_RUNNER_SECRET); ``runs`` is the shared run store
         (store/runs.py), ``results`` where build, cleanup and removal outcomes go (store/results.py), ``platform``
@@ -341,7 +368,7 @@ class RunnerWorker:
         self.wait_seconds = wait_seconds
         self.drain_seconds = drain_seconds
         self.heartbeat_seconds = heartbeat_seconds
-        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.engine = engine
         self.sqs, self.queue_url = sqs, queue_url
         self.images, self.skills, self.orchestrator = images, skills, orchestrator
@@ -370,7 +397,10 @@ class RunnerWorker:
         self._refusals = RefusalThrottle()
         self.direct_server: Any = None
         # containers this worker runs at once, queued and direct jobs together (run_forever sizes it)
-        self.run_slots = threading.BoundedSemaphore(4)
+        self.run_slots = RunSlots(4)
+        # the fleet registry (store/runners.py): None keeps the bare heartbeat through ``images``
+        self.fleet, self.advertise_url = fleet, advertise_url
+        self.metrics: Any = None  # store/metrics.py RunnerMetrics (build_worker sets it)
         self._in_flight: dict[int, dict[str, Any]] = {}  # poll thread id -> the message it is handling
         self._in_flight_lock = threading.Lock()
         self.stop_requested_at: float | None = None
@@ -456,12 +486,18 @@ class RunnerWorker:
             # health reports workers seen recently; a failed beat must not stop the worker
             while not self.stop_event.is_set():
                 try:
-                    self.images.heartbeat(self.worker_id, threads=threads)
+                    if self.fleet is not None:
+                        view = self.fleet_view(threads)
+                        self.fleet.beat(self.worker_id, heartbeat_seconds=self.heartbeat_seconds, **view)
+                        if self.metrics is not None:  # the autoscaling's free-slots signal (store/metrics.py)
+                            self.metrics.publish(slots=view["slots"], free_slots=view["free_slots"])
+                    else:
+                        self.images.heartbeat(self.worker_id, threads=threads)
                 except Exception:
                     log.warning("heartbeat failed", exc_info=True)
                 self.stop_event.wait(self.heartbeat_seconds)
 
-        self.run_slots = threading.BoundedSemaphore(max(1, threads))
+        self.run_slots = RunSlots(threads)
         workers = [threading.Thread(target=loop, name=f"runner-{i}", daemon=True) for i in range(threads)]
         workers.append(threading.Thread(target=beat, name="runner-heartbeat", daemon=True))
         if self.direct_listen:
@@ -479,7 +515,31 @@ class RunnerWorker:
             if self._stop_requested:
                 self.stop_event.set()
         self.stop_requested_at = time.monotonic()
+        self._leave_fleet()
         self._drain(workers)
+
+    def fleet_view(self, threads: int) -> dict[str, Any]:
+        """What this worker publishes with each heartbeat: where it takes direct runs, what it can run,
+        how much room it has, which images and warm containers it holds (routing prefers those)."""
+        view = getattr(self.engine, "fleet_view", None)
+        engine_ok = True
+        try:
+            held = view() if view is not None else {}
+        except Exception as error:  # still beat (health lists the worker), but with no room: nothing is routed here
+            log.warning("engine unavailable for the fleet view: %s", error)
+            held, engine_ok = {}, False
+        server = self.direct_server
+        return {"endpoint": (self.advertise_url or _reachable(server.url)) if server is not None else "", "threads": threads,
+                "slots": self.run_slots.size, "free_slots": self.run_slots.free if engine_ok else 0,
+                "engine": "ok" if engine_ok else "unreachable", "runtimes": held.get("runtimes", ["runc"]),
+                "images": held.get("images", []), "warm": held.get("warm", [])}  # fmt: skip
+
+    def _leave_fleet(self) -> None:
+        if self.fleet is not None:
+            try:  # routed to no more; a failure only means it is listed gone after its heartbeats lapse
+                self.fleet.leave(self.worker_id)
+            except Exception:
+                log.warning("could not mark this worker stopped in the fleet registry", exc_info=True)
 
     def _drain(self, workers: list[threading.Thread]) -> None:
         """After the stop event: stop taking direct runs, give running jobs ``drain_seconds``,
@@ -875,16 +935,22 @@ def build_worker(settings: Any | None = None) -> RunnerWorker:
     from chalicelib.store.audit import AuditStore
     from chalicelib.store.images import ImageStore
     from chalicelib.store.queues import sqs_client
+    from chalicelib.store.runners import RunnerFleet
     from chalicelib.store.skills import DynamoSkillRegistry
     from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 
+    from chalicelib.store.metrics import RunnerMetrics
+
     settings = settings or get_settings()
     sqs = sqs_client()
-    return RunnerWorker(
+    worker = RunnerWorker(
         DockerEngine(settings), sqs=sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
         skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), audit=AuditStore(),
         secret=settings.runner_secret, maxima=settings, direct_listen=settings.runner_listen,
+        heartbeat_seconds=settings.runner_heartbeat_seconds, fleet=RunnerFleet(), advertise_url=settings.runner_advertise_url,
     )  # fmt: skip
+    worker.metrics = RunnerMetrics()
+    return worker
 
 
 def main(argv: list[str] | None = None) -> int:

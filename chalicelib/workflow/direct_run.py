@@ -36,6 +36,10 @@ class DirectRunUnreachable(Exception):
     """No answer began (no connection, closed before the first byte, 503): the queue may take the job."""
 
 
+class DirectRunBusy(DirectRunUnreachable):
+    """It answered 503: every run slot was taken, or its engine was unreachable; the job did not start there."""
+
+
 class DirectRunNoAnswerYet(DirectRunUnreachable):
     """The wait ended before the first byte of an answer: the job may be running there, or may never have started."""
 
@@ -94,7 +98,7 @@ class DirectRunClient:
             return document
         message = f"runner at {self.url} answered {response.status}: {_message(payload)}"
         if response.status == 503:
-            raise DirectRunUnreachable(message)
+            raise DirectRunBusy(message)
         if response.status in (500, 409) or response.status > 503:
             raise DirectRunLost(message)  # it failed mid-job, or another copy took this job id: never resend
         raise DirectRunRefused(message)

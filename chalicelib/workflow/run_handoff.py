@@ -4,10 +4,13 @@ Order of events for every run:
 
 1. the job is registered (store/runs.py, ``accepted``) and ``skill.execute
    started`` is audited, before the job leaves the API;
-2. it goes straight to a worker (workflow/direct_run.py) when ``runner_url``
-   is set, through the runner queue otherwise, or when the direct worker did
-   not begin an answer (the worker claims each job id once, so a copy that
-   arrives twice runs once);
+2. it goes straight to a worker (workflow/direct_run.py): one of the fleet
+   (workflow/routing.py) or ``runner_url``; a worker that turned it away
+   before claiming it passes it to the next; with none left, or when a
+   worker did not begin an answer in time, it goes through the runner queue
+   (the worker claims each job id once, so a copy that arrives twice runs
+   once). A worker that went away after claiming the job never gets it
+   resent elsewhere: the run is reported lost;
 3. the API waits at most ``run_sync_wait_seconds`` (below the API function's
    timeout, ``.chalice/config.json``). A run that ends by then is answered
    with its result (200); a longer one is answered 202 with
@@ -33,14 +36,16 @@ from chalicelib.runner.run_records import AUDIT_EVENT_FIELD, EVENT_STORED_FIELD,
 from chalicelib.runner.signing import sign
 from chalicelib.runner.spec import RunResult, RunStatus
 from chalicelib.settings import get_settings
-from chalicelib.store.runs import ACCEPTED, DONE
+from chalicelib.store.runs import ACCEPTED, DONE, RUNNING
 from chalicelib.workflow.direct_run import (
+    DirectRunBusy,
     DirectRunClient,
     DirectRunLost,
     DirectRunNoAnswerYet,
     DirectRunRefused,
     DirectRunUnreachable,
 )
+from chalicelib.workflow.routing import FleetRouter, Target
 
 log = logging.getLogger("skillharbor.execution")
 
@@ -77,8 +82,9 @@ def strip_event(document: dict[str, Any]) -> tuple[dict[str, Any], AuditEvent | 
 
 
 class RunHandoff:
-    def __init__(self, runs: Any, queue: Any, audit: Any):
+    def __init__(self, runs: Any, queue: Any, audit: Any, router: FleetRouter | None = None):
         self.runs, self.queue, self.audit = runs, queue, audit
+        self._router = router  # which fleet worker takes a direct run (default: from the fleet registry)
         self.recorder = RunRecorder(runs, audit, worker_id="")
 
     def run(self, job: RunJob, *, rebuild_margin: float = 0.0, record: dict[str, Any] | None = None) -> RunResult | PendingRun:
@@ -101,19 +107,44 @@ class RunHandoff:
             raise RunnerUnavailable("the run could not be handed to a runner; try again") from error
 
     def _hand_over(self, job: RunJob, budget: float, deadline: float) -> RunResult | PendingRun:
+        """To a worker of the fleet (workflow/routing.py), else SKILLHARBOR_RUNNER_URL, else the queue."""
         settings = get_settings()
         job_json = job.model_dump_json().encode()
-        if settings.runner_url:
-            signature = sign(settings.runner_secret, "run", job.job_id, job_json, lifetime_seconds=budget)
+        targets = self._fleet_targets(job)
+        if settings.runner_url and settings.runner_url not in {t.url for t in targets}:
+            targets.append(Target("", settings.runner_url, "runner_url"))
+        signature = sign(settings.runner_secret, "run", job.job_id, job_json, lifetime_seconds=budget) if targets else ""
+        for target in targets:
+            outcome = self._try_direct(job, job_json, signature, target, budget, deadline)
+            if outcome is not None:
+                return outcome
+        self.queue.send(job, lifetime_seconds=budget)
+        return self._wait(job.job_id, deadline)
+
+    def _fleet_targets(self, job: RunJob) -> list[Target]:
+        try:
+            return self.router.targets(job)
+        except Exception:  # a registry that cannot be read leaves today's paths
+            log.warning("could not read the runner fleet; using SKILLHARBOR_RUNNER_URL or the queue", exc_info=True)
+            return []
+
+    def _try_direct(self, job: RunJob, job_json: bytes, signature: str, target: Target, budget: float,
+                    deadline: float) -> RunResult | PendingRun | None:  # fmt: skip
+        """The run's outcome through ``target``; None when it did not start there (the next target may take it)."""
+        with self.router.sending(target):
             try:
-                answer = self._direct(settings.runner_url).run(job_json, signature, max(0.1, deadline - time.monotonic()))
+                answer = self._direct(target.url).run(job_json, signature, max(0.1, deadline - time.monotonic()))
                 return self._result(answer)
             except DirectRunNoAnswerYet as error:  # it may be running there; the claim keeps a queued copy from running too
                 log.info("%s; job %s also queued, answered as pending", error, job.job_id)
                 self.queue.send(job, lifetime_seconds=budget)
                 return self._wait(job.job_id, deadline)
+            except DirectRunBusy as error:
+                log.info("%s; job %s goes to the next runner", error, job.job_id)
+                self.router.busy(target)
+                return None
             except DirectRunUnreachable as error:
-                log.warning("%s; sending job %s through the runner queue", error, job.job_id)
+                return self._unanswered(job, target, error)
             except DirectRunRefused as error:  # agents see a plain message; operators the details in this log
                 log.error("direct run of job %s refused, check SKILLHARBOR_RUNNER_URL and _SECRET: %s", job.job_id, error)
                 return self._end(job, "the runner refused the job (a configuration problem on the platform's side); "
@@ -121,8 +152,28 @@ class RunHandoff:
             except (DirectRunLost, ValueError) as error:  # ValueError: a document that is not a RunResult
                 log.error("direct run of job %s: answer lost (%s); waiting for its record", job.job_id, error)
                 return self._wait(job.job_id, deadline)
-        self.queue.send(job, lifetime_seconds=budget)
-        return self._wait(job.job_id, deadline)
+
+    def _unanswered(self, job: RunJob, target: Target, error: Exception) -> RunResult | None:
+        """No answer at all: unless the worker had claimed the job (it may have started: it is never sent again,
+        and reported lost), it did not start, and the next target may take it."""
+        self.router.gone(target)
+        record = self.runs.get(job.job_id) or {}
+        if record.get("state") == DONE:
+            return self._result(record["result"])
+        if record.get("state") == RUNNING:
+            worker = record.get("worker") or target.worker_id or target.url
+            log.error("direct run of job %s lost with runner %s: %s", job.job_id, worker, error)
+            return self._end(job, lost_message(worker))
+        log.warning("%s; job %s did not start there: trying the next runner", error, job.job_id)
+        return None
+
+    @property
+    def router(self) -> FleetRouter:
+        if self._router is None:
+            from chalicelib.store.runners import RunnerFleet
+
+            self._router = FleetRouter(RunnerFleet().members, lambda: get_settings().base_image_tag)
+        return self._router
 
     @staticmethod
     def _direct(url: str) -> DirectRunClient:
@@ -163,12 +214,32 @@ class RunHandoff:
             raise NotFound(f"no run job {job_id!r}")
         if record.get("state") == DONE:
             return record, self._result(record["result"])
-        if time.time() <= float(record.get("result_due", 0)):
-            return record, PendingRun(job_id, record.get("state", ACCEPTED))
         job = RunJob(job_id=job_id, skill_id=record["skill_id"], version=record.get("version", ""), code="", entrypoint="execute",
                      agent_id=record.get("agent_id"), requested_by=record.get("requested_by", "system"),
                      image_tag=record.get("image_tag"), audit_detail=record.get("audit_detail") or {})  # fmt: skip
+        holder = self._gone_holder(record)
+        if holder:  # claimed (from the queue or directly) by a worker the fleet lists gone: it will never report
+            return record, self._end(job, lost_message(holder))
+        if time.time() <= float(record.get("result_due", 0)):
+            return record, PendingRun(job_id, record.get("state", ACCEPTED))
         return record, self._end(job, "no runner worker reported a result in time; is one running?")
+
+    def _gone_holder(self, record: dict[str, Any]) -> str:
+        """The worker holding this running job, when the fleet lists it gone ("" otherwise)."""
+        worker = record.get("worker") if record.get("state") == RUNNING else None
+        if not worker:
+            return ""
+        try:
+            listed = {m.get("worker_id"): m.get("state") for m in self.router.fleet()}
+        except Exception:  # the registry unreadable: wait for the result or its due time, as before
+            return ""
+        # not "stopped": a worker stopping cleanly may still be finishing it
+        return str(worker) if listed.get(worker) == "gone" else ""
+
+
+def lost_message(worker: str) -> str:
+    return (f"the run was lost: runner worker {worker} went away while it held the run, which may have partly happened, "
+            "so it was not retried; run it again if that is safe")
 
 
 _clients: dict[str, DirectRunClient] = {}

@@ -153,3 +153,45 @@ def test_a_registry_that_is_down_is_reported_and_the_digest_must_be_well_formed(
     with pytest.raises(registry.RegistryError, match="not a sha256 digest"):
         engine_with_registry.pull(built.tag, "latest", demo_set)
     assert not engine_with_registry.image_exists(built.tag)
+
+
+@pytest.mark.parametrize("trouble", ["registry_down", "other_digest"])
+def test_a_run_whose_pull_fails_or_is_not_verified_rebuilds_from_the_pins(engine_with_registry, demo_set, docker_client, local_registry, trouble):
+    """The run still happens, on an image built here from the pins, and says why; the unverified image never runs."""
+    from chalicelib.runner.worker import RunnerWorker
+
+    built = engine_with_registry.build(demo_set)
+    digest = built.registry_digest
+    if trouble == "other_digest":  # a genuine digest in the registry, of another image (the base)
+        docker_client.images.get(get_settings().base_image_tag).tag("skillharbor/env", "impostor")
+        try:
+            digest = registry.push(docker_client, "skillharbor/env:impostor", local_registry)
+        finally:
+            docker_client.images.remove("skillharbor/env:impostor", noprune=True)
+    else:
+        engine_with_registry.settings = engine_with_registry.settings.model_copy(update={"registry": f"127.0.0.1:{_free_port()}"})
+    docker_client.images.remove(built.tag, force=True)
+    recorded: list[str] = []
+
+    class Images:
+        def get_image(self, tag: str) -> dict[str, Any] | None:
+            return {"tag": tag, "registry_digest": digest} if tag == built.tag else None
+
+        def touch(self, tag: str) -> None:
+            pass
+
+        def record_image(self, tag: str, **fields: Any) -> None:
+            recorded.append(tag)
+
+    worker = RunnerWorker(engine_with_registry, sqs=None, queue_url="", images=Images(), skills=None,
+                          orchestrator=None, runs=object(), secret="x" * 32)  # fmt: skip
+    job = RunJob(skill_id="demo", version="1", image_tag=built.tag, pins=demo_set, entrypoint="main",
+                 code="import demo_tool\ndef main():\n    return demo_tool.__name__\n")  # fmt: skip
+    result = worker.execute_run(job)
+    assert result.status == RunStatus.OK and result.output == "demo_tool", result
+    assert result.notes[0].startswith("registry pull failed (") and result.notes[1] == "image rebuilt from the pins on this host"
+    assert recorded == [built.tag]
+    from chalicelib.packages.pins import closure_digest
+
+    image = docker_client.images.get(built.tag)  # built here from the pins, not the impostor the registry served
+    assert image.labels["skillharbor.closure"] == closure_digest(list(demo_set))

@@ -73,3 +73,19 @@ def test_make_template_packages_and_lints_on_a_machine_with_no_aws_configuration
     template = json.loads((out / "package" / "sam.json").read_text())
     functions = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
     assert {"Parse", "Resolve", "Check", "Scan", "Finalize", "RecordFailure", "InboxEvent", "CleanupImages"} <= functions
+
+
+def test_the_runner_fleet_scales_on_what_the_workers_publish_and_the_queue_backlog():
+    from infra.template import merge_template
+
+    resources = merge_template()["Resources"]
+    assert resources["RunnerService"]["Type"] == "AWS::ECS::Service"
+    assert resources["RunnerAutoScalingGroup"]["Type"] == "AWS::AutoScaling::AutoScalingGroup"
+    assert {resources[r]["Type"] for r in ("EnvImageRepository", "BaseImageRepository")} == {"AWS::ECR::Repository"}
+    task = resources["RunnerTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    env = {e["Name"]: e["Value"] for e in task["Environment"]}
+    for alarm in ("RunnerBacklogAlarm", "RunnerIdleAlarm"):
+        stats = [m["MetricStat"]["Metric"] for m in resources[alarm]["Properties"]["Metrics"] if "MetricStat" in m]
+        published = {m["MetricName"] for m in stats if m["Namespace"] == env["SKILLHARBOR_RUNNER_METRICS_NAMESPACE"]}
+        assert published <= {"Slots", "FreeSlots"} and "FreeSlots" in published  # what store/metrics.py puts
+        assert any(m["MetricName"] == "ApproximateNumberOfMessagesVisible" for m in stats)  # the runner queue's backlog
