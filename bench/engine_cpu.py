@@ -5,7 +5,9 @@
     figures = meter.stop()   # CPU seconds by part over the window
 
 Parts: ``daemons`` (dockerd and containerd: shared by everything on the engine, so other users' work
-lands here too), ``shims`` (the containerd shim of each container the runner created) and
+lands here too), ``shims`` (the containerd shim of each container the runner created),
+``fuse`` (the fuse-overlayfs process serving each such container's root file system, when the engine
+uses that storage driver: every file the interpreters open or stat goes through it) and
 ``containers`` (the cgroup CPU of those containers: harness, interpreters, the skill), plus each
 process in ``own_pids`` (e.g. the API and the worker). A container is the runner's when its
 ``skillharbor.creator`` label names the runner's pid. Shims and containers go away with their
@@ -24,6 +26,7 @@ from typing import Any
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 DAEMONS = ("dockerd", "containerd")
 CONTAINERS = Path("/var/lib/docker/containers")
+MOUNTS = Path("/var/lib/docker/image")  # <driver>/layerdb/mounts/<container id>/mount-id
 CGROUP_USAGE = (  # (directory holding one entry per container, how an entry is named, usage file, scale to seconds)
     (Path("/sys/fs/cgroup/cpuacct/docker"), "{id}", "cpuacct.usage", 1e-9),  # cgroup v1, cgroupfs driver
     (Path("/sys/fs/cgroup/cpu,cpuacct/docker"), "{id}", "cpuacct.usage", 1e-9),
@@ -61,6 +64,26 @@ def shim_container(cmdline: bytes) -> str | None:
     return None
 
 
+def fuse_mount_id(cmdline: bytes) -> str | None:
+    """The layer a fuse-overlayfs process serves: the directory above its ``upperdir``'s ``diff``."""
+    for arg in cmdline.split(b"\0"):
+        for option in arg.decode(errors="replace").split(","):
+            if option.startswith("upperdir=") and option.endswith("/diff"):
+                return option.removesuffix("/diff").rsplit("/", 1)[-1]
+    return None
+
+
+def mounts_by_id() -> dict[str, str]:
+    """mount id -> container id, for every container the engine has."""
+    found = {}
+    for path in MOUNTS.glob("*/layerdb/mounts/*/mount-id"):
+        try:
+            found[path.read_text().strip()] = path.parent.name
+        except OSError:
+            continue
+    return found
+
+
 def creator_of(container_id: str) -> str:
     try:
         config = json.loads((CONTAINERS / container_id / "config.v2.json").read_text())
@@ -73,10 +96,13 @@ class CpuMeter:
     def __init__(self, runner_pid: int, own_pids: dict[str, int] | None = None, interval: float = 0.1):
         self.runner_pid, self.own_pids, self.interval = runner_pid, dict(own_pids or {}), interval
         self._mine: dict[str, bool] = {}  # container id -> created by the runner
-        self._shims: dict[int, tuple[str, float, float]] = {}  # pid -> (container, first reading, last reading)
+        # shim or fuse-overlayfs pid -> (part, first reading or 0 when it started later, last reading)
+        self._helpers: dict[int, tuple[str, float, float]] = {}
+        self._mount_owner: dict[str, str] = {}  # fuse mount id -> container id
         # id -> (reading at the start, or 0 for one created later, so its whole usage counts; last reading)
         self._containers: dict[str, tuple[float, float]] = {}
         self._seen_pids: set[int] = set()
+        self._tries: dict[int, int] = {}  # helpers whose container is not known yet: samples so far
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._daemon_pids = self._find_daemons()
@@ -108,24 +134,25 @@ class CpuMeter:
             if not entry.name.isdigit():
                 continue
             pid = int(entry.name)
-            if pid in self._shims:
+            if pid in self._helpers:
                 value = process_cpu_seconds(pid)
                 if value is not None:
-                    container, begun, _ = self._shims[pid]
-                    self._shims[pid] = (container, begun, value)
+                    part, begun, _ = self._helpers[pid]
+                    self._helpers[pid] = (part, begun, value)
                 continue
             if pid in self._seen_pids:
                 continue
             try:
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
-                container = shim_container(Path(f"/proc/{pid}/cmdline").read_bytes()) if comm.startswith("containerd-shim") else None
+                part, container = self._helper_of(pid)
             except OSError:
                 continue
-            if container is None:
+            if not container:
+                self._tries[pid] = self._tries.get(pid, 0) + 1
+            if container is None or self._tries.get(pid, 0) > 20:  # not a container's helper, or never one we know
                 self._seen_pids.add(pid)
             elif self._is_mine(container):
                 value = process_cpu_seconds(pid) or 0.0
-                self._shims[pid] = (container, value if first else 0.0, value)
+                self._helpers[pid] = (part, value if first else 0.0, value)
             elif container in self._mine:  # another user's container: never look at it again
                 self._seen_pids.add(pid)
         if self._cgroup is not None:
@@ -150,6 +177,20 @@ class CpuMeter:
                 if begun is None:
                     begun = value if first else 0.0
                 self._containers[container] = (begun, value)
+
+    def _helper_of(self, pid: int) -> tuple[str, str | None]:
+        """("shims" or "fuse", the container it serves), or (_, None) for any other process."""
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        if comm.startswith("containerd-shim"):
+            return "shims", shim_container(Path(f"/proc/{pid}/cmdline").read_bytes())
+        if comm == "fuse-overlayfs":
+            mount = fuse_mount_id(Path(f"/proc/{pid}/cmdline").read_bytes())
+            if mount is None:
+                return "fuse", None
+            if mount not in self._mount_owner:
+                self._mount_owner.update(mounts_by_id())
+            return "fuse", self._mount_owner.get(mount, "")  # "" (unknown yet): not mine, asked again
+        return "", None
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -177,16 +218,17 @@ class CpuMeter:
         delta = {k: end[k] - v for k, v in self._start.items() if k in end}
         figures: dict[str, Any] = {
             "daemons_s": round(sum(v for k, v in delta.items() if k.startswith("daemon:")), 3),
-            "shims_s": round(sum(last - begun for _, begun, last in self._shims.values()), 3),
+            "shims_s": round(sum(last - begun for part, begun, last in self._helpers.values() if part == "shims"), 3),
+            "fuse_s": round(sum(last - begun for part, begun, last in self._helpers.values() if part == "fuse"), 3),
             "containers_s": round(sum(last - begun for begun, last in self._containers.values()), 3),
             "containers_seen": len(self._containers),
             "cgroup_layout": str(self._cgroup[0]) if self._cgroup else None,
         }
-        figures["engine_s"] = round(figures["daemons_s"] + figures["shims_s"] + figures["containers_s"], 3)
+        figures["engine_s"] = round(sum(figures[k] for k in ("daemons_s", "shims_s", "fuse_s", "containers_s")), 3)
         for name in self.own_pids:
             if name in delta:
                 figures[f"{name}_s"] = round(delta[name], 3)
         self._stop = threading.Event()
-        self._shims.clear()
+        self._helpers.clear()
         self._containers.clear()
         return figures

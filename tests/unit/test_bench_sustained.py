@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import sustained_plan
-from bench.engine_cpu import parse_usage, shim_container
+from bench.engine_cpu import fuse_mount_id, parse_usage, shim_container
 
 
 def test_fixed_arrivals_are_evenly_spaced() -> None:
@@ -87,3 +87,10 @@ def test_a_shims_container_is_its_id_argument() -> None:
     cmdline = b"/usr/bin/containerd-shim-runc-v2\0-namespace\0moby\0-id\0abc123\0-address\0/run/c.sock\0"
     assert shim_container(cmdline) == "abc123"
     assert shim_container(b"/usr/bin/containerd-shim-runc-v2\0-namespace\0moby\0") is None
+
+
+def test_a_fuse_overlayfs_process_names_its_layer_by_the_upper_directory() -> None:
+    options = b"lowerdir=/var/lib/docker/fuse-overlayfs/l/A:/var/lib/docker/fuse-overlayfs/l/B,"
+    options += b"upperdir=/var/lib/docker/fuse-overlayfs/0f1e2d/diff,workdir=/var/lib/docker/fuse-overlayfs/0f1e2d/work"
+    assert fuse_mount_id(b"fuse-overlayfs\0-o\0" + options + b"\0/var/lib/docker/fuse-overlayfs/0f1e2d/merged\0") == "0f1e2d"
+    assert fuse_mount_id(b"fuse-overlayfs\0-o\0lowerdir=/a\0/mnt\0") is None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from chalicelib.runner.pool import DEFAULT_REFILL_SECONDS, PoolKey, WarmPool
+from chalicelib.runner.pool import (BACKGROUND_DELAY_SECONDS, DEFAULT_REFILL_SECONDS, MAX_REFILL_PARALLELISM, REFILL_PARALLELISM,
+                                    PoolKey, WarmPool)
 
 KEY = PoolKey(image="skillharbor/img:abc", memory_mb=256, cpus=0.5, pids=64, tmpfs_mb=64)
 
@@ -38,14 +39,31 @@ def test_an_idle_or_slow_key_keeps_the_configured_size() -> None:
     assert pool.target_size(KEY) == 2
 
 
-def test_a_steady_stream_gets_what_arrives_during_a_refill_and_a_margin() -> None:
+def test_a_steady_stream_gets_what_arrives_during_a_replacement_and_a_burst_margin() -> None:
     clock = Clock()
     pool = _pool(clock, size_per_image=2, max_total=10)
     _arrive(pool, clock, per_second=5, seconds=10)
-    # 5/s × 0.5 s refill × 1.5 margin = 3.75 → 4
-    assert DEFAULT_REFILL_SECONDS == 0.5 and pool.target_size(KEY) == 4
+    # 5/s × (0.2 s pause + 0.5 s refill) = 3.5 arrivals on average while one is replaced; + 2 × √3.5 → 7.24 → 8
+    assert (BACKGROUND_DELAY_SECONDS, DEFAULT_REFILL_SECONDS) == (0.2, 0.5) and pool.target_size(KEY) == 8
     clock.now += 30  # the stream stopped: the window forgets it
     assert pool.target_size(KEY) == 2
+
+
+def test_a_lone_arrival_asks_for_no_extra_container() -> None:
+    clock = Clock()
+    pool = _pool(clock, size_per_image=1, max_total=10)
+    _arrive(pool, clock, per_second=1, seconds=1)
+    assert pool.target_size(KEY) == 1
+
+
+def test_refills_under_way_keep_up_with_the_stream_within_a_cap() -> None:
+    clock = Clock()
+    pool = _pool(clock, size_per_image=2, max_total=10)
+    assert pool.parallelism() == REFILL_PARALLELISM == 2  # nothing arrives: the configured two
+    _arrive(pool, clock, per_second=4, seconds=10)
+    assert pool.parallelism() == 3  # 4/s × 0.5 s refill = 2 under way, and one more
+    pool._refill_seconds = 2.0  # a slow, busy host: 8 would be needed, the cap holds
+    assert pool.parallelism() == MAX_REFILL_PARALLELISM == 4
 
 
 def test_demand_never_takes_a_key_past_the_global_cap() -> None:
