@@ -89,6 +89,8 @@ class PoolSampler:
         delta = {k: self.last.get(k, 0) - self.first.get(k, 0) for k in ("hits", "misses", "created", "failures")}
         return {"ready_min": min(ready), "ready_mean": round(sum(ready) / len(ready), 2), "ready_max": max(ready),
                 "target_max": max(target), "idle_total_max": max([s.get("idle", 0) for s in self.samples] or [0]),
+                "starting_max": max([s.get("starting", 0) for s in self.samples] or [0]),
+                "parallelism_max": max([s.get("parallelism", 0) for s in self.samples] or [0]),
                 "refill_ms": self.last.get("refill_ms"), **delta}  # fmt: skip
 
 

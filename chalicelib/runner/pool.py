@@ -519,8 +519,9 @@ class WarmPool:
                 for k in self._demand
             ]  # fmt: skip
             return {"hits": self.hits, "misses": self.misses, "created": self.created, "failures": self.failures,
+                    "starting": sum(self._starting.values()), "parallelism": self.parallelism(),
                     "idle": sum(len(c) for c in self._idle.values()), "refill_ms": round(self._refill_seconds * 1000),
-                    "starting": sum(self._starting.values()), "parallelism": self.parallelism(), "pools": pools}  # fmt: skip
+                    "pools": pools}  # fmt: skip
 
     def container_ids(self) -> list[str]:
         with self._lock:
