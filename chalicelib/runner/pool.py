@@ -14,7 +14,8 @@ Rules:
   was asked for (or pre-warmed), ``size_per_image`` each at least, more when
   its demand asks for it (what arrives while a used container is replaced,
   with a margin for Poisson bursts, so a steady stream does not outrun the
-  refills), ``max_total`` overall, most recently used keys first; as many
+  refills), ``max_total`` overall, most recently used keys first (at the cap
+  a key takes a container only from an idle key or one above an even share); as many
   containers start at once as the arrivals need to be kept up with (arrival
   rate × refill time), ``REFILL_PARALLELISM`` to ``MAX_REFILL_PARALLELISM``;
 * a container is handed out only after its authenticated ready line
@@ -239,8 +240,12 @@ class WarmPool:
             self._refill_seconds = 0.8 * self._refill_seconds + 0.2 * (ready_at - warm.created)
 
     def _rate(self, key: PoolKey, now: float) -> float:
-        """Arrivals per second of ``key`` over the demand window."""
-        return sum(1 for t in self._arrivals.get(key, ()) if now - t <= DEMAND_WINDOW_SECONDS) / DEMAND_WINDOW_SECONDS
+        """Arrivals per second of ``key`` over the demand window; over the time since the first of them when the
+        stream began within it (at least one second), so a stream that just started is not taken for a trickle."""
+        recent = [t for t in self._arrivals.get(key, ()) if now - t <= DEMAND_WINDOW_SECONDS]
+        if len(recent) < 3:
+            return len(recent) / DEMAND_WINDOW_SECONDS
+        return (len(recent) - 1) / max(now - recent[0], 1.0)
 
     def _replacement_seconds(self) -> float:
         """From a warm container's hand-out until its replacement is ready: the pause before the refill starts
@@ -351,10 +356,16 @@ class WarmPool:
                     return self._count_start(key)
                 if have >= self.size_per_image:
                     continue  # demand beyond the configured size uses free room only, never another key's containers
+                # at the cap, take from a less recently used key only when it is idle (no demand within the window)
+                # or holds more than an even share: under a round robin over many keys the least recently used one
+                # is the next to be asked for, and taking its container would turn that run cold
+                active = sum(1 for used in self._demand.values() if now - used <= DEMAND_WINDOW_SECONDS)
+                share = max(1, self.max_total // max(1, active))
                 for older in reversed(by_recency):
                     if older == key or self._demand[older] >= self._demand[key]:
                         break
-                    if self._idle.get(older):
+                    held = len(self._idle.get(older, [])) + self._starting.get(older, 0)
+                    if self._idle.get(older) and (now - self._demand[older] > DEMAND_WINDOW_SECONDS or held > share):
                         self._discard(self._idle[older].pop(0))
                         return self._count_start(key)
                 return None
