@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,7 @@ class CpuMeter:
             self._sample()
 
     def start(self) -> CpuMeter:
+        self._started = time.monotonic()
         self._start = self._processes()
         self._sample(first=True)
         self._thread = threading.Thread(target=self._loop, name="cpu-meter", daemon=True)
@@ -222,6 +224,7 @@ class CpuMeter:
             "fuse_s": round(sum(last - begun for part, begun, last in self._helpers.values() if part == "fuse"), 3),
             "containers_s": round(sum(last - begun for begun, last in self._containers.values()), 3),
             "containers_seen": len(self._containers),
+            "seconds": round(time.monotonic() - self._started, 2),
             "cgroup_layout": str(self._cgroup[0]) if self._cgroup else None,
         }
         figures["engine_s"] = round(sum(figures[k] for k in ("daemons_s", "shims_s", "fuse_s", "containers_s")), 3)

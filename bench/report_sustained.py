@@ -43,14 +43,19 @@ def plot(path: Path, scenarios: dict[str, Any], limit_ms: float) -> bool:
 
 def _cpu(step: dict[str, Any]) -> tuple[str, str]:
     cpu = step.get("cpu_ms_per_run") or {}
+    above = step.get("cpu_ms_per_run_above_idle") or {}
     parts = " + ".join(f"{cpu[p]:g}" for p in ENGINE_PARTS if p in cpu)
     engine = f"{cpu['engine']:g} ({parts})" if "engine" in cpu else "n/a"
-    return engine, f"{cpu.get('api', 'n/a')} / {cpu.get('worker', 'n/a')}"
+
+    def own(name: str) -> str:
+        return f"{cpu.get(name, 'n/a')}" + (f" ({above[name]:g})" if name in above else "")
+
+    return engine, f"{own('api')} / {own('worker')}"
 
 
 def table(steps: list[dict[str, Any]]) -> list[str]:
     lines = ["| rate | offered | runs | errors | API p50 | API p95 | cold | runner p50 | engine CPU per run, ms (daemons + shims + "
-             "fuse + containers) | API / worker CPU per run, ms | pool ready mean (min) | target max | starts at once max | "
+             "fuse + containers) | API / worker CPU per run, ms (above idle) | pool ready mean (min) | target max | starts at once max | "
              "refill | load | holds |", "|" + "---|" * 16]  # fmt: skip
     for s in steps:
         engine, own = _cpu(s)
@@ -66,13 +71,21 @@ def table(steps: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def ceiling(step: dict[str, Any], cpus: Any) -> str:
-    """What the host's CPUs allow at a step's CPU cost per run (engine, API and worker together)."""
+def ceiling(step: dict[str, Any], cpus: Any, idle: dict[str, float] | None = None) -> str:
+    """What the host's CPUs allow at a step's CPU cost per run (engine, API and worker together): with the idle
+    rates known, the CPU left beside them divided by the cost per run above idle."""
+    parts = ("engine", "api", "worker")
     cpu = step.get("cpu_ms_per_run") or {}
-    total = sum(cpu.get(k) or 0 for k in ("engine", "api", "worker"))
+    total = sum(cpu.get(k) or 0 for k in parts)
+    above = step.get("cpu_ms_per_run_above_idle") or {}
     try:
+        if idle and above and sum(above.get(k) or 0 for k in parts):
+            busy = 1000 * sum(idle.get(f"{k}_s") or 0 for k in parts)
+            extra = sum(above.get(k) or 0 for k in parts)
+            return (f"{total:,.0f} ms of CPU per run in all, {extra:,.0f} ms above what the same processes spend idle "
+                    f"({busy:,.0f} ms per second); so {int(cpus)} CPUs serve at most {(int(cpus) * 1000 - busy) / extra:.1f} runs/s")
         return f"{total:,.0f} ms of CPU per run in all, so {int(cpus)} CPUs serve at most {int(cpus) * 1000 / total:.1f} runs/s" if total else ""
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ZeroDivisionError):
         return ""
 
 
@@ -107,7 +120,7 @@ def section(data: dict[str, Any], images: Path) -> list[str]:
         if not steps:
             continue
         lines += [f"### {SCENARIOS.get(name, name).capitalize()}", "", *table(steps), ""]
-        cost = ceiling(steps[0], env.get("cpu_count"))
+        cost = ceiling(steps[0], env.get("cpu_count"), data.get("idle_cpu_s_per_s"))
         if cost:
             lines += [f"At the lowest rate: {cost}.", ""]
     lines += report.image("bench-sustained.png", plot(images / "bench-sustained.png", data.get("scenarios") or {}, limit),

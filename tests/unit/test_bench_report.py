@@ -101,3 +101,13 @@ def test_an_optional_benchmark_run_on_its_own_is_read_from_its_newest_file(rende
     assert "scan-2026-12-02.json` (run on its own)" in page and "| advisory database, warm load (median) | 120.0 ms |" in page
     page = render({**BASE, "scan": {"advisory_db": {"warm_load": {"median_ms": 50.0}}}})
     assert "from this run." in page and "| 50.0 ms |" in page
+
+
+def test_the_cpu_ceiling_leaves_out_what_the_processes_spend_idle() -> None:
+    from bench.report_sustained import ceiling
+
+    step = {"cpu_ms_per_run": {"engine": 300.0, "api": 90.0, "worker": 30.0},
+            "cpu_ms_per_run_above_idle": {"engine": 250.0, "api": 50.0, "worker": 20.0}}  # fmt: skip
+    idle = {"engine_s": 0.05, "api_s": 0.1, "worker_s": 0.05}
+    assert ceiling(step, 2, idle).endswith("320 ms above what the same processes spend idle (200 ms per second); so 2 CPUs serve at most 5.6 runs/s")
+    assert ceiling({"cpu_ms_per_run": {}}, 2) == ""
