@@ -49,6 +49,9 @@ def optional_steps(quick: bool, root: Path = ROOT) -> list[tuple[str, list[str],
     return found
 
 
+PROGRESS = RESULTS / "in-progress.json"
+
+
 def steps(quick: bool) -> list[tuple[str, list[str], int]]:
     """(name, command without --out, timeout in seconds)."""
     return core_steps(quick) + optional_steps(quick)
@@ -114,8 +117,11 @@ def main() -> int:
                 results["errors"][name] = str(error)[-2000:]
             results["steps"][name] = round(time.monotonic() - step_started, 1)
             log(f"step {name} took {results['steps'][name]} s")
+            # a run cut short keeps its finished steps: `python -m bench.report bench/results/in-progress.json`
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            PROGRESS.write_text(json.dumps({**results, "duration_s": round(time.monotonic() - started, 1)}, indent=2) + "\n")
     results["duration_s"] = round(time.monotonic() - started, 1)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    PROGRESS.unlink(missing_ok=True)
     path = RESULTS / f"{datetime.now(timezone.utc):%Y-%m-%d}.json"
     if wanted and path.exists():  # a partial re-run keeps the other steps of today's file
         earlier = json.loads(path.read_text())
