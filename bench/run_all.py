@@ -58,31 +58,33 @@ def steps(quick: bool) -> list[tuple[str, list[str], int]]:
 
 
 def core_steps(quick: bool) -> list[tuple[str, list[str], int]]:
+    """In the order they run: the API benchmarks last (their imports wait for the pipeline, the slowest to finish
+    on a busy machine)."""
     python = sys.executable
     if quick:
         return [
             ("b1", [python, "bench/bench_permission_check.py", "--hits", "5000", "--misses", "100"], 300),
             ("execution", [python, "-m", "bench.bench_execution", "--rounds", "4", "--b3-rounds", "2", "--b6-rounds", "1",
                            "--profile-runs", "2"], 1200),  # fmt: skip
-            ("api", [python, "-m", "bench.bench_api", "--rounds", "4", "--imports", "2"], 1200),
             ("commands", [python, "-m", "bench.bench_commands", "--rounds", "4"], 900),
             ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "5"], 1800),
             ("peers", [python, "-m", "bench.bench_peers", "--rounds", "3", "--numpy-rounds", "2", "--burst-rounds", "1"], 1200),
             ("runtimes", [python, "-m", "bench.bench_runtimes", "--rounds", "3", "--numpy-rounds", "2"], 900),
             ("malice", [python, "-m", "bench.bench_malice", "--runs", "3"], 600),
             ("sustained", [python, "-m", "bench.bench_sustained", "--rates", "2,5", "--seconds", "6", "--warmup", "2"], 900),
+            ("api", [python, "-m", "bench.bench_api", "--rounds", "4", "--imports", "2"], 1200),
         ]
     return [
         ("b1", [python, "bench/bench_permission_check.py", "--hits", "50000", "--misses", "500"], 300),
         ("execution", [python, "-m", "bench.bench_execution", "--rounds", "15", "--b3-rounds", "5", "--b6-rounds", "2",
                        "--profile-runs", "5"], 1500),  # fmt: skip
-        ("api", [python, "-m", "bench.bench_api", "--rounds", "15", "--imports", "5"], 1200),
         ("commands", [python, "-m", "bench.bench_commands", "--rounds", "15"], 900),
         ("build", [python, "-m", "bench.bench_build", "--six-rounds", "1", "--heavy-rounds", "1", "--rebuilds", "20"], 1800),
         ("peers", [python, "-m", "bench.bench_peers", "--rounds", "10", "--numpy-rounds", "5", "--burst-rounds", "2"], 1800),
         ("runtimes", [python, "-m", "bench.bench_runtimes", "--rounds", "8", "--numpy-rounds", "4"], 1200),
         ("malice", [python, "-m", "bench.bench_malice", "--runs", "10"], 600),
         ("sustained", [python, "-m", "bench.bench_sustained", "--rates", "1,2,3,4,5,6,8", "--seconds", "12", "--warmup", "4"], 1200),
+        ("api", [python, "-m", "bench.bench_api", "--rounds", "15", "--imports", "5"], 900),
     ]
 
 
