@@ -105,10 +105,15 @@ def stats_table(rows: list[tuple[str, dict[str, Any] | None]], ratio_to: str | N
     return lines
 
 
-def verdict(results: dict[str, Any]) -> list[str]:
-    lines = ["| target | limit | measured | met |", "|---|---|---|---|"]
+def verdict(results: dict[str, Any], previous: tuple[str, dict[str, Any]] | None = None) -> list[str]:
+    """The targets table; with ``previous`` (its label, its results) a column of that run's figures beside."""
+    lines = ["| target | limit | measured | met |" + (f" {previous[0]} |" if previous else ""), "|---|---|---|---|" + ("---|" if previous else "")]
     for ident, text, path, op, limit, unit in TARGETS:
         value = dig(results, path)
+        before = ""
+        if previous:
+            earlier = dig(previous[1], path)
+            before = f" {_shown_value(earlier, unit) if earlier is not None else ''} |"
         if value is None:
             met = "not measured"
         elif op == "<=":
@@ -117,10 +122,24 @@ def verdict(results: dict[str, Any]) -> list[str]:
             met = "yes" if value >= limit else "**no**"
         else:
             met = "yes" if value == limit else "**no**"
-        shown = fmt(value, unit) if unit != "x" else (f"{value:.2f}x" if value is not None else "n/a")
         lim = f"{op} {limit:g}{' ' + unit if unit != 'x' else 'x'}".replace("<=", "≤").replace(">=", "≥").strip()
-        lines.append(f"| {ident} {text} | {lim} | {shown} | {met} |")
+        lines.append(f"| {ident} {text} | {lim} | {_shown_value(value, unit)} | {met} |{before}")
     return lines
+
+
+def _shown_value(value: Any, unit: str) -> str:
+    return fmt(value, unit) if unit != "x" else (f"{value:.2f}x" if value is not None else "n/a")
+
+
+def previous_run(source: Path, results_dir: Path = RESULTS) -> tuple[str, dict[str, Any]] | None:
+    """The newest full results file dated before ``source`` (its targets are shown beside this run's)."""
+    dated = sorted(p for p in results_dir.glob("*.json") if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.stem) and p.stem < source.stem)
+    if not dated:
+        return None
+    try:
+        return f"previous run ({dated[-1].stem})", json.loads(dated[-1].read_text())
+    except (OSError, ValueError):
+        return None
 
 
 # --- plots -------------------------------------------------------------------------------
@@ -219,6 +238,30 @@ def concurrency_plot(path: Path, b6: dict[str, Any]) -> bool:
     return True
 
 
+def memory_plot(path: Path, b7: dict[str, Any]) -> bool:
+    rows = [(name, b7[name]) for name in ("pool_0", "pool_10") if b7.get(name)]
+    if not rows:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 2.2))
+    names = [f"{name} ({data['warm_containers']} warm)" for name, data in rows]
+    worker = [data["worker_rss_kib"] / 1024 for _, data in rows]
+    warm = [(_mib(data.get("warm_containers_memory_bytes")) or 0) for _, data in rows]
+    ax.barh(names, worker, color="#3b6ea8", label="runner worker RSS")
+    ax.barh(names, warm, left=worker, color="#c9d6ea", label="charged to its warm containers")
+    for y, (a, b) in enumerate(zip(worker, warm)):
+        ax.text(a + b, y, f"  {a + b:,.0f} MiB", va="center", fontsize=8)
+    ax.set_xlabel("MiB")
+    ax.set_title("B7 memory: the worker and its warm pool", fontsize=10)
+    ax.invert_yaxis()
+    ax.margins(x=0.2)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
 # --- the document ---------------------------------------------------------------------------
 
 
@@ -252,7 +295,7 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
         "",
         "## Targets",
         "",
-        *verdict(results),
+        *verdict(results, previous_run(source, results_dir)),
         "",
     ]
     errors = results.get("errors") or {}
@@ -341,6 +384,8 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
               "scan → install through the state machine in moto).", ""]  # fmt: skip
     lines += stats_table([("no packages", b5.get("no_packages")), (f"three packages ({', '.join(b5.get('packages', []))}), image exists",
                                                                   b5.get("three_packages_image_exists"))]) + [""]  # fmt: skip
+    rows5 = [("no packages", b5.get("no_packages")), ("three packages, image exists", b5.get("three_packages_image_exists"))]
+    lines += image("bench-b5.png", bar_plot(images / "bench-b5.png", "B5 import to ready", rows5), "B5")
     if b5.get("three_packages_first_import_ms"):
         lines += [f"The unmeasured first import of the three-package set (it builds the image when it does not exist "
                   f"yet) took {fmt(b5['three_packages_first_import_ms'])}. Note: {b5.get('note', '')}.", ""]  # fmt: skip
@@ -368,6 +413,7 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
             lines.append(f"| {name} | {fmt(data['worker_rss_kib'] / 1024, 'MiB')} | {data['warm_containers']} | "
                          f"{fmt(_mib(data['warm_containers_memory_bytes']), 'MiB')} |")  # fmt: skip
     lines += ["", f"Base image size: {fmt(_mib(b7.get('base_image_size_bytes')), 'MiB')}.", ""]
+    lines += image("bench-b7.png", memory_plot(images / "bench-b7.png", b7), "B7")
 
     if b1:
         lines += ["## B1 permission check", "", "| case | n | p50 | p99 | p99.9 |", "|---|---|---|---|---|"]

@@ -111,3 +111,12 @@ def test_the_cpu_ceiling_leaves_out_what_the_processes_spend_idle() -> None:
     idle = {"engine_s": 0.05, "api_s": 0.1, "worker_s": 0.05}
     assert ceiling(step, 2, idle).endswith("320 ms above what the same processes spend idle (200 ms per second); so 2 CPUs serve at most 5.6 runs/s")
     assert ceiling({"cpu_ms_per_run": {}}, 2) == ""
+
+
+def test_the_targets_show_the_previous_full_run_beside_this_one(render) -> None:
+    earlier = {**BASE, "sustained": {**SUSTAINED, "headline": {"one_skill_highest_per_s": 2.0}}}
+    (render.results_dir / "2026-12-01.json").write_text(json.dumps(earlier))
+    (render.results_dir / "2026-12-09.json").write_text(json.dumps({}))  # a later run is not "previous"
+    page = render({**BASE, "sustained": SUSTAINED})
+    assert "| target | limit | measured | met | previous run (2026-12-01) |" in page
+    assert "| ≥ 5 /s | 3.00 /s | **no** | 2.00 /s |" in page
