@@ -89,6 +89,13 @@ def ceiling(step: dict[str, Any], cpus: Any, idle: dict[str, float] | None = Non
         return ""
 
 
+def _budget(cpus: Any, rate: Any) -> str:
+    try:
+        return f" (the target of {float(rate):g}/s leaves {int(cpus) * 1000 / float(rate):,.0f} ms of CPU per run, with nothing else on the host)"
+    except (TypeError, ValueError, ZeroDivisionError):
+        return ""
+
+
 def section(data: dict[str, Any], images: Path) -> list[str]:
     if not data:
         return []
@@ -122,7 +129,8 @@ def section(data: dict[str, Any], images: Path) -> list[str]:
         lines += [f"### {SCENARIOS.get(name, name).capitalize()}", "", *table(steps), ""]
         cost = ceiling(steps[0], env.get("cpu_count"), data.get("idle_cpu_s_per_s"))
         if cost:
-            lines += [f"At the lowest rate: {cost}.", ""]
+            budget = _budget(env.get("cpu_count"), data.get("target_rate_per_s"))
+            lines += [f"At the lowest rate: {cost}{budget}.", ""]
     lines += report.image("bench-sustained.png", plot(images / "bench-sustained.png", data.get("scenarios") or {}, limit),
                           "sustained load: p95 and cold share by rate")  # fmt: skip
     lines += [READING, ""]

@@ -77,7 +77,7 @@ def test_the_sustained_section_gives_the_highest_rate_the_cold_share_and_the_cpu
     assert "| Sustained highest steady rate on one skill with API p95 ≤ 100 ms and no cold run | ≥ 5 /s | 3.00 /s | **no** |" in page
     assert "| 5/s | 5.0/s | 60 | 0 | 200.0 ms | 300.0 ms | 4 (7%) |" in page
     assert "300 (80 + 15 + 60 + 145)" in page and "| 90.0 / 30.0 |" in page
-    assert "420 ms of CPU per run in all, so 2 CPUs serve at most 4.8 runs/s" in page
+    assert "420 ms of CPU per run in all, so 2 CPUs serve at most 4.8 runs/s (the target of 5/s leaves 400 ms of CPU per run" in page
     assert "ten skills, ten images: not measured, approve six: refused" in page
     assert "![sustained load: p95 and cold share by rate](img/bench-sustained.png)" in page
     assert (render.images / "bench-sustained.png").stat().st_size > 0
