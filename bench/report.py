@@ -302,7 +302,7 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
     if errors:
         lines += ["Steps that failed in this run:", ""] + [f"* `{k}`: {v[:300]}" for k, v in errors.items()] + [""]
 
-    lines += list((results.get("malice") or {}).get("markdown") or [])  # bench_malice writes its own section
+    lines += list((results.get("malice") or _read(results_dir / "malice.json")).get("markdown") or [])  # bench_malice writes its own section
 
     profile = execution.get("profile") or {}
     lines += ["## Where the time goes (profile)", ""]
@@ -440,6 +440,14 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip() + "\n")
     return out
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A results file of its own (a step this run did not include), or nothing."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _shown(path: Path) -> str:
