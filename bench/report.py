@@ -3,6 +3,35 @@
     .venv/bin/python -m bench.report [bench/results/<date>.json]
 
 Without an argument the newest ``bench/results/YYYY-MM-DD.json`` is used.
+
+The results file (``bench/run_all.py`` writes it) holds one key per step, each that step's own JSON
+document: ``b1``, ``execution``, ``api``, ``build``, ``peers``, ``runtimes``, ``malice``,
+``sustained``, plus ``started``, ``environment``, ``steps`` (seconds per step), ``errors`` (step →
+text) and ``duration_s``. A missing step's section is left out or shows n/a; the sections below are
+optional: each renders only when its key is in the results, or else from the newest
+``bench/results/<key>-YYYY-MM-DD.json`` its benchmark wrote when run alone (``report_optional``).
+A stats block is ``bench.common.summary``'s: ``{"n", "p50_ms", "p95_ms", "mean_ms", "min_ms",
+"max_ms", "samples_ms"}``.
+
+* ``sustained`` (bench_sustained): ``{"arrivals", "seconds", "warmup_s", "p95_limit_ms",
+  "target_rate_per_s", "pool_settings", "setup_errors", "headline": {"one_skill_highest_per_s",
+  "ten_skills_highest_per_s", ...}, "scenarios": {"one_skill" | "ten_skills": {"skills",
+  "highest_held_per_s", "steps": [{"rate_per_s", "offered_per_s", "ok", "errors", "cold",
+  "cold_share", "holds", "api": stats, "runner": stats, "cpu_ms_per_run": {"engine", "daemons",
+  "shims", "fuse", "containers", "api", "worker"}, "cpu_window": {"load_average"}, "pool":
+  {"ready_mean", "ready_min", "target_max", "parallelism_max", "refill_ms"}}]}}}``;
+* ``commands`` (B8, bench_commands): ``{"b8": {"rounds", "path", "warm_command": stats,
+  "round_trip_1mib": stats, "runner_duration": {variant: stats}}}``;
+* ``fleet`` (bench_fleet): ``{"workers": {"<count>": {"runs", "errors", "throughput_per_s",
+  "p50_ms", "p95_ms"}}, "notes": str, "markdown": [lines of a section of its own]}`` (any part
+  may be absent: a plot of throughput by workers is drawn when ``workers`` is there);
+* ``scan`` (bench_scan, which writes ``scan-<date>.json`` itself): ``{"advisory_db":
+  {"cold_load_ms", "warm_load": {"median_ms"}}, "scan_200_pins": {"audit": {"median_ms"}},
+  "import_scan_step": {"skills", "p50_ms", "p90_ms", "max_ms", "slowest": {skill: ms},
+  "excludes"}, "targets": {"warm_load_ms", "scan_200_pins_ms", "import_scan_step_p50_ms"},
+  "meets_targets": {"warm_load", "scan_200_pins", "import_scan_step"}}``;
+* ``behaviour`` (bench_behaviour): ``{"rounds", "probe_ms": {"<skill>/<runtime>": stats,
+  "runsc_over_runc_code": ratio}}``.
 """
 
 from __future__ import annotations
@@ -35,6 +64,8 @@ TARGETS = [
      ("peers", "headline", "min_peer_fastest_ratio_to_skillharbor_warm"), ">=", 10.0, "x"),
     ("Peers", "skillharbor cold p50 / `docker run` p50 (same script)", ("peers", "headline", "skillharbor_cold_ratio_to_docker_run"),
      "<=", 1.1, "x"),
+    ("Sustained", "highest steady rate on one skill with API p95 ≤ 100 ms and no cold run",
+     ("sustained", "headline", "one_skill_highest_per_s"), ">=", 5.0, "/s"),
 ]
 
 
@@ -74,10 +105,15 @@ def stats_table(rows: list[tuple[str, dict[str, Any] | None]], ratio_to: str | N
     return lines
 
 
-def verdict(results: dict[str, Any]) -> list[str]:
-    lines = ["| target | limit | measured | met |", "|---|---|---|---|"]
+def verdict(results: dict[str, Any], previous: tuple[str, dict[str, Any]] | None = None) -> list[str]:
+    """The targets table; with ``previous`` (its label, its results) a column of that run's figures beside."""
+    lines = ["| target | limit | measured | met |" + (f" {previous[0]} |" if previous else ""), "|---|---|---|---|" + ("---|" if previous else "")]
     for ident, text, path, op, limit, unit in TARGETS:
         value = dig(results, path)
+        before = ""
+        if previous:
+            earlier = dig(previous[1], path)
+            before = f" {_shown_value(earlier, unit) if earlier is not None else ''} |"
         if value is None:
             met = "not measured"
         elif op == "<=":
@@ -86,10 +122,24 @@ def verdict(results: dict[str, Any]) -> list[str]:
             met = "yes" if value >= limit else "**no**"
         else:
             met = "yes" if value == limit else "**no**"
-        shown = fmt(value, unit) if unit != "x" else (f"{value:.2f}x" if value is not None else "n/a")
         lim = f"{op} {limit:g}{' ' + unit if unit != 'x' else 'x'}".replace("<=", "≤").replace(">=", "≥").strip()
-        lines.append(f"| {ident} {text} | {lim} | {shown} | {met} |")
+        lines.append(f"| {ident} {text} | {lim} | {_shown_value(value, unit)} | {met} |{before}")
     return lines
+
+
+def _shown_value(value: Any, unit: str) -> str:
+    return fmt(value, unit) if unit != "x" else (f"{value:.2f}x" if value is not None else "n/a")
+
+
+def previous_run(source: Path, results_dir: Path = RESULTS) -> tuple[str, dict[str, Any]] | None:
+    """The newest full results file dated before ``source`` (its targets are shown beside this run's)."""
+    dated = sorted(p for p in results_dir.glob("*.json") if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.stem) and p.stem < source.stem)
+    if not dated:
+        return None
+    try:
+        return f"previous run ({dated[-1].stem})", json.loads(dated[-1].read_text())
+    except (OSError, ValueError):
+        return None
 
 
 # --- plots -------------------------------------------------------------------------------
@@ -188,6 +238,30 @@ def concurrency_plot(path: Path, b6: dict[str, Any]) -> bool:
     return True
 
 
+def memory_plot(path: Path, b7: dict[str, Any]) -> bool:
+    rows = [(name, b7[name]) for name in ("pool_0", "pool_10") if b7.get(name)]
+    if not rows:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 2.2))
+    names = [f"{name} ({data['warm_containers']} warm)" for name, data in rows]
+    worker = [data["worker_rss_kib"] / 1024 for _, data in rows]
+    warm = [(_mib(data.get("warm_containers_memory_bytes")) or 0) for _, data in rows]
+    ax.barh(names, worker, color="#3b6ea8", label="runner worker RSS")
+    ax.barh(names, warm, left=worker, color="#c9d6ea", label="charged to its warm containers")
+    for y, (a, b) in enumerate(zip(worker, warm)):
+        ax.text(a + b, y, f"  {a + b:,.0f} MiB", va="center", fontsize=8)
+    ax.set_xlabel("MiB")
+    ax.set_title("B7 memory: the worker and its warm pool", fontsize=10)
+    ax.invert_yaxis()
+    ax.margins(x=0.2)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
 # --- the document ---------------------------------------------------------------------------
 
 
@@ -195,13 +269,15 @@ def image(name: str, made: bool, alt: str) -> list[str]:
     return [f"![{alt}](img/{name})", ""] if made else []
 
 
-def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMARKS.md") -> Path:
+def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMARKS.md", images: Path = IMAGES,
+             results_dir: Path = RESULTS) -> Path:  # fmt: skip
+    """Write the page (plots into ``images``; optional sections may come from files in ``results_dir``)."""
     execution, api, build, b1 = (results.get(k) or {} for k in ("execution", "api", "build", "b1"))
     env = execution.get("environment") or results.get("environment") or {}
     lines = [
         "# Benchmarks",
         "",
-        f"Generated by `make bench` (`python -m bench.run_all`) from `{source.relative_to(ROOT)}`; "
+        f"Generated by `make bench` (`python -m bench.run_all`) from `{_shown(source)}`; "
         "regenerate the page alone with `python -m bench.report`.",
         "",
         f"Machine: {env.get('cpu_count', '?')} CPUs, {env.get('platform', '?')}, Docker {env.get('docker', '?')} "
@@ -213,24 +289,24 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
         "",
         "Method: the variants of each comparison are measured in the same run, interleaved round by round in "
         "rotating order; figures are the median (p50) and the 95th percentile (nearest rank) in milliseconds. "
-        "Iteration counts are small to keep the whole suite under ~15 minutes on this 2-core machine, so the p95 "
+        "Iteration counts are small to keep the whole suite under ~20 minutes on this 2-core machine, so the p95 "
         "of small samples is close to their maximum. Before each timed run the warm pool is refilled and pending "
         "removals finish, so a warm run meets a ready container and no background work.",
         "",
         "## Targets",
         "",
-        *verdict(results),
+        *verdict(results, previous_run(source, results_dir)),
         "",
     ]
     errors = results.get("errors") or {}
     if errors:
         lines += ["Steps that failed in this run:", ""] + [f"* `{k}`: {v[:300]}" for k, v in errors.items()] + [""]
 
-    lines += list((results.get("malice") or {}).get("markdown") or [])  # bench_malice writes its own section
+    lines += list((results.get("malice") or _read(results_dir / "malice.json")).get("markdown") or [])  # bench_malice writes its own section
 
     profile = execution.get("profile") or {}
     lines += ["## Where the time goes (profile)", ""]
-    lines += image("bench-profile.png", profile_plot(IMAGES / "bench-profile.png", profile), "phases of a run")
+    lines += image("bench-profile.png", profile_plot(images / "bench-profile.png", profile), "phases of a run")
     for kind, phases in profile.items():
         lines += [f"**{kind}**", "", "| phase | p50 | p95 |", "|---|---|---|"]
         lines += [f"| {name} | {fmt(s['p50_ms'])} | {fmt(s['p95_ms'])} |" for name, s in phases.items()]
@@ -241,7 +317,7 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
     lines += ["## B2 hello world", "", "Runner level (`WarmPool.run` / `sandbox.run` / the reference, one at a time):", ""]
     rows = [(n, b2.get(n)) for n in ("warm_pool", "cold", "reference_docker_run", "reference_sdk")]
     lines += stats_table(rows, ratio_to="reference_docker_run") + [""]
-    lines += image("bench-b2-runner.png", bar_plot(IMAGES / "bench-b2-runner.png", "B2 hello world at the runner", rows, log_scale=True),
+    lines += image("bench-b2-runner.png", bar_plot(images / "bench-b2-runner.png", "B2 hello world at the runner", rows, log_scale=True),
                    "B2 runner")  # fmt: skip
     if b2.get("reference_command"):
         lines += [f"Reference: `{b2['reference_command']}`", ""]
@@ -266,14 +342,14 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
                      for v in api_phases]  # fmt: skip
             lines.append(f"| {part} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += image("bench-b2-api.png", bar_plot(IMAGES / "bench-b2-api.png", "B2 hello world through the HTTP API", rows_api, log_scale=True),
+    lines += image("bench-b2-api.png", bar_plot(images / "bench-b2-api.png", "B2 hello world through the HTTP API", rows_api, log_scale=True),
                    "B2 API")  # fmt: skip
 
     b3 = execution.get("b3") or {}
     lines += ["## B3 numpy + pandas skill", "", f"{b3.get('skill', '')}; image `{b3.get('image', '?')}`.", ""]
     rows3 = [(n, b3.get(n)) for n in ("preimported_pool", "plain_pool", "cold")]
     lines += stats_table(rows3, ratio_to="preimported_pool") + [""]
-    lines += image("bench-b3.png", bar_plot(IMAGES / "bench-b3.png", "B3 numpy+pandas skill", rows3, log_scale=True), "B3")
+    lines += image("bench-b3.png", bar_plot(images / "bench-b3.png", "B3 numpy+pandas skill", rows3, log_scale=True), "B3")
     memory = execution.get("warm_container_memory") or {}
     if memory:
         lines += [f"Memory charged to one idle warm container: plain {fmt(_mib(memory.get('base_plain_bytes')), 'MiB')}, "
@@ -300,7 +376,7 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
               "staged trees cached. Phases: download (verify included), install (wheels unpacked and compiled on the host "
               "into cached per-wheel trees), layer (one tar of those trees registered with `docker load` on top of the "
               "base's layers).", ""]  # fmt: skip
-    lines += image("bench-b4.png", bar_plot(IMAGES / "bench-b4.png", "B4 image builds", b4_rows, log_scale=True), "B4")
+    lines += image("bench-b4.png", bar_plot(images / "bench-b4.png", "B4 image builds", b4_rows, log_scale=True), "B4")
 
     b5 = api.get("b5") or {}
     lines += ["## B5 import pipeline end to end", "",
@@ -308,6 +384,8 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
               "scan → install through the state machine in moto).", ""]  # fmt: skip
     lines += stats_table([("no packages", b5.get("no_packages")), (f"three packages ({', '.join(b5.get('packages', []))}), image exists",
                                                                   b5.get("three_packages_image_exists"))]) + [""]  # fmt: skip
+    rows5 = [("no packages", b5.get("no_packages")), ("three packages, image exists", b5.get("three_packages_image_exists"))]
+    lines += image("bench-b5.png", bar_plot(images / "bench-b5.png", "B5 import to ready", rows5), "B5")
     if b5.get("three_packages_first_import_ms"):
         lines += [f"The unmeasured first import of the three-package set (it builds the image when it does not exist "
                   f"yet) took {fmt(b5['three_packages_first_import_ms'])}. Note: {b5.get('note', '')}.", ""]  # fmt: skip
@@ -325,7 +403,7 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
         lines += ["", f"Warm containers used with the pool on: {b6['pool_on']['warm_hits']} of {b6['pool_on']['n']} "
                   "(the pool holds 2 per image; the rest ran cold while it refilled)."]  # fmt: skip
     lines.append("")
-    lines += image("bench-b6.png", concurrency_plot(IMAGES / "bench-b6.png", b6), "B6")
+    lines += image("bench-b6.png", concurrency_plot(images / "bench-b6.png", b6), "B6")
 
     b7 = api.get("b7") or {}
     lines += ["## B7 memory", "", "| | runner worker RSS | warm containers | memory charged to them |", "|---|---|---|---|"]
@@ -335,6 +413,7 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
             lines.append(f"| {name} | {fmt(data['worker_rss_kib'] / 1024, 'MiB')} | {data['warm_containers']} | "
                          f"{fmt(_mib(data['warm_containers_memory_bytes']), 'MiB')} |")  # fmt: skip
     lines += ["", f"Base image size: {fmt(_mib(b7.get('base_image_size_bytes')), 'MiB')}.", ""]
+    lines += image("bench-b7.png", memory_plot(images / "bench-b7.png", b7), "B7")
 
     if b1:
         lines += ["## B1 permission check", "", "| case | n | p50 | p99 | p99.9 |", "|---|---|---|---|---|"]
@@ -344,18 +423,38 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
                 lines.append(f"| {case} | {data['count']} | {data['p50_us']} µs | {data['p99_us']} µs | {data['p999_us']} µs |")
         lines += ["", str(b1.get("notes", "")), ""]
 
-    from bench import report_peers
+    from bench import report_optional, report_peers, report_sustained
 
-    lines += report_peers.section(results.get("peers") or {}, IMAGES)
+    lines += report_optional.commands_section(results, images, results_dir)
+    lines += report_sustained.section(results.get("sustained") or {}, images)
+
+    lines += report_peers.section(results.get("peers") or {}, images)
 
     from bench import report_runtimes
 
     source_file, runtimes = (None, results["runtimes"]) if results.get("runtimes") else report_runtimes.newest()
-    lines += [""] + report_runtimes.section(runtimes, source=source_file)
+    lines += [""] + report_runtimes.section(runtimes, source=source_file, images=images) + [""]
+    lines += report_optional.fleet_section(results, images, results_dir)
+    lines += report_optional.scan_section(results, images, results_dir)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip() + "\n")
     return out
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A results file of its own (a step this run did not include), or nothing."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return path.name
 
 
 def _load_note(load: Any, cpus: Any) -> str:

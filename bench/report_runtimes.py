@@ -24,7 +24,7 @@ def newest() -> tuple[Path | None, dict[str, Any]]:
     return (found[-1], json.loads(found[-1].read_text())) if found else (None, {})
 
 
-def section(data: dict[str, Any], *, plot: bool = True, source: Path | None = None) -> list[str]:
+def section(data: dict[str, Any], *, plot: bool = True, source: Path | None = None, images: Path = IMAGES) -> list[str]:
     lines = [START, "## Runtimes: runc and gVisor (runsc)", ""]
     if not data or data.get("skipped"):
         return lines + [f"Not measured: {data.get('skipped', 'run `python -m bench.bench_runtimes`')}.", "", END]
@@ -42,7 +42,7 @@ def section(data: dict[str, Any], *, plot: bool = True, source: Path | None = No
         lines.append(f"| {label} | ≤ {goal:g}x | {fmt(value, 'x')} | {met} |")
     lines.append(f"| numpy+pandas warm p50, runsc / runc | (none) | {fmt(data.get('ratio_numpy_warm_runsc_to_runc'), 'x')} | |")
     if plot:
-        made = bar_plot(IMAGES / "bench-runtimes.png", "runc vs runsc", rows, log_scale=True)
+        made = bar_plot(images / "bench-runtimes.png", "runc vs runsc", rows, log_scale=True)
         lines += [""] + image("bench-runtimes.png", made, "runc and runsc: cold, warm, numpy+pandas")
     return lines + ["", END]
 

@@ -10,6 +10,7 @@ per line and answers one JSON line on stdout:
 * ``{"cmd": "ready", "count": n}``: wait until n warm base-image containers are
   ready and no removal is pending;
 * ``{"cmd": "rss"}``: this process's resident set size and the warm containers;
+* ``{"cmd": "stats"}``: the warm pool's counters and per-key sizes (``WarmPool.stats``);
 * ``{"cmd": "quit"}``.
 """
 
@@ -58,6 +59,9 @@ def main() -> int:
             pool = engine.warm_pool() if engine.pool_enabled else None
             reply = {"rss_kib": rss_kib(__import__("os").getpid()),
                      "warm_containers": pool.container_ids() if pool is not None else []}  # fmt: skip
+        elif name == "stats":
+            pool = engine.warm_pool() if engine.pool_enabled else None
+            reply = pool.stats() if pool is not None else {"pools": []}
         elif name == "quit":
             break
         else:

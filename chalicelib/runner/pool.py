@@ -12,9 +12,12 @@ Rules:
 * a pool is kept per :class:`PoolKey` (image, runtime, the limits that shape the
   container, and the packages to pre-import); a key gets containers once it
   was asked for (or pre-warmed), ``size_per_image`` each at least, more when
-  its demand asks for it (recent arrival rate × the time a refill takes, so
-  a steady stream does not outrun the refills), ``max_total`` overall, most
-  recently used keys first; up to ``REFILL_PARALLELISM`` containers start at once;
+  its demand asks for it (what arrives while a used container is replaced,
+  with a margin for Poisson bursts, so a steady stream does not outrun the
+  refills), ``max_total`` overall, most recently used keys first (at the cap
+  a key takes a container only from an idle key or one above an even share); as many
+  containers start at once as the arrivals need to be kept up with (arrival
+  rate × refill time), ``REFILL_PARALLELISM`` to ``MAX_REFILL_PARALLELISM``;
 * a container is handed out only after its authenticated ready line
   arrived, runs exactly one job, and is then removed (in the background);
 * a key unused for ``idle_ttl_seconds`` loses its containers (shrinks to
@@ -66,8 +69,15 @@ BACKGROUND_DELAY_SECONDS = 0.2
 #: demand sizing: arrivals counted over this window, and the refill time assumed before one was measured
 DEMAND_WINDOW_SECONDS = 10.0
 DEFAULT_REFILL_SECONDS = 0.5
-#: containers that may be starting at once (each start is mostly the engine's work, not ours)
+#: containers that may be starting at once (each start is mostly the engine's work, not ours): this many
+#: always, more under a steady stream (a refill of R s at a rate of r/s needs r × R starts under way, or
+#: the stream outruns the pool however large its target), never more than the cap, which keeps starts
+#: from crowding out the runs themselves on a small host
 REFILL_PARALLELISM = 2
+MAX_REFILL_PARALLELISM = 4
+#: extra containers per key for bursts: this many standard deviations of the Poisson count of arrivals
+#: during one replacement
+BURST_MARGIN_SIGMAS = 2.0
 
 
 def share_one_connection_pool(client: docker.DockerClient) -> None:
@@ -234,14 +244,33 @@ class WarmPool:
         if ready_at is not None and self.clock is time.monotonic and ready_at >= warm.created:
             self._refill_seconds = 0.8 * self._refill_seconds + 0.2 * (ready_at - warm.created)
 
-    def target_size(self, key: PoolKey) -> int:
-        """How many ready containers ``key`` should have: ``size_per_image`` at least; under a steady stream,
-        what arrives while one refill takes (with half again as margin)."""
-        now = self.clock()
+    def _rate(self, key: PoolKey, now: float) -> float:
+        """Arrivals per second of ``key`` over the demand window; over the time since the first of them when the
+        stream began within it (at least one second), so a stream that just started is not taken for a trickle."""
         recent = [t for t in self._arrivals.get(key, ()) if now - t <= DEMAND_WINDOW_SECONDS]
-        rate = len(recent) / DEMAND_WINDOW_SECONDS
-        wanted = math.ceil(rate * self._refill_seconds * 1.5)
+        if len(recent) < 3:
+            return len(recent) / DEMAND_WINDOW_SECONDS
+        return (len(recent) - 1) / max(now - recent[0], 1.0)
+
+    def _replacement_seconds(self) -> float:
+        """From a warm container's hand-out until its replacement is ready: the pause before the refill starts
+        (BACKGROUND_DELAY_SECONDS) and the measured refill."""
+        return BACKGROUND_DELAY_SECONDS + self._refill_seconds
+
+    def target_size(self, key: PoolKey) -> int:
+        """How many containers (ready or starting) ``key`` should have: ``size_per_image`` at least; under a
+        steady stream, what arrives while a used container is replaced (mean m = rate × replacement time)
+        plus BURST_MARGIN_SIGMAS × √m for the bursts of a Poisson stream."""
+        mean = self._rate(key, self.clock()) * self._replacement_seconds()
+        wanted = math.ceil(mean + BURST_MARGIN_SIGMAS * math.sqrt(mean))
         return min(max(self.size_per_image, wanted), self.max_total)
+
+    def parallelism(self) -> int:
+        """Containers that may be starting at once (see REFILL_PARALLELISM)."""
+        now = self.clock()
+        rate = sum(self._rate(key, now) for key in self._arrivals)
+        wanted = math.ceil(rate * self._refill_seconds) + 1
+        return min(max(REFILL_PARALLELISM, wanted), MAX_REFILL_PARALLELISM)
 
     def _wake_later(self, delay: float) -> None:
         timer = threading.Timer(delay, self._wake.set)
@@ -289,7 +318,7 @@ class WarmPool:
 
     def _fill_loop(self) -> None:
         self._sweep_orphans()
-        with concurrent.futures.ThreadPoolExecutor(REFILL_PARALLELISM, thread_name_prefix="pool-start") as starters:
+        with concurrent.futures.ThreadPoolExecutor(MAX_REFILL_PARALLELISM, thread_name_prefix="pool-start") as starters:
             while not self._closed.is_set():
                 self._wake.wait(1.0)
                 self._wake.clear()
@@ -320,7 +349,7 @@ class WarmPool:
         recently used key's container when the total cap is reached."""
         with self._lock:
             now = self.clock()
-            if sum(self._starting.values()) >= REFILL_PARALLELISM:
+            if sum(self._starting.values()) >= self.parallelism():
                 return None  # a start finishing wakes the filler again
             total = sum(len(c) for c in self._idle.values()) + sum(self._starting.values())
             by_recency = sorted(self._demand, key=lambda k: self._demand[k], reverse=True)
@@ -332,10 +361,16 @@ class WarmPool:
                     return self._count_start(key)
                 if have >= self.size_per_image:
                     continue  # demand beyond the configured size uses free room only, never another key's containers
+                # at the cap, take from a less recently used key only when it is idle (no demand within the window)
+                # or holds more than an even share: under a round robin over many keys the least recently used one
+                # is the next to be asked for, and taking its container would turn that run cold
+                active = sum(1 for used in self._demand.values() if now - used <= DEMAND_WINDOW_SECONDS)
+                share = max(1, self.max_total // max(1, active))
                 for older in reversed(by_recency):
                     if older == key or self._demand[older] >= self._demand[key]:
                         break
-                    if self._idle.get(older):
+                    held = len(self._idle.get(older, [])) + self._starting.get(older, 0)
+                    if self._idle.get(older) and (now - self._demand[older] > DEMAND_WINDOW_SECONDS or held > share):
                         self._discard(self._idle[older].pop(0))
                         return self._count_start(key)
                 return None
@@ -500,6 +535,7 @@ class WarmPool:
                 for k in self._demand
             ]  # fmt: skip
             return {"hits": self.hits, "misses": self.misses, "created": self.created, "failures": self.failures,
+                    "starting": sum(self._starting.values()), "parallelism": self.parallelism(),
                     "idle": sum(len(c) for c in self._idle.values()), "refill_ms": round(self._refill_seconds * 1000),
                     "pools": pools}  # fmt: skip
 

@@ -1,0 +1,148 @@
+"""Sections of docs/BENCHMARKS.md for benchmarks that may or may not be part of a run.
+
+Each section renders only when its results are there: in the run's results file under its key, or else
+in the newest ``bench/results/<key>-YYYY-MM-DD.json`` that its benchmark wrote when run on its own (the
+section then names that file). The layouts each section reads are described in ``bench/report.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.common import RESULTS, ROOT
+
+
+def newest(key: str, results_dir: Path = RESULTS) -> tuple[Path | None, dict[str, Any]]:
+    """The newest ``<key>-YYYY-MM-DD.json`` (variants such as ``<key>-<date>-cpus2`` are left out)."""
+    found = sorted(p for p in results_dir.glob(f"{key}-*.json") if re.fullmatch(rf"{re.escape(key)}-\d{{4}}-\d{{2}}-\d{{2}}", p.stem))
+    if not found:
+        return None, {}
+    try:
+        return found[-1], json.loads(found[-1].read_text())
+    except (OSError, ValueError):
+        return None, {}
+
+
+def source_of(results: dict[str, Any], key: str, results_dir: Path = RESULTS) -> tuple[str, dict[str, Any]]:
+    """(where the figures come from, the figures): this run's, else the newest file of its own."""
+    if results.get(key):
+        return "this run", results[key]
+    path, data = newest(key, results_dir)
+    if not data or path is None:
+        return "", {}
+    try:
+        shown = str(path.relative_to(ROOT))
+    except ValueError:
+        shown = path.name
+    return f"`{shown}` (run on its own)", data
+
+
+def commands_section(results: dict[str, Any], images: Path, results_dir: Path = RESULTS) -> list[str]:
+    where, data = source_of(results, "commands", results_dir)
+    b8 = data.get("b8") or {}
+    if not b8:
+        return []
+    runner = b8.get("runner_duration") or {}
+    rows = [(name, b8.get(name)) for name in ("warm_command", "round_trip_1mib") if b8.get(name)]
+    lines = ["## B8 command runs through the HTTP API", "",
+             f"POST /api/skills/{{id}}/commands ({b8.get('path', 'direct')} path, {b8.get('rounds', '?')} rounds, from {where}): "
+             "`true` in a throwaway workspace, and a 1 MiB file sent in, copied by the command and collected back. The "
+             "runner's own share is the answer's `duration_ms`.", ""]  # fmt: skip
+    lines += report.stats_table(rows) + [""]
+    if runner:
+        lines += ["The runner's share (`duration_ms`):", ""] + report.stats_table([(n, runner.get(n)) for n, _ in rows]) + [""]
+    lines += report.image("bench-b8.png", report.bar_plot(images / "bench-b8.png", "B8 command runs through the HTTP API", rows),
+                          "B8 command runs")  # fmt: skip
+    return lines
+
+
+def fleet_section(results: dict[str, Any], images: Path, results_dir: Path = RESULTS) -> list[str]:
+    where, data = source_of(results, "fleet", results_dir)
+    workers = data.get("workers") or {}
+    if not workers and not data.get("markdown"):
+        return []
+    lines = ["## Fleet throughput (several runner workers)", "", f"From {where}." + (f" {data['notes']}" if data.get("notes") else ""), ""]
+    if workers:
+        ordered = sorted(workers.items(), key=lambda kv: float(kv[0]))
+        one = ordered[0][1].get("throughput_per_s")
+        lines += ["| workers | runs | errors | throughput | vs the fewest workers | p50 | p95 |", "|---|---|---|---|---|---|---|"]
+        for count, row in ordered:
+            rate = row.get("throughput_per_s")
+            versus = f"{rate / one:.2f}x" if rate and one else "n/a"
+            lines.append(f"| {count} | {row.get('runs', 'n/a')} | {row.get('errors', 'n/a')} | {report.fmt(rate, '/s')} | {versus} | "
+                         f"{report.fmt(row.get('p50_ms'))} | {report.fmt(row.get('p95_ms'))} |")  # fmt: skip
+        lines += [""] + report.image("bench-fleet.png", _fleet_plot(images / "bench-fleet.png", ordered), "fleet throughput")
+    lines += list(data.get("markdown") or [])
+    return lines + [""]
+
+
+def _fleet_plot(path: Path, ordered: list[tuple[str, dict[str, Any]]]) -> bool:
+    points = [(float(n), row["throughput_per_s"]) for n, row in ordered if row.get("throughput_per_s")]
+    if not points:
+        return False
+    plt = report._plt()
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color="#3b6ea8")
+    ax.set_xlabel("runner workers")
+    ax.set_ylabel("runs per second")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.set_title("Fleet throughput by number of workers", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def scan_section(results: dict[str, Any], images: Path, results_dir: Path = RESULTS) -> list[str]:
+    where, data = source_of(results, "scan", results_dir)
+    if not data:
+        return []
+    step = data.get("import_scan_step") or {}
+    database = data.get("advisory_db") or {}
+    closure = data.get("scan_200_pins") or {}
+    lines = ["## Scanning cost", "", f"`bench/bench_scan.py`, from {where}.", "",
+             "| figure | measured | target | met |", "|---|---|---|---|"]  # fmt: skip
+    targets, met = data.get("targets") or {}, data.get("meets_targets") or {}
+    rows = [("advisory database, warm load (median)", (database.get("warm_load") or {}).get("median_ms"), "warm_load_ms", "warm_load"),
+            ("advisory database, cold load (parse + index)", database.get("cold_load_ms"), None, None),
+            ("audit of a 200-pin closure (median)", (closure.get("audit") or {}).get("median_ms"), "scan_200_pins_ms", "scan_200_pins"),
+            ("import scan step, skill without packages (p50 over the corpus)", step.get("p50_ms"), "import_scan_step_p50_ms",
+             "import_scan_step")]  # fmt: skip
+    for label, value, target_key, met_key in rows:
+        if value is None:
+            continue
+        target = f"≤ {targets[target_key]:g} ms" if target_key in targets else ""
+        verdict = ("yes" if met[met_key] else "**no**") if met_key in met else ""
+        lines.append(f"| {label} | {report.fmt(value)} | {target} | {verdict} |")
+    lines.append("")
+    if step:
+        slowest = ", ".join(f"{name} {report.fmt(ms)}" for name, ms in (step.get("slowest") or {}).items())
+        lines += [f"The import's scan step over {step.get('skills', '?')} benign corpus skills: p50 {report.fmt(step.get('p50_ms'))}, "
+                  f"p90 {report.fmt(step.get('p90_ms'))}, max {report.fmt(step.get('max_ms'))}"
+                  + (f" (slowest: {slowest})" if slowest else "") + (f"; excludes {step['excludes']}" if step.get("excludes") else "")
+                  + ".", ""]  # fmt: skip
+    lines += behaviour_lines(results, images, results_dir)
+    return lines
+
+
+def behaviour_lines(results: dict[str, Any], images: Path, results_dir: Path = RESULTS) -> list[str]:
+    where, data = source_of(results, "behaviour", results_dir)
+    probes = {name: stats for name, stats in (data.get("probe_ms") or {}).items() if isinstance(stats, dict)}
+    if not probes:
+        return []
+    rows = list(probes.items())
+    lines = ["### Behaviour check per import", "",
+             f"`bench/bench_behaviour.py`, from {where}: one probe run (a cold container of the skill's image running the "
+             f"probe driver with canaries planted), {data.get('rounds', '?')} rounds per variant, interleaved.", ""]  # fmt: skip
+    lines += report.stats_table(rows) + [""]
+    ratio = (data.get("probe_ms") or {}).get("runsc_over_runc_code")
+    if ratio:
+        lines += [f"runsc / runc, code skill: {ratio:.2f}x.", ""]
+    lines += report.image("bench-behaviour.png", report.bar_plot(images / "bench-behaviour.png", "Behaviour check: one probe run", rows),
+                          "behaviour check cost")  # fmt: skip
+    return lines
