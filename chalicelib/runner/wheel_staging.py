@@ -16,10 +16,10 @@ container.
 
 from __future__ import annotations
 
-import compileall
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -35,6 +35,7 @@ from chalicelib.runner import host_cache
 
 VENV = "/opt/skillharbor/venv"
 _TEST_SUITES = re.compile(r"/site-packages/[^/]+/(?:.+/)?tests/")
+COMPILE_TIMEOUT_SECONDS = 600
 #: bump when the staged layout changes, so old cache entries are not reused
 LAYOUT_VERSION = "2"
 
@@ -118,9 +119,16 @@ def _compile(root: Path, python_version: str) -> None:
     # test data in some wheels) is skipped, as pip skips it. Packages' own test suites are not
     # compiled: they are most of the files of numpy or pandas (1,143 of pandas's 1,440) and
     # almost never imported by a skill; one that does compiles them in memory.
-    compileall.compile_dir(
-        str(site), quiet=2, workers=0, ddir=site_packages(python_version), force=True, rx=_TEST_SUITES
-    )
+    # In a child interpreter, not compile_dir(workers=0) here: its process pool forks this (threaded)
+    # worker, and a child forked while another thread held a lock (logging, imports) hangs forever.
+    # Exit status 1 only says some file did not compile, which is skipped as above.
+    argv = [sys.executable, "-m", "compileall", "-q", "-q", "-f", "-j", "0", "-d", site_packages(python_version),
+            "-x", _TEST_SUITES.pattern, str(site)]  # fmt: skip
+    try:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       timeout=COMPILE_TIMEOUT_SECONDS, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired as error:
+        raise BuildFailed(f"compiling the staged packages took over {COMPILE_TIMEOUT_SECONDS} s") from error
 
 
 def write_layer(trees: Sequence[Path], python_version: str, out: IO[bytes]) -> int:
