@@ -266,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         parser.error("SKILLHARBOR_LOCAL_WORKERS (--workers) must be 1 or more")
     with_registry = os.environ.get("SKILLHARBOR_LOCAL_REGISTRY", "") not in ("", "0")
+    behaviour_note = ""
+    if args.no_runner and "SKILLHARBOR_BEHAVIOUR_CHECK" not in os.environ:
+        # the behaviour check runs each imported skill in a runner: without one every non-admin code
+        # import would fail closed at that step, so a runner-less stack says it skips the check instead
+        os.environ["SKILLHARBOR_BEHAVIOUR_CHECK"] = "off"
+        behaviour_note = "  behaviour     check off (no runner; set SKILLHARBOR_BEHAVIOUR_CHECK to keep it)\n"
     options = StackOptions(host=args.host, moto_port=args.moto_port, api_port=args.api_port, runner_port=args.runner_port,
                            start_runner=not args.no_runner, workers=args.workers,
                            registry_port=args.registry_port if with_registry else 0)  # fmt: skip
@@ -295,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"  runners       {options.workers} workers on 127.0.0.1:{options.runner_port}-{options.runner_port + options.workers - 1}"
            "   (runs routed by the fleet registry: skillharbor runners)\n" if options.start_runner and options.workers > 1 else "")
         + (f"  registry      {stack.registry.address}   (images pushed after a build, pulled by digest)\n" if stack.registry else "")
+        + behaviour_note
         + f"  inbox bucket  s3://{os.environ.get('SKILLHARBOR_INBOX_BUCKET', 'skillharbor-inbox')}\n"
         f"  admin key     {stack.admin_key}" + ("   (generated; set SKILLHARBOR_ADMIN_KEY to choose one)" if generated else "") + "\n"
         "Ctrl-C stops everything.\n",
