@@ -30,6 +30,9 @@ A stats block is ``bench.common.summary``'s: ``{"n", "p50_ms", "p95_ms", "mean_m
   "import_scan_step": {"skills", "p50_ms", "p90_ms", "max_ms", "slowest": {skill: ms},
   "excludes"}, "targets": {"warm_load_ms", "scan_200_pins_ms", "import_scan_step_p50_ms"},
   "meets_targets": {"warm_load", "scan_200_pins", "import_scan_step"}}``;
+* ``api-path`` (B9, bench_api_path, which writes ``api-path-<date>.json`` itself): ``{"moto_call":
+  {"get_item_end_to_end", "get_item_inside_moto"}, "b9": {"<path>": stats, "targets_p50_ms", "met",
+  "aws_calls": {"<path>": {"calls_per_request", "aws_ms_per_request"}}, "note"}}``;
 * ``behaviour`` (bench_behaviour): ``{"rounds", "probe_ms": {"<skill>/<runtime>": stats,
   "runsc_over_runc_code": ratio}}``.
 """
@@ -435,6 +438,7 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
     source_file, runtimes = (None, results["runtimes"]) if results.get("runtimes") else report_runtimes.newest()
     lines += [""] + report_runtimes.section(runtimes, source=source_file, images=images) + [""]
     lines += report_optional.fleet_section(results, images, results_dir)
+    lines += report_optional.api_path_section(results, images, results_dir)
     lines += report_optional.scan_section(results, images, results_dir)
 
     out.parent.mkdir(parents=True, exist_ok=True)

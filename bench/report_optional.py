@@ -62,7 +62,7 @@ def commands_section(results: dict[str, Any], images: Path, results_dir: Path = 
 
 def fleet_section(results: dict[str, Any], images: Path, results_dir: Path = RESULTS) -> list[str]:
     where, data = source_of(results, "fleet", results_dir)
-    workers = data.get("workers") or {}
+    workers = data.get("workers") or _workers_from_throughput(data.get("throughput") or [])
     if not workers and not data.get("markdown"):
         return []
     lines = ["## Fleet throughput (several runner workers)", "", f"From {where}." + (f" {data['notes']}" if data.get("notes") else ""), ""]
@@ -76,7 +76,53 @@ def fleet_section(results: dict[str, Any], images: Path, results_dir: Path = RES
             lines.append(f"| {count} | {row.get('runs', 'n/a')} | {row.get('errors', 'n/a')} | {report.fmt(rate, '/s')} | {versus} | "
                          f"{report.fmt(row.get('p50_ms'))} | {report.fmt(row.get('p95_ms'))} |")  # fmt: skip
         lines += [""] + report.image("bench-fleet.png", _fleet_plot(images / "bench-fleet.png", ordered), "fleet throughput")
+    cold = data.get("cold_first_run") or {}
+    if cold.get("by_pull") or cold.get("by_rebuild"):
+        lines += ["A cold worker's first run of a package set, by pulling the image from the registry (by digest) "
+                  "versus rebuilding it from the pins on that host:", ""]
+        lines += report.stats_table([("by pull", cold.get("by_pull")), ("by rebuild", cold.get("by_rebuild"))])
+        if cold.get("ratio_rebuild_to_pull"):
+            lines += ["", f"Rebuild / pull: {cold['ratio_rebuild_to_pull']:.2f}x."]
+        lines.append("")
     lines += list(data.get("markdown") or [])
+    return lines + [""]
+
+
+def _workers_from_throughput(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """bench_fleet's ``throughput`` list (one row per worker count) in the ``workers`` layout."""
+    table = {}
+    for row in rows:
+        latency = row.get("latency") or {}
+        table[str(row.get("workers"))] = {"runs": row.get("runs"), "errors": row.get("errors", 0),
+                                          "throughput_per_s": row.get("runs_per_second"),
+                                          "p50_ms": latency.get("p50_ms"), "p95_ms": latency.get("p95_ms")}  # fmt: skip
+    return table
+
+
+def api_path_section(results: dict[str, Any], images: Path, results_dir: Path = RESULTS) -> list[str]:
+    """B9 (bench_api_path): per-request latency and AWS calls of the hot API paths."""
+    where, data = source_of(results, "api-path", results_dir)
+    b9 = data.get("b9") or {}
+    if not b9:
+        return []
+    names = ("execute_direct", "execute_queue", "command", "import_no_packages", "import_three_packages")
+    targets, met, calls = b9.get("targets_p50_ms") or {}, b9.get("met") or {}, b9.get("aws_calls") or {}
+    lines = ["## B9 the API's hot paths (latency and AWS calls per request)", "",
+             f"`bench/bench_api_path.py`, from {where}: warm runs and imports through the local stack's HTTP API, "
+             "with every AWS call the API makes counted. " + str(b9.get("note") or ""), "",
+             "| path | p50 | p95 | target p50 | met | AWS calls per request | time in AWS calls (p50) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name in names:
+        stats = b9.get(name)
+        if not stats:
+            continue
+        aws = calls.get(name) or {}
+        lines.append(f"| {name} | {report.fmt(stats.get('p50_ms'))} | {report.fmt(stats.get('p95_ms'))} | "
+                     f"{report.fmt(targets.get(name))} | {'yes' if met.get(name) else '**no**'} | "
+                     f"{aws.get('calls_per_request', 'n/a')} | {report.fmt((aws.get('aws_ms_per_request') or {}).get('p50_ms'))} |")  # fmt: skip
+    moto = data.get("moto_call") or {}
+    if moto:
+        lines += ["", f"One bare GetItem end to end: {report.fmt((moto.get('get_item_end_to_end') or {}).get('p50_ms'))} p50, "
+                      f"of which inside moto {report.fmt((moto.get('get_item_inside_moto') or {}).get('p50_ms'))}."]  # fmt: skip
     return lines + [""]
 
 

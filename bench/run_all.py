@@ -35,7 +35,8 @@ from bench.common import RESULTS, ROOT, environment, log
 OPTIONAL: dict[str, tuple[str, list[str], list[str], int, str | None]] = {
     "scan": ("bench/bench_scan.py", ["--runs", "3"], ["--runs", "10"], 600, "scan"),
     "behaviour": ("bench/bench_behaviour.py", ["--rounds", "2"], ["--rounds", "5"], 900, None),
-    "fleet": ("bench/bench_fleet.py", [], [], 1200, None),
+    "fleet": ("bench/bench_fleet.py", ["--runs", "20", "--first-run-rounds", "1"], [], 1200, None),
+    "api-path": ("bench/bench_api_path.py", ["--rounds", "5", "--imports", "2", "--no-package-imports"], [], 1500, None),
 }
 
 
