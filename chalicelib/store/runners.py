@@ -17,7 +17,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from chalicelib.store.dynamo import TableStore, from_dynamo, to_dynamo, with_retries
-from chalicelib.store.skills import utc_now
+from chalicelib.governance.timeutil import now_iso
 
 PK = "runner#heartbeat"
 #: heartbeats a worker may miss before it is listed as gone
@@ -34,7 +34,7 @@ class RunnerFleet(TableStore):
     def beat(self, worker_id: str, *, heartbeat_seconds: float, **detail: Any) -> None:
         """Register or refresh ``worker_id`` (``detail``: endpoint, runtimes, slots, free_slots, images, warm, ...)."""
         now = time.time()
-        item = {"pk": PK, "sk": worker_id, **detail, "worker_id": worker_id, "seen_at": utc_now(), "seen_epoch": now,
+        item = {"pk": PK, "sk": worker_id, **detail, "worker_id": worker_id, "seen_at": now_iso(), "seen_epoch": now,
                 "heartbeat_seconds": float(heartbeat_seconds), "stopped": False, "expires_at": int(now + KEEP_GONE_SECONDS)}  # fmt: skip
         with_retries(lambda: self.table.put_item(Item=to_dynamo(item)))
 

@@ -118,14 +118,15 @@ class _Died(BaseException):
 
 def test_a_run_lost_with_its_worker_is_reported_lost_and_never_run_again(fleet):
     worker = fleet.add("doomed")
-    server = worker.direct_server
-    execute = server.execute
+    execute_run = worker.execute_run
 
-    def run_then_die(job):
-        execute(job)
+    def run_then_die(job, **options):
+        # dies with the run under way: claimed and started, its outcome never recorded (a run that
+        # finished is on record before the worker answers, and is answered from there)
+        execute_run(job, **options)
         raise _Died()
 
-    server.execute = run_then_die
+    worker.execute_run = run_then_die
     headers = agent(fleet.stack, "unlucky")
     status, result, _ = call(fleet.stack, "POST", f"/api/skills/{SKILL_ID}/execute", {"inputs": {"a": 1}}, headers)
     assert status == 200 and result["status"] == "runner_unavailable", result
