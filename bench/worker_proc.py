@@ -2,7 +2,7 @@
 
     python -m bench.worker_proc   (environment: the local stack's variables)
 
-It drains the runner queue exactly like ``python -m chalicelib.runner.worker``
+It drains the runner queue exactly like ``python -m chalicelib.runner.main``
 (same RunnerWorker, same DockerEngine). On stdin it takes one JSON command
 per line and answers one JSON line on stdout:
 
@@ -27,7 +27,7 @@ from bench.common import rss_kib
 
 def main() -> int:
     from chalicelib.runner.spec import RunLimits, RunRequest
-    from chalicelib.runner.worker import build_worker
+    from chalicelib.runner.main import build_worker
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     worker = build_worker()

@@ -199,7 +199,7 @@ class LocalStack:
         env = child_environment(keep=needs)
         if self.options.runner_port and self.options.workers > 1:
             env["SKILLHARBOR_RUNNER_LISTEN"] = f"127.0.0.1:{self.options.runner_port + index}"  # loopback, as above
-        self.runners.append(subprocess.Popen([sys.executable, "-m", "chalicelib.runner.worker"], env=env))
+        self.runners.append(subprocess.Popen([sys.executable, "-m", "chalicelib.runner.main"], env=env))
 
     def _stop_runner(self) -> None:
         """SIGTERM every worker, the grace, then SIGKILL; a worker that did not exit cleanly (killed, crashed,
