@@ -9,8 +9,8 @@ from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, query_params, route
 from chalicelib.api.models import (AgentCreateRequest, AgentUpdateRequest, ApproveRequest, BanRequest, KeyCreateRequest,
                                    PackageRequestRequest, RejectRequest)  # fmt: skip
-from chalicelib.api.responses import (AgentAnswer, ApprovalRequestAnswer, AuditPage, DecisionAnswer, KeyAnswer, KeyList,
-                                      RuleAnswer, RuleList)  # fmt: skip
+from chalicelib.api.responses import (AgentAnswer, ApprovalRequestAnswer, ApprovalRequestList, AuditPage, DecisionAnswer,
+                                      KeyAnswer, KeyList, KeyRevoked, RuleAnswer, RuleList, RunList, WhoAmI)  # fmt: skip
 from chalicelib.api.services import governance_service, import_service
 from chalicelib.errors import BadRequest
 
@@ -41,7 +41,8 @@ def register(app: Any, authorizer: Any) -> None:
 
     # --- agents and keys ----------------------------------------------------
 
-    @route(app, "/api/agents", methods=["POST"], authorizer=authorizer, body=AgentCreateRequest, response=AgentAnswer, status=201)
+    @route(app, "/api/agents", methods=["POST"], authorizer=authorizer, body=AgentCreateRequest,
+           response=AgentAnswer, status=201)  # fmt: skip
     def create_agent(body: AgentCreateRequest) -> Any:
         caller = require(app.current_request)
         agent, issued = gov().create_agent(caller, body.agent_id, body.maturity)
@@ -51,13 +52,15 @@ def register(app: Any, authorizer: Any) -> None:
     def get_agent(agent_id: str) -> Any:
         return json_response(_agent_json(gov().get_agent(require(app.current_request), agent_id)))
 
-    @route(app, "/api/agents/{agent_id}", methods=["PATCH"], authorizer=authorizer, body=AgentUpdateRequest, response=AgentAnswer)
+    @route(app, "/api/agents/{agent_id}", methods=["PATCH"], authorizer=authorizer, body=AgentUpdateRequest,
+           response=AgentAnswer)  # fmt: skip
     def update_agent(agent_id: str, body: AgentUpdateRequest) -> Any:
         caller = require(app.current_request)
         agent = gov().update_maturity(caller, agent_id, body.maturity, expected_version=body.expected_version)
         return json_response(_agent_json(agent))
 
-    @route(app, "/api/keys", methods=["POST"], authorizer=authorizer, body=KeyCreateRequest, response=KeyAnswer, status=201)
+    @route(app, "/api/keys", methods=["POST"], authorizer=authorizer, body=KeyCreateRequest, response=KeyAnswer,
+           status=201)  # fmt: skip
     def create_key(body: KeyCreateRequest) -> Any:
         caller = require(app.current_request)
         issued = gov().create_key(caller, body.role, body.name, team=body.team, agent_id=body.agent_id)
@@ -76,7 +79,7 @@ def register(app: Any, authorizer: Any) -> None:
         return json_response({**_key_json(issued.principal), "api_key": issued.api_key, "replaces": revoked.key_id,
                               "replaced_revoked_at": revoked.revoked_at}, 201)  # fmt: skip
 
-    @route(app, "/api/keys/{key_id}", methods=["DELETE"], authorizer=authorizer)
+    @route(app, "/api/keys/{key_id}", methods=["DELETE"], response=KeyRevoked, authorizer=authorizer)
     def revoke_key(key_id: str) -> Any:
         principal = gov().revoke_key(require(app.current_request), key_id)
         return json_response({"key_id": principal.key_id, "revoked_at": principal.revoked_at, "role": principal.role.value})
@@ -100,7 +103,7 @@ def register(app: Any, authorizer: Any) -> None:
         request = gov().request(caller, body.package_name, body.version, body.reason, agent_id=body.agent_id, skill_id=body.skill_id)
         return json_response({**request.model_dump(mode="json"), "package_name": request.package}, 201)
 
-    @route(app, "/api/packages/requests", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/packages/requests", methods=["GET"], response=ApprovalRequestList, authorizer=authorizer)
     def list_requests() -> Any:
         caller = require(app.current_request)
         requests = gov().list_requests(caller, query_params(app.current_request).get("status") or None)
@@ -114,7 +117,8 @@ def register(app: Any, authorizer: Any) -> None:
         blocked = import_service().block_rejected(request, actor=caller.actor)
         return json_response({**request.model_dump(mode="json"), "package_name": request.package, "blocked_imports": blocked})
 
-    @route(app, "/api/packages/approve", methods=["POST"], authorizer=authorizer, body=ApproveRequest, response=RuleAnswer, status=201)
+    @route(app, "/api/packages/approve", methods=["POST"], authorizer=authorizer, body=ApproveRequest,
+           response=RuleAnswer, status=201)  # fmt: skip
     def approve_package(body: ApproveRequest) -> Any:
         caller = require(app.current_request)
         result = gov().approve(caller, body.package_name, body.version or "", body.min_maturity)
@@ -124,7 +128,8 @@ def register(app: Any, authorizer: Any) -> None:
             201,
         )
 
-    @route(app, "/api/packages/ban", methods=["POST"], authorizer=authorizer, body=BanRequest, response=RuleAnswer, status=201)
+    @route(app, "/api/packages/ban", methods=["POST"], authorizer=authorizer, body=BanRequest, response=RuleAnswer,
+           status=201)  # fmt: skip
     def ban_package(body: BanRequest) -> Any:
         caller = require(app.current_request)
         ban = gov().ban(caller, body.package_name, body.version or "", body.reason)
@@ -137,7 +142,7 @@ def register(app: Any, authorizer: Any) -> None:
         rules = gov().list_rules(caller, package=params.get("package_name") or None, include_revoked=params.get("include_revoked") == "true")
         return json_response({"rules": [_rule_json(r) for r in rules]})
 
-    @route(app, "/api/packages/rules/{rule_id}", methods=["DELETE"], authorizer=authorizer)
+    @route(app, "/api/packages/rules/{rule_id}", methods=["DELETE"], response=RuleAnswer, authorizer=authorizer)
     def revoke_rule(rule_id: str) -> Any:
         return json_response(_rule_json(gov().revoke_rule(require(app.current_request), rule_id)))
 
@@ -152,7 +157,7 @@ def register(app: Any, authorizer: Any) -> None:
         )  # fmt: skip
         return json_response(page.to_json())
 
-    @route(app, "/api/runs", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/runs", methods=["GET"], response=RunList, authorizer=authorizer)
     def list_runs() -> Any:
         caller = require(app.current_request)
         params = query_params(app.current_request)
@@ -163,7 +168,7 @@ def register(app: Any, authorizer: Any) -> None:
         )  # fmt: skip
         return json_response({"runs": [_run_json(e) for e in page.events], "next_token": page.next_token})
 
-    @route(app, "/api/me", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/me", methods=["GET"], response=WhoAmI, authorizer=authorizer)
     def whoami() -> Any:
         caller = require(app.current_request)
         body = {"key_id": caller.key_id, "role": caller.role.value, "name": caller.name, "agent_id": caller.agent_id}

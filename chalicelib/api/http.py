@@ -90,6 +90,7 @@ def route(
     body_optional: bool = False,
     max_body: Callable[[], int] | None = None,
     response: type[BaseModel] | None = None,
+    produces: tuple[str, ...] = (),
     status: int = 200,
     audit: Callable[[Any], Any] | None = None,
     **options: Any,
@@ -100,8 +101,10 @@ def route(
     ``body`` argument (``body_optional``: an empty body is the model's
     defaults; ``max_body``: the size limit, when not MAX_JSON_BODY_BYTES).
     ``response`` and ``status`` describe the answer (the OpenAPI document and
-    docs/API.md show them). ``audit``: an ``audited_refusals`` decorator, put
-    around the validation, so a bad body is audited like any other refusal.
+    docs/API.md show them); ``produces``: the media types of a route whose
+    answer is not JSON (a page, an asset, a file), which has no ``response``.
+    ``audit``: an ``audited_refusals`` decorator, put around the validation,
+    so a bad body is audited like any other refusal.
 
     Chalice turns any exception a view raises into its own 500 body before
     middleware sees it (only ChaliceUnhandledError escapes), so the
@@ -133,7 +136,7 @@ def route(
                 log.exception("unhandled error in %s", path)
                 return error_response(SkillharborError("internal error; see the service logs"))
 
-        guarded.route_doc = RouteDoc(body, body_optional, response, status)  # type: ignore[attr-defined]
+        guarded.route_doc = RouteDoc(body, body_optional, response, status, produces)  # type: ignore[attr-defined]
         return app.route(path, **options)(guarded)
 
     return decorate
@@ -147,6 +150,7 @@ class RouteDoc:
     body_optional: bool
     response: type[BaseModel] | None
     status: int
+    produces: tuple[str, ...] = ()
 
 
 def requirements_field(raw: list[str], name: str = "requirements") -> list[Any]:

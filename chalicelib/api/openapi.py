@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from chalicelib.api.http import JSON_ROUTE_CONTENT_TYPES, RouteDoc, json_response, route
 from chalicelib.api.openapi_commands import COMMAND_ROUTE_DOCS
-from chalicelib.api.responses import ErrorResponse
+from chalicelib.api.responses import ErrorResponse, OpenApiDocument
 
 _SHORT = {"type": "string", "maxLength": 256}
 
@@ -232,13 +232,14 @@ def _operation(path: str, method: str, entry: Any, schemas: _Schemas) -> dict[st
     doc = ROUTE_DOCS.get(f"{method} {path}", {})
     declared = getattr(entry.view_function, "route_doc", None) or RouteDoc(None, False, None, 200)
     answer = schemas.ref(declared.response, "serialization") if declared.response else {"type": "object"}
+    content = {t: {"schema": _binary(t)} for t in declared.produces} if declared.produces else _json(answer)
     operation: dict[str, Any] = {
         "operationId": entry.view_name,
         "summary": doc.get("summary", entry.view_name.replace("_", " ")),
         "responses": {
             "default": {"description": "an error, as JSON naming what was wrong",
                         "content": _json(schemas.ref(ErrorResponse, "serialization"))},  # fmt: skip
-            str(declared.status): {"description": "success", "content": _json(answer)},
+            str(declared.status): {"description": "success", "content": content},
         },
     }
     parameters = [{"name": name, "in": "path", "required": True, "schema": _SHORT} for name in _PATH_PARAM.findall(path)]
@@ -288,6 +289,6 @@ def openapi_document(app: Any, *, server_url: str | None = None) -> dict[str, An
 
 
 def register(app: Any) -> None:
-    @route(app, "/api/openapi.json", methods=["GET"])
+    @route(app, "/api/openapi.json", methods=["GET"], response=OpenApiDocument)
     def openapi_json() -> Any:
         return json_response(openapi_document(app))
