@@ -9,6 +9,7 @@ from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, query_params, route
 from chalicelib.api.models import (AgentCreateRequest, AgentUpdateRequest, ApproveRequest, BanRequest, KeyCreateRequest,
                                    PackageRequestRequest, RejectRequest)  # fmt: skip
+from chalicelib.api.queries import AuditQuery, CheckQuery, KeysQuery, PageQuery, RulesQuery
 from chalicelib.api.responses import (AgentAnswer, ApprovalRequestAnswer, ApprovalRequestList, AuditPage, DecisionAnswer,
                                       KeyAnswer, KeyList, KeyRevoked, RuleAnswer, RuleList, RunList, WhoAmI)  # fmt: skip
 from chalicelib.api.services import governance_service, import_service
@@ -66,11 +67,10 @@ def register(app: Any, authorizer: Any) -> None:
         issued = gov().create_key(caller, body.role, body.name, team=body.team, agent_id=body.agent_id)
         return json_response({**_key_json(issued.principal), "api_key": issued.api_key}, 201)
 
-    @route(app, "/api/keys", methods=["GET"], authorizer=authorizer, response=KeyList)
-    def list_keys() -> Any:
+    @route(app, "/api/keys", methods=["GET"], authorizer=authorizer, query=KeysQuery, response=KeyList)
+    def list_keys(query: KeysQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        keys = gov().list_keys(caller, agent_id=params.get("agent_id") or None, include_revoked=params.get("include_revoked") != "false")
+        keys = gov().list_keys(caller, agent_id=query.agent_id, include_revoked=query.include_revoked != "false")
         return json_response({"keys": [_key_json(k) for k in keys]})
 
     @route(app, "/api/keys/{key_id}/rotate", methods=["POST"], authorizer=authorizer, response=KeyAnswer, status=201)
@@ -86,14 +86,10 @@ def register(app: Any, authorizer: Any) -> None:
 
     # --- decisions and rules ---------------------------------------------------
 
-    @route(app, "/api/packages/check", methods=["GET"], authorizer=authorizer, response=DecisionAnswer)
-    def check_package() -> Any:
+    @route(app, "/api/packages/check", methods=["GET"], authorizer=authorizer, query=CheckQuery, response=DecisionAnswer)
+    def check_package(query: CheckQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        for name in ("package_name", "version"):
-            if not params.get(name):
-                raise BadRequest(f"query parameter {name} is required")
-        decision = gov().check(caller, params.get("agent_id"), params["package_name"], params["version"])
+        decision = gov().check(caller, query.agent_id, query.package_name, query.version)
         return json_response(decision.to_json())
 
     @route(app, "/api/packages/request", methods=["POST"], authorizer=authorizer, body=PackageRequestRequest,
@@ -135,37 +131,26 @@ def register(app: Any, authorizer: Any) -> None:
         ban = gov().ban(caller, body.package_name, body.version or "", body.reason)
         return json_response(_rule_json(ban), 201)
 
-    @route(app, "/api/packages/rules", methods=["GET"], authorizer=authorizer, response=RuleList)
-    def list_rules() -> Any:
+    @route(app, "/api/packages/rules", methods=["GET"], authorizer=authorizer, query=RulesQuery, response=RuleList)
+    def list_rules(query: RulesQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        rules = gov().list_rules(caller, package=params.get("package_name") or None, include_revoked=params.get("include_revoked") == "true")
+        rules = gov().list_rules(caller, package=query.package_name, include_revoked=query.include_revoked == "true")
         return json_response({"rules": [_rule_json(r) for r in rules]})
 
     @route(app, "/api/packages/rules/{rule_id}", methods=["DELETE"], response=RuleAnswer, authorizer=authorizer)
     def revoke_rule(rule_id: str) -> Any:
         return json_response(_rule_json(gov().revoke_rule(require(app.current_request), rule_id)))
 
-    @route(app, "/api/packages/audit", methods=["GET"], authorizer=authorizer, response=AuditPage)
-    def audit_trail() -> Any:
+    @route(app, "/api/packages/audit", methods=["GET"], authorizer=authorizer, query=AuditQuery, response=AuditPage)
+    def audit_trail(query: AuditQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        page = gov().audit(
-            caller, agent_id=params.get("agent_id") or None, skill_id=params.get("skill_id") or None,
-            action=params.get("action") or None, since=params.get("since") or None, until=params.get("until") or None,
-            limit=params.get("limit") or None, next_token=params.get("next_token") or None,
-        )  # fmt: skip
+        page = gov().audit(caller, **query.model_dump())
         return json_response(page.to_json())
 
-    @route(app, "/api/runs", methods=["GET"], response=RunList, authorizer=authorizer)
-    def list_runs() -> Any:
+    @route(app, "/api/runs", methods=["GET"], response=RunList, authorizer=authorizer, query=PageQuery)
+    def list_runs(query: PageQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        page = gov().runs(
-            caller, agent_id=params.get("agent_id") or None, skill_id=params.get("skill_id") or None,
-            since=params.get("since") or None, until=params.get("until") or None, limit=params.get("limit") or None,
-            next_token=params.get("next_token") or None,
-        )  # fmt: skip
+        page = gov().runs(caller, **query.model_dump())
         return json_response({"runs": [_run_json(e) for e in page.events], "next_token": page.next_token})
 
     @route(app, "/api/me", methods=["GET"], response=WhoAmI, authorizer=authorizer)

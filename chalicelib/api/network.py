@@ -6,6 +6,7 @@ from typing import Any
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, route
+from chalicelib.api.queries import HostRulesQuery
 from chalicelib.api.responses import HostRuleAnswer, HostRuleList
 from chalicelib.api.models import HostApproveRequest, HostBanRequest
 from chalicelib.api.services import import_service, network_governance
@@ -26,10 +27,10 @@ def register(app: Any, authorizer: Any) -> None:
         caller = require(app.current_request)
         return json_response(network_governance().ban(caller, body.host, body.ports, body.reason).to_json(), 201)
 
-    @route(app, "/api/network/rules", methods=["GET"], response=HostRuleList, authorizer=authorizer)
-    def list_host_rules() -> Any:
+    @route(app, "/api/network/rules", methods=["GET"], response=HostRuleList, authorizer=authorizer, query=HostRulesQuery)
+    def list_host_rules(query: HostRulesQuery) -> Any:
         caller = require(app.current_request)
-        revoked = (app.current_request.query_params or {}).get("include_revoked") == "true"
+        revoked = query.include_revoked == "true"
         return json_response({"rules": [r.to_json() for r in network_governance().list_rules(caller, include_revoked=revoked)]})
 
     @route(app, "/api/network/rules/{rule_id}", methods=["DELETE"], response=HostRuleAnswer, authorizer=authorizer)

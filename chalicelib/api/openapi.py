@@ -91,8 +91,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
                          "query": {"skill_id": (_SHORT, True)}},
     "DELETE /api/secrets/{skill_id}/{binding_id}": {"summary": "Admin: remove a binding and its stored value"},
     "GET /api/keys": {
-        "summary": "Keys (never their secrets): admins all, an agent key its agent's, a publisher key itself",
-        "query": {"agent_id": (_SHORT, False), "include_revoked": ({"type": "string", "enum": ["true", "false"]}, False)},
+        "summary": "Keys (never their secrets): admins all, an agent key its agent's, a publisher key itself"
     },
     "POST /api/keys/{key_id}/rotate": {
         "summary": "Replace a key: a new secret for the same role, agent and owner, the old key revoked at once; "
@@ -102,8 +101,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "summary": "Admin: revoke a key; `bootstrap-admin` retires SKILLHARBOR_ADMIN_KEY (once another admin key exists)"
     },
     "GET /api/packages/check": {
-        "summary": "May this agent use this package version?",
-        "query": {"package_name": (_SHORT, True), "version": (_SHORT, True), "agent_id": (_SHORT, False)},
+        "summary": "May this agent use this package version?"
     },
     "POST /api/packages/request": {
         "summary": "Ask for an approval"
@@ -119,8 +117,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "summary": "Admin: ban a package (all versions or a specifier)"
     },
     "GET /api/packages/rules": {
-        "summary": "Approvals and bans",
-        "query": {"package_name": (_SHORT, False), "include_revoked": ({"type": "string", "enum": ["true", "false"]}, False)},
+        "summary": "Approvals and bans"
     },
     "DELETE /api/packages/rules/{rule_id}": {"summary": "Admin: revoke an approval or a ban"},
     "POST /api/isolation/rules": {
@@ -132,13 +129,11 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "DELETE /api/isolation/rules/{rule_id}": {"summary": "Admin: remove an isolation rule"},
     "GET /api/packages/audit": {
         "summary": "The audit trail, newest first (`since` and `until`: ISO 8601, inclusive; `limit` 1-1000, "
-                   "default 50; repeat the filters with `next_token` for the next page); an agent key sees its own events",
-        "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "action", "since", "until", "limit", "next_token")},
+                   "default 50; repeat the filters with `next_token` for the next page); an agent key sees its own events"
     },
     "GET /api/runs": {
         "summary": "Runs that ended (`ok` or `failed`), newest first, from their audit events: status, duration, "
-                   "image, worker; paginated like the audit trail. Admins see every agent's, an agent key its own",
-        "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "since", "until", "limit", "next_token")},
+                   "image, worker; paginated like the audit trail. Admins see every agent's, an agent key its own"
     },
     "GET /api/me": {"summary": "The caller's own key: key id, role, name, agent and owner (never the secret)"},
     "GET /api/skills/{skill_id}/versions": {"summary": "Every uploaded version of a skill, newest first, with its status"},
@@ -245,6 +240,8 @@ def _operation(path: str, method: str, entry: Any, schemas: _Schemas) -> dict[st
     parameters = [{"name": name, "in": "path", "required": True, "schema": _SHORT} for name in _PATH_PARAM.findall(path)]
     for name, (schema, required) in doc.get("query", {}).items():
         parameters.append({"name": name, "in": "query", "required": required, "schema": schema})
+    if declared.query is not None:
+        parameters += _query_parameters(declared.query)
     if parameters:
         operation["parameters"] = parameters
     if method in ("POST", "PUT", "PATCH"):
@@ -259,6 +256,20 @@ def _operation(path: str, method: str, entry: Any, schemas: _Schemas) -> dict[st
         operation["security"] = [{"apiKey": []}]
         operation["responses"]["401"] = {"description": "no key, or an unknown or revoked one"}
     return operation
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """A query model's fields as OpenAPI parameters (``| None`` is an optional parameter, not a null value)."""
+    schema = model.model_json_schema(mode="validation")
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, field in schema["properties"].items():
+        options = [o for o in field.get("anyOf", [field]) if o != {"type": "null"}]
+        shown = {k: v for k, v in options[0].items() if k != "title"}
+        if field.get("description"):
+            shown["description"] = field["description"]
+        parameters.append({"name": name, "in": "query", "required": name in required, "schema": _openapi30(shown)})
+    return parameters
 
 
 def _binary(content_type: str) -> dict[str, str]:
