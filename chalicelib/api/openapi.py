@@ -45,7 +45,6 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "summary": "One skill: the newest upload (or ?version=) with its status, `active_version` (the newest ready "
                    "version, the one runs use), `sandbox_needs` (each non-Python need: available or not available "
                    "in this sandbox, and why) and, for admins and the owner, `owner`",
-        "query": {"version": (_SHORT, False)},
     },
     "GET /api/skills/{skill_id}/owner": {"summary": "Admin: who owns a skill (may publish its versions)"},
     "PUT /api/skills/{skill_id}/owner": {
@@ -87,8 +86,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
                    "the container, the egress proxy adds `header: format` (`{value}` replaced, default `{value}`) to requests "
                    "to the bound hosts, terminating TLS with the run's own CA (docs/EGRESS.md). The answer never holds the value"
     },
-    "GET /api/secrets": {"summary": "Admin: a skill's secret bindings (mode, hosts, env_name or header; never values)",
-                         "query": {"skill_id": (_SHORT, True)}},
+    "GET /api/secrets": {"summary": "Admin: a skill's secret bindings (mode, hosts, env_name or header; never values)"},
     "DELETE /api/secrets/{skill_id}/{binding_id}": {"summary": "Admin: remove a binding and its stored value"},
     "GET /api/keys": {
         "summary": "Keys (never their secrets): admins all, an agent key its agent's, a publisher key itself"
@@ -158,11 +156,9 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "GET /api/packages/{skill_id}/status": {
         "summary": "Seed-compatible: does the image exist? (an agent key: its own package set; others may name agent_id)",
-        "query": {"agent_id": (_SHORT, False)},
     },
     "DELETE /api/packages/{skill_id}": {
         "summary": "Admin: remove the image of agent_id's package set (without agent_id: every agent's set of that name, else the skill's)",
-        "query": {"agent_id": (_SHORT, False)},
     },
     "GET /api/images": {"summary": "Admin: the managed images"},
     "POST /api/images/cleanup": {

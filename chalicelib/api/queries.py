@@ -56,3 +56,15 @@ class RulesQuery(QueryModel):
 
 class HostRulesQuery(QueryModel):
     include_revoked: Flag = Field(default=None, description="default false")
+
+
+class AgentQuery(QueryModel):
+    agent_id: OptShort = Field(default=None, description="whose package set (an agent key: its own)")
+
+
+class VersionQuery(QueryModel):
+    version: OptShort = Field(default=None, description="default: the newest upload")
+
+
+class SkillQuery(QueryModel):
+    skill_id: Short

@@ -7,6 +7,7 @@ from typing import Any
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, query_params, route
+from chalicelib.api.queries import VersionQuery
 from chalicelib.api.responses import ImportAccepted, ImportList, ImportRecord, SkillDetail, SkillList, VersionList
 from chalicelib.api.services import import_service, valid_import_id, valid_skill_id
 from chalicelib.errors import BadRequest, NotFound, UnsupportedMediaType
@@ -54,11 +55,11 @@ def register(app: Any, authorizer: Any) -> None:
                           "active_version")  # fmt: skip
         return json_response({"skills": [{k: s.get(k) for k in summary_fields} for s in skills]})
 
-    @route(app, "/api/skills/{skill_id}", methods=["GET"], authorizer=authorizer, response=SkillDetail)
-    def get_skill(skill_id: str) -> Any:
+    @route(app, "/api/skills/{skill_id}", methods=["GET"], authorizer=authorizer, query=VersionQuery, response=SkillDetail)
+    def get_skill(skill_id: str, query: VersionQuery) -> Any:
         caller = require(app.current_request)
         valid_skill_id(skill_id)
-        version = (app.current_request.query_params or {}).get("version")
+        version = query.version
         service = import_service()
         record = service.skills.get_version(skill_id, version) if version else service.skills.latest(skill_id)
         if record is None:

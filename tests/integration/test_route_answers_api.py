@@ -60,6 +60,10 @@ def test_keys_owners_and_lookups_answer_as_declared(api):
     check(api, "GET", "/api/inbox/prefixes")
     check(api, "DELETE", "/api/inbox/prefixes", "/api/inbox/prefixes?prefix=data/")
     check(api, "GET", "/api/secrets", "/api/secrets?skill_id=report-tool")
+    status, refused = api.call("get", "/api/secrets")
+    assert status == 400 and refused["problems"] == ["skill_id: Field required"]
+    status, refused = api.call("get", "/api/packages/check?package_name=six")
+    assert status == 400 and refused["problems"] == ["version: Field required"]
     ignore = check(api, "POST", "/api/packages/ignores",
                    body={"advisory_id": "GHSA-xxxx-yyyy-zzzz", "reason": "not reachable", "expires_at": "2099-01-01"})
     assert ignore["advisory_id"] == "GHSA-xxxx-yyyy-zzzz"
