@@ -5,7 +5,9 @@ come from ``app.routes``, so a new route appears here by itself (with a
 generic description until :data:`ROUTE_DOCS` says more). Request bodies and
 answers are the pydantic models each route declares (api/models.py,
 api/responses.py): the same schema validates the body, documents it and
-drives the fuzzing. ``ROUTE_DOCS`` adds summaries and query parameters.
+drives the fuzzing; so are query strings, where a route names a query model
+(api/queries.py). ``ROUTE_DOCS`` adds summaries, and the query parameters of the
+routes that read theirs by hand.
 Served at ``GET /api/openapi.json`` (no key); the reliability suite fuzzes
 the API from it.
 """
@@ -24,7 +26,7 @@ from chalicelib.api.responses import ErrorResponse, OpenApiDocument
 _SHORT = {"type": "string", "maxLength": 256}
 
 
-#: "METHOD /path" → summary and query parameters ({name: (schema, required)}); bodies and answers come from the models
+#: "METHOD /path" → summary and hand-read query parameters ({name: (schema, required)}); the rest comes from the models
 ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "GET /api/health": {"summary": "Stack health: `ok` or `degraded` for anyone (reused for a few seconds); with an "
                                    "admin key, each part's state and the advisory database's source and age "
