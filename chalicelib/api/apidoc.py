@@ -172,8 +172,9 @@ def render(app: Any) -> str:
                     optional = "" if body.get("required") else ", may be empty"
                     out.append(f"- body ({content_type}{optional}): {_shape(content.get('schema', {}), schemas)}")
             for code in success:
-                answer = operation["responses"][code]["content"]["application/json"]["schema"]
-                out.append(f"- answer ({code}): {_shape(answer, schemas)}")
+                for content_type, content in operation["responses"][code]["content"].items():
+                    shown = _shape(content["schema"], schemas) if content_type == "application/json" else content_type
+                    out.append(f"- answer ({code}): {shown}")
             out.append("- statuses: " + ", ".join(str(s) for s in sorted(set(statuses))))
             out.append("")
     out.append("Fields marked * are required (in an answer: always present); `type?` may be null.")

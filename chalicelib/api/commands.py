@@ -11,7 +11,8 @@ from chalicelib.api.auth import agent_for, require
 from chalicelib.api.http import json_response, route
 from chalicelib.api.models import CommandRequest, SnippetsRequest, WorkspaceRequest
 from chalicelib.api.refusals import audited_refusals
-from chalicelib.api.responses import CommandAnswer, WorkspaceAnswer
+from chalicelib.api.responses import (CommandAnswer, SnippetSetting, WorkspaceAnswer, WorkspaceDeleted,
+                                      WorkspaceFileStored)  # fmt: skip
 from chalicelib.api.services import command_service, import_service, valid_skill_id
 from chalicelib.errors import Forbidden, PayloadTooLarge
 from chalicelib.governance.audit import SKILL_EXECUTE
@@ -47,12 +48,13 @@ def register(app: Any, authorizer: Any) -> None:
             return json_response(result.to_json(), 202, headers={"Location": result.result_url})
         return json_response(result)
 
-    @route(app, "/api/skills/{skill_id}/snippets", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/skills/{skill_id}/snippets", methods=["GET"], response=SnippetSetting, authorizer=authorizer)
     def get_snippets(skill_id: str) -> Any:
         require(app.current_request)
         return json_response(command_service().snippet_setting(valid_skill_id(skill_id)))
 
-    @route(app, "/api/skills/{skill_id}/snippets", methods=["PUT"], authorizer=authorizer, body=SnippetsRequest)
+    @route(app, "/api/skills/{skill_id}/snippets", methods=["PUT"], response=SnippetSetting, authorizer=authorizer,
+           body=SnippetsRequest)  # fmt: skip
     def set_snippets(skill_id: str, body: SnippetsRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN, Role.PUBLISHER)
         valid_skill_id(skill_id)
@@ -60,7 +62,8 @@ def register(app: Any, authorizer: Any) -> None:
             raise Forbidden(f"only an admin or the publisher of {skill_id} may change whether it accepts code")
         return json_response(command_service().set_snippets(skill_id, body.allow_snippets, actor=caller.actor))
 
-    @route(app, "/api/workspaces", methods=["POST"], authorizer=authorizer, body=WorkspaceRequest, response=WorkspaceAnswer, status=201)
+    @route(app, "/api/workspaces", methods=["POST"], authorizer=authorizer, body=WorkspaceRequest,
+           response=WorkspaceAnswer, status=201)  # fmt: skip
     def create_workspace(body: WorkspaceRequest) -> Any:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
         skill_id = valid_skill_id(body.skill_id)
@@ -72,19 +75,20 @@ def register(app: Any, authorizer: Any) -> None:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
         return json_response(command_service().describe(workspace_id, _owner(caller)))
 
-    @route(app, "/api/workspaces/{workspace_id}", methods=["DELETE"], authorizer=authorizer)
+    @route(app, "/api/workspaces/{workspace_id}", methods=["DELETE"], response=WorkspaceDeleted, authorizer=authorizer)
     def delete_workspace(workspace_id: str) -> Any:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
         return json_response(command_service().delete_workspace(workspace_id, _owner(caller)))
 
-    @route(app, "/api/workspaces/{workspace_id}/files/{path}", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/workspaces/{workspace_id}/files/{path}", methods=["GET"], authorizer=authorizer,
+           produces=("application/octet-stream",))  # fmt: skip
     def get_workspace_file(workspace_id: str, path: str) -> Any:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
         data = command_service().get_file(workspace_id, _owner(caller), _file_path(path))
         return Response(body=data, status_code=200, headers={"Content-Type": "application/octet-stream"})
 
     @route(app, "/api/workspaces/{workspace_id}/files/{path}", methods=["PUT"], authorizer=authorizer,
-           content_types=FILE_CONTENT_TYPES, status=201)  # fmt: skip
+           response=WorkspaceFileStored, content_types=FILE_CONTENT_TYPES, status=201)  # fmt: skip
     def put_workspace_file(workspace_id: str, path: str) -> Any:
         caller = require(app.current_request, Role.AGENT, Role.ADMIN)
         data = app.current_request.raw_body or b""

@@ -48,11 +48,11 @@ def _asset(name: str) -> Response:
 
 
 def register(app: Any) -> None:
-    @route(app, "/console", methods=["GET"])
+    @route(app, "/console", methods=["GET"], produces=("text/html",))
     def console_page() -> Any:
         html = (ASSET_DIR / "index.html").read_text(encoding="utf-8")
         return Response(body=html, status_code=200, headers={"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS})
 
-    @route(app, "/console/assets/{name}", methods=["GET"])
+    @route(app, "/console/assets/{name}", methods=["GET"], produces=tuple(_TYPES.values()))
     def console_asset(name: str) -> Any:
         return _asset(name)

@@ -9,8 +9,9 @@ from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, query_params, route
 from chalicelib.api.models import (AgentCreateRequest, AgentUpdateRequest, ApproveRequest, BanRequest, KeyCreateRequest,
                                    PackageRequestRequest, RejectRequest)  # fmt: skip
-from chalicelib.api.responses import (AgentAnswer, ApprovalRequestAnswer, AuditPage, DecisionAnswer, KeyAnswer, KeyList,
-                                      RuleAnswer, RuleList)  # fmt: skip
+from chalicelib.api.queries import AuditQuery, CheckQuery, KeysQuery, PageQuery, RulesQuery
+from chalicelib.api.responses import (AgentAnswer, ApprovalRequestAnswer, ApprovalRequestList, AuditPage, DecisionAnswer,
+                                      KeyAnswer, KeyList, KeyRevoked, RuleAnswer, RuleList, RunList, WhoAmI)  # fmt: skip
 from chalicelib.api.services import governance_service, import_service
 from chalicelib.errors import BadRequest
 
@@ -41,7 +42,8 @@ def register(app: Any, authorizer: Any) -> None:
 
     # --- agents and keys ----------------------------------------------------
 
-    @route(app, "/api/agents", methods=["POST"], authorizer=authorizer, body=AgentCreateRequest, response=AgentAnswer, status=201)
+    @route(app, "/api/agents", methods=["POST"], authorizer=authorizer, body=AgentCreateRequest,
+           response=AgentAnswer, status=201)  # fmt: skip
     def create_agent(body: AgentCreateRequest) -> Any:
         caller = require(app.current_request)
         agent, issued = gov().create_agent(caller, body.agent_id, body.maturity)
@@ -51,23 +53,24 @@ def register(app: Any, authorizer: Any) -> None:
     def get_agent(agent_id: str) -> Any:
         return json_response(_agent_json(gov().get_agent(require(app.current_request), agent_id)))
 
-    @route(app, "/api/agents/{agent_id}", methods=["PATCH"], authorizer=authorizer, body=AgentUpdateRequest, response=AgentAnswer)
+    @route(app, "/api/agents/{agent_id}", methods=["PATCH"], authorizer=authorizer, body=AgentUpdateRequest,
+           response=AgentAnswer)  # fmt: skip
     def update_agent(agent_id: str, body: AgentUpdateRequest) -> Any:
         caller = require(app.current_request)
         agent = gov().update_maturity(caller, agent_id, body.maturity, expected_version=body.expected_version)
         return json_response(_agent_json(agent))
 
-    @route(app, "/api/keys", methods=["POST"], authorizer=authorizer, body=KeyCreateRequest, response=KeyAnswer, status=201)
+    @route(app, "/api/keys", methods=["POST"], authorizer=authorizer, body=KeyCreateRequest, response=KeyAnswer,
+           status=201)  # fmt: skip
     def create_key(body: KeyCreateRequest) -> Any:
         caller = require(app.current_request)
         issued = gov().create_key(caller, body.role, body.name, team=body.team, agent_id=body.agent_id)
         return json_response({**_key_json(issued.principal), "api_key": issued.api_key}, 201)
 
-    @route(app, "/api/keys", methods=["GET"], authorizer=authorizer, response=KeyList)
-    def list_keys() -> Any:
+    @route(app, "/api/keys", methods=["GET"], authorizer=authorizer, query=KeysQuery, response=KeyList)
+    def list_keys(query: KeysQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        keys = gov().list_keys(caller, agent_id=params.get("agent_id") or None, include_revoked=params.get("include_revoked") != "false")
+        keys = gov().list_keys(caller, agent_id=query.agent_id, include_revoked=query.include_revoked != "false")
         return json_response({"keys": [_key_json(k) for k in keys]})
 
     @route(app, "/api/keys/{key_id}/rotate", methods=["POST"], authorizer=authorizer, response=KeyAnswer, status=201)
@@ -76,21 +79,17 @@ def register(app: Any, authorizer: Any) -> None:
         return json_response({**_key_json(issued.principal), "api_key": issued.api_key, "replaces": revoked.key_id,
                               "replaced_revoked_at": revoked.revoked_at}, 201)  # fmt: skip
 
-    @route(app, "/api/keys/{key_id}", methods=["DELETE"], authorizer=authorizer)
+    @route(app, "/api/keys/{key_id}", methods=["DELETE"], response=KeyRevoked, authorizer=authorizer)
     def revoke_key(key_id: str) -> Any:
         principal = gov().revoke_key(require(app.current_request), key_id)
         return json_response({"key_id": principal.key_id, "revoked_at": principal.revoked_at, "role": principal.role.value})
 
     # --- decisions and rules ---------------------------------------------------
 
-    @route(app, "/api/packages/check", methods=["GET"], authorizer=authorizer, response=DecisionAnswer)
-    def check_package() -> Any:
+    @route(app, "/api/packages/check", methods=["GET"], authorizer=authorizer, query=CheckQuery, response=DecisionAnswer)
+    def check_package(query: CheckQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        for name in ("package_name", "version"):
-            if not params.get(name):
-                raise BadRequest(f"query parameter {name} is required")
-        decision = gov().check(caller, params.get("agent_id"), params["package_name"], params["version"])
+        decision = gov().check(caller, query.agent_id, query.package_name, query.version)
         return json_response(decision.to_json())
 
     @route(app, "/api/packages/request", methods=["POST"], authorizer=authorizer, body=PackageRequestRequest,
@@ -100,7 +99,7 @@ def register(app: Any, authorizer: Any) -> None:
         request = gov().request(caller, body.package_name, body.version, body.reason, agent_id=body.agent_id, skill_id=body.skill_id)
         return json_response({**request.model_dump(mode="json"), "package_name": request.package}, 201)
 
-    @route(app, "/api/packages/requests", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/packages/requests", methods=["GET"], response=ApprovalRequestList, authorizer=authorizer)
     def list_requests() -> Any:
         caller = require(app.current_request)
         requests = gov().list_requests(caller, query_params(app.current_request).get("status") or None)
@@ -114,7 +113,8 @@ def register(app: Any, authorizer: Any) -> None:
         blocked = import_service().block_rejected(request, actor=caller.actor)
         return json_response({**request.model_dump(mode="json"), "package_name": request.package, "blocked_imports": blocked})
 
-    @route(app, "/api/packages/approve", methods=["POST"], authorizer=authorizer, body=ApproveRequest, response=RuleAnswer, status=201)
+    @route(app, "/api/packages/approve", methods=["POST"], authorizer=authorizer, body=ApproveRequest,
+           response=RuleAnswer, status=201)  # fmt: skip
     def approve_package(body: ApproveRequest) -> Any:
         caller = require(app.current_request)
         result = gov().approve(caller, body.package_name, body.version or "", body.min_maturity)
@@ -124,46 +124,36 @@ def register(app: Any, authorizer: Any) -> None:
             201,
         )
 
-    @route(app, "/api/packages/ban", methods=["POST"], authorizer=authorizer, body=BanRequest, response=RuleAnswer, status=201)
+    @route(app, "/api/packages/ban", methods=["POST"], authorizer=authorizer, body=BanRequest, response=RuleAnswer,
+           status=201)  # fmt: skip
     def ban_package(body: BanRequest) -> Any:
         caller = require(app.current_request)
         ban = gov().ban(caller, body.package_name, body.version or "", body.reason)
         return json_response(_rule_json(ban), 201)
 
-    @route(app, "/api/packages/rules", methods=["GET"], authorizer=authorizer, response=RuleList)
-    def list_rules() -> Any:
+    @route(app, "/api/packages/rules", methods=["GET"], authorizer=authorizer, query=RulesQuery, response=RuleList)
+    def list_rules(query: RulesQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        rules = gov().list_rules(caller, package=params.get("package_name") or None, include_revoked=params.get("include_revoked") == "true")
+        rules = gov().list_rules(caller, package=query.package_name, include_revoked=query.include_revoked == "true")
         return json_response({"rules": [_rule_json(r) for r in rules]})
 
-    @route(app, "/api/packages/rules/{rule_id}", methods=["DELETE"], authorizer=authorizer)
+    @route(app, "/api/packages/rules/{rule_id}", methods=["DELETE"], response=RuleAnswer, authorizer=authorizer)
     def revoke_rule(rule_id: str) -> Any:
         return json_response(_rule_json(gov().revoke_rule(require(app.current_request), rule_id)))
 
-    @route(app, "/api/packages/audit", methods=["GET"], authorizer=authorizer, response=AuditPage)
-    def audit_trail() -> Any:
+    @route(app, "/api/packages/audit", methods=["GET"], authorizer=authorizer, query=AuditQuery, response=AuditPage)
+    def audit_trail(query: AuditQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        page = gov().audit(
-            caller, agent_id=params.get("agent_id") or None, skill_id=params.get("skill_id") or None,
-            action=params.get("action") or None, since=params.get("since") or None, until=params.get("until") or None,
-            limit=params.get("limit") or None, next_token=params.get("next_token") or None,
-        )  # fmt: skip
+        page = gov().audit(caller, **query.model_dump())
         return json_response(page.to_json())
 
-    @route(app, "/api/runs", methods=["GET"], authorizer=authorizer)
-    def list_runs() -> Any:
+    @route(app, "/api/runs", methods=["GET"], response=RunList, authorizer=authorizer, query=PageQuery)
+    def list_runs(query: PageQuery) -> Any:
         caller = require(app.current_request)
-        params = query_params(app.current_request)
-        page = gov().runs(
-            caller, agent_id=params.get("agent_id") or None, skill_id=params.get("skill_id") or None,
-            since=params.get("since") or None, until=params.get("until") or None, limit=params.get("limit") or None,
-            next_token=params.get("next_token") or None,
-        )  # fmt: skip
+        page = gov().runs(caller, **query.model_dump())
         return json_response({"runs": [_run_json(e) for e in page.events], "next_token": page.next_token})
 
-    @route(app, "/api/me", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/me", methods=["GET"], response=WhoAmI, authorizer=authorizer)
     def whoami() -> Any:
         caller = require(app.current_request)
         body = {"key_id": caller.key_id, "role": caller.role.value, "name": caller.name, "agent_id": caller.agent_id}

@@ -82,14 +82,25 @@ def parse_body(request: Request, model: type[RequestModel], *, max_bytes: int = 
         raise BadRequest("invalid request body: " + "; ".join(problems), problems=problems) from None
 
 
+def parse_query(request: Request, model: type[BaseModel]) -> Any:
+    """The query string validated by ``model`` ("" counts as not sent): BadRequest naming each parameter at fault."""
+    try:
+        return model.model_validate(query_params(request))
+    except ValidationError as error:
+        problems = validation_problems(error)
+        raise BadRequest("invalid query: " + "; ".join(problems), problems=problems) from None
+
+
 def route(
     app: Any,
     path: str,
     *,
     body: type[RequestModel] | None = None,
     body_optional: bool = False,
+    query: type[BaseModel] | None = None,
     max_body: Callable[[], int] | None = None,
     response: type[BaseModel] | None = None,
+    produces: tuple[str, ...] = (),
     status: int = 200,
     audit: Callable[[Any], Any] | None = None,
     **options: Any,
@@ -99,9 +110,13 @@ def route(
     ``body``: the request model; the view gets the validated model as its
     ``body`` argument (``body_optional``: an empty body is the model's
     defaults; ``max_body``: the size limit, when not MAX_JSON_BODY_BYTES).
+    ``query``: the query-string model (api/queries.py); the view gets it as
+    its ``query`` argument.
     ``response`` and ``status`` describe the answer (the OpenAPI document and
-    docs/API.md show them). ``audit``: an ``audited_refusals`` decorator, put
-    around the validation, so a bad body is audited like any other refusal.
+    docs/API.md show them); ``produces``: the media types of a route whose
+    answer is not JSON (a page, an asset, a file), which has no ``response``.
+    ``audit``: an ``audited_refusals`` decorator, put around the validation,
+    so a bad body is audited like any other refusal.
 
     Chalice turns any exception a view raises into its own 500 body before
     middleware sees it (only ChaliceUnhandledError escapes), so the
@@ -113,6 +128,14 @@ def route(
 
     def decorate(view: Any) -> Any:
         inner = view
+        if query is not None:
+            parsed_view = view
+
+            @functools.wraps(view)
+            def view(*args: Any, **kwargs: Any) -> Any:
+                return parsed_view(*args, query=parse_query(app.current_request, query), **kwargs)
+
+            inner = view
         if body is not None:
 
             @functools.wraps(view)
@@ -133,7 +156,7 @@ def route(
                 log.exception("unhandled error in %s", path)
                 return error_response(SkillharborError("internal error; see the service logs"))
 
-        guarded.route_doc = RouteDoc(body, body_optional, response, status)  # type: ignore[attr-defined]
+        guarded.route_doc = RouteDoc(body, body_optional, response, status, produces, query)  # type: ignore[attr-defined]
         return app.route(path, **options)(guarded)
 
     return decorate
@@ -147,6 +170,8 @@ class RouteDoc:
     body_optional: bool
     response: type[BaseModel] | None
     status: int
+    produces: tuple[str, ...] = ()
+    query: type[BaseModel] | None = None
 
 
 def requirements_field(raw: list[str], name: str = "requirements") -> list[Any]:

@@ -5,7 +5,9 @@ come from ``app.routes``, so a new route appears here by itself (with a
 generic description until :data:`ROUTE_DOCS` says more). Request bodies and
 answers are the pydantic models each route declares (api/models.py,
 api/responses.py): the same schema validates the body, documents it and
-drives the fuzzing. ``ROUTE_DOCS`` adds summaries and query parameters.
+drives the fuzzing; so are query strings, where a route names a query model
+(api/queries.py). ``ROUTE_DOCS`` adds summaries, and the query parameters of the
+routes that read theirs by hand.
 Served at ``GET /api/openapi.json`` (no key); the reliability suite fuzzes
 the API from it.
 """
@@ -19,12 +21,12 @@ from pydantic import BaseModel
 
 from chalicelib.api.http import JSON_ROUTE_CONTENT_TYPES, RouteDoc, json_response, route
 from chalicelib.api.openapi_commands import COMMAND_ROUTE_DOCS
-from chalicelib.api.responses import ErrorResponse
+from chalicelib.api.responses import ErrorResponse, OpenApiDocument
 
 _SHORT = {"type": "string", "maxLength": 256}
 
 
-#: "METHOD /path" → summary and query parameters ({name: (schema, required)}); bodies and answers come from the models
+#: "METHOD /path" → summary and hand-read query parameters ({name: (schema, required)}); the rest comes from the models
 ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "GET /api/health": {"summary": "Stack health: `ok` or `degraded` for anyone (reused for a few seconds); with an "
                                    "admin key, each part's state and the advisory database's source and age "
@@ -45,7 +47,6 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "summary": "One skill: the newest upload (or ?version=) with its status, `active_version` (the newest ready "
                    "version, the one runs use), `sandbox_needs` (each non-Python need: available or not available "
                    "in this sandbox, and why) and, for admins and the owner, `owner`",
-        "query": {"version": (_SHORT, False)},
     },
     "GET /api/skills/{skill_id}/owner": {"summary": "Admin: who owns a skill (may publish its versions)"},
     "PUT /api/skills/{skill_id}/owner": {
@@ -87,12 +88,10 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
                    "the container, the egress proxy adds `header: format` (`{value}` replaced, default `{value}`) to requests "
                    "to the bound hosts, terminating TLS with the run's own CA (docs/EGRESS.md). The answer never holds the value"
     },
-    "GET /api/secrets": {"summary": "Admin: a skill's secret bindings (mode, hosts, env_name or header; never values)",
-                         "query": {"skill_id": (_SHORT, True)}},
+    "GET /api/secrets": {"summary": "Admin: a skill's secret bindings (mode, hosts, env_name or header; never values)"},
     "DELETE /api/secrets/{skill_id}/{binding_id}": {"summary": "Admin: remove a binding and its stored value"},
     "GET /api/keys": {
-        "summary": "Keys (never their secrets): admins all, an agent key its agent's, a publisher key itself",
-        "query": {"agent_id": (_SHORT, False), "include_revoked": ({"type": "string", "enum": ["true", "false"]}, False)},
+        "summary": "Keys (never their secrets): admins all, an agent key its agent's, a publisher key itself"
     },
     "POST /api/keys/{key_id}/rotate": {
         "summary": "Replace a key: a new secret for the same role, agent and owner, the old key revoked at once; "
@@ -102,8 +101,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "summary": "Admin: revoke a key; `bootstrap-admin` retires SKILLHARBOR_ADMIN_KEY (once another admin key exists)"
     },
     "GET /api/packages/check": {
-        "summary": "May this agent use this package version?",
-        "query": {"package_name": (_SHORT, True), "version": (_SHORT, True), "agent_id": (_SHORT, False)},
+        "summary": "May this agent use this package version?"
     },
     "POST /api/packages/request": {
         "summary": "Ask for an approval"
@@ -119,8 +117,7 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
         "summary": "Admin: ban a package (all versions or a specifier)"
     },
     "GET /api/packages/rules": {
-        "summary": "Approvals and bans",
-        "query": {"package_name": (_SHORT, False), "include_revoked": ({"type": "string", "enum": ["true", "false"]}, False)},
+        "summary": "Approvals and bans"
     },
     "DELETE /api/packages/rules/{rule_id}": {"summary": "Admin: revoke an approval or a ban"},
     "POST /api/isolation/rules": {
@@ -132,13 +129,11 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     "DELETE /api/isolation/rules/{rule_id}": {"summary": "Admin: remove an isolation rule"},
     "GET /api/packages/audit": {
         "summary": "The audit trail, newest first (`since` and `until`: ISO 8601, inclusive; `limit` 1-1000, "
-                   "default 50; repeat the filters with `next_token` for the next page); an agent key sees its own events",
-        "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "action", "since", "until", "limit", "next_token")},
+                   "default 50; repeat the filters with `next_token` for the next page); an agent key sees its own events"
     },
     "GET /api/runs": {
         "summary": "Runs that ended (`ok` or `failed`), newest first, from their audit events: status, duration, "
-                   "image, worker; paginated like the audit trail. Admins see every agent's, an agent key its own",
-        "query": {name: (_SHORT, False) for name in ("agent_id", "skill_id", "since", "until", "limit", "next_token")},
+                   "image, worker; paginated like the audit trail. Admins see every agent's, an agent key its own"
     },
     "GET /api/me": {"summary": "The caller's own key: key id, role, name, agent and owner (never the secret)"},
     "GET /api/skills/{skill_id}/versions": {"summary": "Every uploaded version of a skill, newest first, with its status"},
@@ -163,11 +158,9 @@ ROUTE_DOCS: dict[str, dict[str, Any]] = {
     },
     "GET /api/packages/{skill_id}/status": {
         "summary": "Seed-compatible: does the image exist? (an agent key: its own package set; others may name agent_id)",
-        "query": {"agent_id": (_SHORT, False)},
     },
     "DELETE /api/packages/{skill_id}": {
         "summary": "Admin: remove the image of agent_id's package set (without agent_id: every agent's set of that name, else the skill's)",
-        "query": {"agent_id": (_SHORT, False)},
     },
     "GET /api/images": {"summary": "Admin: the managed images"},
     "POST /api/images/cleanup": {
@@ -232,18 +225,21 @@ def _operation(path: str, method: str, entry: Any, schemas: _Schemas) -> dict[st
     doc = ROUTE_DOCS.get(f"{method} {path}", {})
     declared = getattr(entry.view_function, "route_doc", None) or RouteDoc(None, False, None, 200)
     answer = schemas.ref(declared.response, "serialization") if declared.response else {"type": "object"}
+    content = {t: {"schema": _binary(t)} for t in declared.produces} if declared.produces else _json(answer)
     operation: dict[str, Any] = {
         "operationId": entry.view_name,
         "summary": doc.get("summary", entry.view_name.replace("_", " ")),
         "responses": {
             "default": {"description": "an error, as JSON naming what was wrong",
                         "content": _json(schemas.ref(ErrorResponse, "serialization"))},  # fmt: skip
-            str(declared.status): {"description": "success", "content": _json(answer)},
+            str(declared.status): {"description": "success", "content": content},
         },
     }
     parameters = [{"name": name, "in": "path", "required": True, "schema": _SHORT} for name in _PATH_PARAM.findall(path)]
     for name, (schema, required) in doc.get("query", {}).items():
         parameters.append({"name": name, "in": "query", "required": required, "schema": schema})
+    if declared.query is not None:
+        parameters += _query_parameters(declared.query)
     if parameters:
         operation["parameters"] = parameters
     if method in ("POST", "PUT", "PATCH"):
@@ -258,6 +254,20 @@ def _operation(path: str, method: str, entry: Any, schemas: _Schemas) -> dict[st
         operation["security"] = [{"apiKey": []}]
         operation["responses"]["401"] = {"description": "no key, or an unknown or revoked one"}
     return operation
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """A query model's fields as OpenAPI parameters (``| None`` is an optional parameter, not a null value)."""
+    schema = model.model_json_schema(mode="validation")
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, field in schema["properties"].items():
+        options = [o for o in field.get("anyOf", [field]) if o != {"type": "null"}]
+        shown = {k: v for k, v in options[0].items() if k != "title"}
+        if field.get("description"):
+            shown["description"] = field["description"]
+        parameters.append({"name": name, "in": "query", "required": name in required, "schema": _openapi30(shown)})
+    return parameters
 
 
 def _binary(content_type: str) -> dict[str, str]:
@@ -288,6 +298,6 @@ def openapi_document(app: Any, *, server_url: str | None = None) -> dict[str, An
 
 
 def register(app: Any) -> None:
-    @route(app, "/api/openapi.json", methods=["GET"])
+    @route(app, "/api/openapi.json", methods=["GET"], response=OpenApiDocument)
     def openapi_json() -> Any:
         return json_response(openapi_document(app))

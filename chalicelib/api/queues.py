@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, query_params, route
+from chalicelib.api.responses import DeadLetters
 from chalicelib.errors import BadRequest
 from chalicelib.governance.identity import Role
 from chalicelib.settings import get_settings
@@ -43,7 +44,7 @@ def _peek_count(params: dict[str, str]) -> int:
 
 
 def register(app: Any, authorizer: Any) -> None:
-    @route(app, "/api/queues/dead-letters", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/queues/dead-letters", methods=["GET"], response=DeadLetters, authorizer=authorizer)
     def dead_letters() -> Any:
         require(app.current_request, Role.ADMIN)
         return json_response(dead_letter_report(_peek_count(query_params(app.current_request))))

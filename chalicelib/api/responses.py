@@ -179,3 +179,224 @@ class SecretBindingAnswer(ResponseModel):
     agent_id: str | None = None
     env_name: str | None = None
     header: str | None = None
+
+
+# --- answers of the operator and lookup routes ----------------------------------
+# Loose where the service's document is open-ended (images, SBOMs, run outcomes): the named fields are the ones
+# a client may rely on; the rest passes through (extra="allow").
+
+
+class HealthAnswer(ResponseModel):
+    """200 when ``ok``, 503 when ``degraded``; ``parts``, ``runners`` and ``advisory_db`` for admin keys only."""
+
+    status: str = Field(description="ok or degraded")
+    detail: str | None = Field(default=None, description="without an admin key: why the parts are not shown")
+    parts: dict[str, dict[str, Any]] | None = None
+    runners: dict[str, Any] | None = None
+    advisory_db: dict[str, Any] | None = None
+
+
+class RunnerFleet(ResponseModel):
+    runners: list[dict[str, Any]] = Field(description="each worker: endpoint, runtimes, slots, images, state")
+    up: int
+    free_slots: int
+    slots: int
+
+
+class DeadLetters(ResponseModel):
+    queues: list[dict[str, Any]]
+    total: int
+
+
+class PackageSetStatus(ResponseModel):
+    skill_id: str
+    image_exists: bool
+    image_tag: str | None = None
+    size_bytes: int | None = None
+    created: str | None = None
+    last_used: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class ImageRemoval(ResponseModel):
+    success: bool
+    skill_id: str
+    image_tag: str
+    image_tags: list[str]
+    removed: bool
+
+
+class ImageList(ResponseModel):
+    images: list[dict[str, Any]]
+
+
+class CleanupAnswer(ResponseModel):
+    """What the runner worker that did the cleanup reported."""
+
+
+class HostRuleAnswer(ResponseModel):
+    rule_id: str
+    kind: str = Field(description="network_approval or network_ban")
+    host: str
+    ports: list[int] | str = Field(description="the port numbers, or \"all\" for a ban of every port")
+    min_maturity: str | None = Field(default=None, description="approvals only")
+    reason: str = ""
+    created_by: str
+    created_at: str
+    revoked_at: str | None = None
+    resumed_imports: list[str] | None = Field(default=None, description="on approval: imports that were waiting for it")
+
+
+class HostRuleList(ResponseModel):
+    rules: list[HostRuleAnswer]
+
+
+class IsolationRuleAnswer(ResponseModel):
+    rule_id: str
+    match: dict[str, Any]
+    runtime: str = Field(description="runc or runsc")
+    created_by: str
+    created_at: str
+    note: str | None = None
+
+
+class IsolationRuleList(ResponseModel):
+    rules: list[IsolationRuleAnswer]
+
+
+class IsolationRuleRemoved(ResponseModel):
+    removed: IsolationRuleAnswer
+
+
+class OwnerAnswer(ResponseModel):
+    skill_id: str
+    owner: str
+    assigned_by: str
+    assigned_at: str
+    via: str
+    import_id: str | None = None
+    previous_owner: str | None = Field(default=None, description="on PUT only")
+
+
+class PrefixAnswer(ResponseModel):
+    prefix: str
+    owner_id: str
+    mapped_by: str
+    mapped_at: str
+    previous_owner: str | None = Field(default=None, description="on PUT only")
+
+
+class PrefixList(ResponseModel):
+    prefixes: list[PrefixAnswer]
+
+
+class SecretBindingList(ResponseModel):
+    bindings: list[SecretBindingAnswer]
+
+
+class KeyRevoked(ResponseModel):
+    key_id: str
+    revoked_at: str | None
+    role: str
+
+
+class WhoAmI(ResponseModel):
+    key_id: str
+    role: str
+    name: str | None = None
+    agent_id: str | None = None
+    owner: str | None = Field(default=None, description="not for agent keys")
+
+
+class ApprovalRequestList(ResponseModel):
+    requests: list[ApprovalRequestAnswer]
+
+
+class RunSummary(ResponseModel):
+    job_id: str | None = None
+    skill_id: str | None = None
+    agent_id: str | None = None
+    status: str | None = None
+    outcome: str | None = None
+    duration_ms: int | None = None
+    image_tag: str | None = None
+    worker: str | None = None
+    ended_at: str | None = None
+    requested_by: str | None = None
+    seed_endpoint: bool = False
+    error: Any = None
+
+
+class RunList(ResponseModel):
+    runs: list[RunSummary]
+    next_token: str | None = None
+
+
+class IgnoreAnswer(ResponseModel):
+    advisory_id: str
+    reason: str
+    expires_at: str
+    created_by: str
+    package: str | None = None
+    created_at: str | None = None
+
+
+class IgnoreList(ResponseModel):
+    ignores: list[IgnoreAnswer]
+
+
+class RescanAnswer(ResponseModel):
+    basis: Any = None
+    rescanned: int
+    blocked: list[str] = Field(default_factory=list)
+    flagged: list[str] = Field(default_factory=list)
+
+
+class CodeApprovalAnswer(ResponseModel):
+    reason: str
+    resumed_import: Any = None
+
+
+class Sbom(ResponseModel):
+    """A CycloneDX document."""
+
+    bomFormat: str | None = None  # noqa: N815 (CycloneDX's own field name)
+    specVersion: str | None = None  # noqa: N815
+    components: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class VersionList(ResponseModel):
+    skill_id: str
+    versions: list[dict[str, Any]]
+
+
+class ImportRecord(ResponseModel):
+    import_id: str
+    status: str | None = None
+
+
+class ImportList(ResponseModel):
+    imports: list[ImportRecord]
+
+
+class SnippetSetting(ResponseModel):
+    skill_id: str
+    allow_snippets: bool | None = None
+
+
+class WorkspaceDeleted(ResponseModel):
+    workspace_id: str
+    deleted: bool
+
+
+class WorkspaceFileStored(ResponseModel):
+    workspace_id: str
+    path: str
+    size: int
+
+
+class OpenApiDocument(ResponseModel):
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]

@@ -6,6 +6,7 @@ from typing import Any
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, route
+from chalicelib.api.responses import RunnerFleet
 from chalicelib.governance.identity import Role
 
 
@@ -19,7 +20,7 @@ def fleet_report() -> dict[str, Any]:
 
 
 def register(app: Any, authorizer: Any) -> None:
-    @route(app, "/api/runners", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/runners", methods=["GET"], response=RunnerFleet, authorizer=authorizer)
     def list_runners() -> Any:
         require(app.current_request, Role.ADMIN)
         return json_response(fleet_report())

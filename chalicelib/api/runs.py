@@ -8,10 +8,11 @@ import secrets
 from typing import Any
 
 from chalicelib.api.auth import agent_for, require
-from chalicelib.api.http import json_response, query_params, requirements_field, route
+from chalicelib.api.http import json_response, requirements_field, route
 from chalicelib.api.models import CleanupRequest, ExecuteRequest, PackageExecuteRequest, PackageInstallRequest
 from chalicelib.api.refusals import audited_refusals
-from chalicelib.api.responses import InstallAnswer, RunAnswer
+from chalicelib.api.queries import AgentQuery
+from chalicelib.api.responses import CleanupAnswer, ImageList, ImageRemoval, InstallAnswer, PackageSetStatus, RunAnswer
 from chalicelib.api.services import command_service, execution_service, import_service, package_set_service, valid_skill_id
 from chalicelib.errors import BadRequest, Forbidden, RunnerUnavailable
 from chalicelib.governance.audit import SKILL_EXECUTE
@@ -62,12 +63,13 @@ def register(app: Any, authorizer: Any) -> None:
             raise Forbidden("this run belongs to another agent")
         return _pending(outcome) if isinstance(outcome, PendingRun) else json_response(outcome)
 
-    @route(app, "/api/images", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/images", methods=["GET"], response=ImageList, authorizer=authorizer)
     def list_images() -> Any:
         require(app.current_request, Role.ADMIN)
         return json_response({"images": import_service().images.list_images()})
 
-    @route(app, "/api/images/cleanup", methods=["POST"], authorizer=authorizer, body=CleanupRequest, body_optional=True)
+    @route(app, "/api/images/cleanup", methods=["POST"], response=CleanupAnswer, authorizer=authorizer,
+           body=CleanupRequest, body_optional=True)  # fmt: skip
     def cleanup_images(body: CleanupRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN)
         ttl = get_settings().image_ttl_days if body.ttl_days is None else body.ttl_days
@@ -98,18 +100,20 @@ def register(app: Any, authorizer: Any) -> None:
                                            actor=caller.actor)  # fmt: skip
         return _pending(result) if isinstance(result, PendingRun) else json_response(result)
 
-    @route(app, "/api/packages/{skill_id}/status", methods=["GET"], authorizer=authorizer)
-    def package_status(skill_id: str) -> Any:
+    @route(app, "/api/packages/{skill_id}/status", methods=["GET"], response=PackageSetStatus, authorizer=authorizer,
+           query=AgentQuery)  # fmt: skip
+    def package_status(skill_id: str, query: AgentQuery) -> Any:
         caller = require(app.current_request)
         valid_skill_id(skill_id)
-        requested = acting_agent_id(caller, query_params(app.current_request).get("agent_id"))
+        requested = acting_agent_id(caller, query.agent_id)
         return json_response(package_set_service().image_status(skill_id, requested))
 
-    @route(app, "/api/packages/{skill_id}", methods=["DELETE"], authorizer=authorizer)
-    def delete_package_image(skill_id: str) -> Any:
+    @route(app, "/api/packages/{skill_id}", methods=["DELETE"], response=ImageRemoval, authorizer=authorizer,
+           query=AgentQuery)  # fmt: skip
+    def delete_package_image(skill_id: str, query: AgentQuery) -> Any:
         caller = require(app.current_request, Role.ADMIN)
         valid_skill_id(skill_id)
-        agent_id = acting_agent_id(caller, query_params(app.current_request).get("agent_id"))
+        agent_id = acting_agent_id(caller, query.agent_id)
         return json_response(package_set_service().remove_images(skill_id, agent_id, actor=caller.actor))
 
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, requirements_field, route
 from chalicelib.api.models import ApproveCodeRequest, IgnoreRequest, RescanRequest, ScanRequest
-from chalicelib.api.responses import ScanAnswer
+from chalicelib.api.responses import CodeApprovalAnswer, IgnoreAnswer, IgnoreList, RescanAnswer, Sbom, ScanAnswer
 from chalicelib.api.services import (code_approvals, import_service, package_set_service, record_event, rescan_service,
                                      valid_skill_id)  # fmt: skip
 from chalicelib.errors import BadRequest, NotFound
@@ -31,7 +31,7 @@ def register(app: Any, authorizer: Any) -> None:
             return json_response(package_set_service().preflight(caller, None, [(p.name, p.version) for p in body.pins]))
         raise BadRequest("send either requirements (resolved first) or pins (scanned as given)")
 
-    @route(app, "/api/skills/{skill_id}/sbom", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/skills/{skill_id}/sbom", methods=["GET"], response=Sbom, authorizer=authorizer)
     def skill_sbom(skill_id: str) -> Any:
         require(app.current_request)
         service = import_service()
@@ -46,7 +46,8 @@ def register(app: Any, authorizer: Any) -> None:
         except NotFound as error:
             raise NotFound(f"skill {skill_id} has no SBOM yet (it is made by the Scan step)") from error
 
-    @route(app, "/api/packages/ignores", methods=["POST"], authorizer=authorizer, body=IgnoreRequest, status=201)
+    @route(app, "/api/packages/ignores", methods=["POST"], response=IgnoreAnswer, authorizer=authorizer,
+           body=IgnoreRequest, status=201)  # fmt: skip
     def add_ignore(body: IgnoreRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN)
         try:
@@ -59,18 +60,19 @@ def register(app: Any, authorizer: Any) -> None:
                      detail={"advisory_id": ignore.advisory_id, "reason": ignore.reason, "expires_at": ignore.expires_at.isoformat()})  # fmt: skip
         return json_response(ignore.model_dump(mode="json"), 201)
 
-    @route(app, "/api/scans/rescan", methods=["POST"], authorizer=authorizer, body=RescanRequest)
+    @route(app, "/api/scans/rescan", methods=["POST"], response=RescanAnswer, authorizer=authorizer, body=RescanRequest)
     def rescan(body: RescanRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN)
         limit = get_settings().rescan_batch if body.limit is None else body.limit
         return json_response(rescan_service().run(limit=limit, force=body.force, actor=caller.actor))
 
-    @route(app, "/api/packages/ignores", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/packages/ignores", methods=["GET"], response=IgnoreList, authorizer=authorizer)
     def list_ignores() -> Any:
         require(app.current_request, Role.ADMIN, Role.PUBLISHER)
         return json_response({"ignores": [i.model_dump(mode="json") for i in import_service().reviews.ignores()]})
 
-    @route(app, "/api/skills/{skill_id}/approve-code", methods=["POST"], authorizer=authorizer, body=ApproveCodeRequest, status=201)
+    @route(app, "/api/skills/{skill_id}/approve-code", methods=["POST"], response=CodeApprovalAnswer,
+           authorizer=authorizer, body=ApproveCodeRequest, status=201)  # fmt: skip
     def approve_code(skill_id: str, body: ApproveCodeRequest) -> Any:
         caller = require(app.current_request, Role.ADMIN)
         approval = code_approvals().approve(valid_skill_id(skill_id), body.version, reason=body.reason, actor=caller.actor,

@@ -7,7 +7,8 @@ from typing import Any
 
 from chalicelib.api.auth import require
 from chalicelib.api.http import json_response, query_params, route
-from chalicelib.api.responses import ImportAccepted, SkillDetail, SkillList
+from chalicelib.api.queries import VersionQuery
+from chalicelib.api.responses import ImportAccepted, ImportList, ImportRecord, SkillDetail, SkillList, VersionList
 from chalicelib.api.services import import_service, valid_import_id, valid_skill_id
 from chalicelib.errors import BadRequest, NotFound, UnsupportedMediaType
 from chalicelib.governance.identity import Role
@@ -54,11 +55,11 @@ def register(app: Any, authorizer: Any) -> None:
                           "active_version")  # fmt: skip
         return json_response({"skills": [{k: s.get(k) for k in summary_fields} for s in skills]})
 
-    @route(app, "/api/skills/{skill_id}", methods=["GET"], authorizer=authorizer, response=SkillDetail)
-    def get_skill(skill_id: str) -> Any:
+    @route(app, "/api/skills/{skill_id}", methods=["GET"], authorizer=authorizer, query=VersionQuery, response=SkillDetail)
+    def get_skill(skill_id: str, query: VersionQuery) -> Any:
         caller = require(app.current_request)
         valid_skill_id(skill_id)
-        version = (app.current_request.query_params or {}).get("version")
+        version = query.version
         service = import_service()
         record = service.skills.get_version(skill_id, version) if version else service.skills.latest(skill_id)
         if record is None:
@@ -73,7 +74,7 @@ def register(app: Any, authorizer: Any) -> None:
             shown["owner"] = owner
         return json_response(shown)
 
-    @route(app, "/api/skills/{skill_id}/versions", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/skills/{skill_id}/versions", methods=["GET"], response=VersionList, authorizer=authorizer)
     def list_versions(skill_id: str) -> Any:
         require(app.current_request)
         versions = import_service().skills.versions(valid_skill_id(skill_id))
@@ -82,7 +83,7 @@ def register(app: Any, authorizer: Any) -> None:
         fields = ("version", "status", "status_reason", "uploaded_at", "updated_at", "image_tag", "import_id")
         return json_response({"skill_id": skill_id, "versions": [{k: v.get(k) for k in fields} for v in versions]})
 
-    @route(app, "/api/imports", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/imports", methods=["GET"], response=ImportList, authorizer=authorizer)
     def find_imports() -> Any:
         require(app.current_request)
         source = (app.current_request.query_params or {}).get("source") or ""
@@ -92,7 +93,7 @@ def register(app: Any, authorizer: Any) -> None:
         records = import_service().imports.for_source(bucket, key)
         return json_response({"imports": [{k: v for k, v in r.items() if k != "execution_arn"} for r in records]})
 
-    @route(app, "/api/imports/{import_id}", methods=["GET"], authorizer=authorizer)
+    @route(app, "/api/imports/{import_id}", methods=["GET"], response=ImportRecord, authorizer=authorizer)
     def get_import(import_id: str) -> Any:
         require(app.current_request)
         record = import_service().imports.get(valid_import_id(import_id))

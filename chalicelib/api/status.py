@@ -17,6 +17,7 @@ from typing import Any
 from chalicelib.api.auth import principal_from_header
 from chalicelib.api.health import stack_health
 from chalicelib.api.http import json_response, route
+from chalicelib.api.responses import HealthAnswer
 from chalicelib.errors import Unauthorized
 from chalicelib.governance.identity import Role
 
@@ -49,7 +50,7 @@ def forget_cached_status() -> None:
 
 
 def register(app: Any) -> None:
-    @route(app, "/api/health", methods=["GET"])
+    @route(app, "/api/health", methods=["GET"], response=HealthAnswer)
     def health() -> Any:
         header = (app.current_request.headers or {}).get("authorization")
         detail = "each part's state is shown to admin keys"
