@@ -328,7 +328,7 @@ def _q(text: str) -> str:
         ("POST", "/api/packages/install", {"skill_id": "ok", "requirements": ["six"]}, ("agent_id",)),
         ("POST", "/api/packages/execute", {"skill_id": "ok"}, ("code",)),
         ("POST", "/api/packages/execute", {"skill_id": "ok", "code": "x", "agent_id": "a"}, ("install",)),
-        ("POST", "/api/skills/ok/execute", {"agent_id": "a", "inputs": [1, 2]}, ("inputs", "object")),
+        ("POST", "/api/skills/ok/execute", {"agent_id": "a", "inputs": [1, 2]}, ("inputs", "dictionary")),
         ("POST", "/api/skills/ok/execute", {"agent_id": "a", "inputs": {"blob": "x" * 300_000}}, ("bytes", "limit")),
         ("POST", "/api/skills/..%00/execute", {"agent_id": "a"}, ("skill id",)),
         ("DELETE", "/api/packages/%E2%80%AE", None, ("skill id",)),

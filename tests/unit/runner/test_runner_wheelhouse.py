@@ -6,6 +6,7 @@ made for the test, trusted through SSL_CERT_FILE."""
 from __future__ import annotations
 
 import hashlib
+import ssl
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -66,6 +67,9 @@ class Index:
 def index(tmp_path, monkeypatch) -> Index:
     served = Index(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(served.cert))
+    # and through the context urllib builds: a whole-suite run can leave the process's C environment
+    # out of step with os.environ, and OpenSSL reads SSL_CERT_FILE from the C environment
+    monkeypatch.setattr(ssl, "_create_default_https_context", lambda: ssl.create_default_context(cafile=str(served.cert)))
     monkeypatch.setenv("SKILLHARBOR_INDEX_FILE_HOSTS", served.host)
     yield served
     served.server.shutdown()
