@@ -7,6 +7,11 @@ optional ``all_of`` (every one of these must also match somewhere in the same
 file: a file-level "source and sink" pairing), and ``examples`` (``positive``
 must fire, ``negative`` must not; the unit suite runs them).
 
+Start-up: a pattern is compiled on first use, and not at all when a text cannot match it. Each
+pattern's required literals (``rules/compiled.json`` keeps them, see :mod:`.needs`) are checked
+against the text first; compiling the whole pack was a quarter of ``skillharbor scan``'s wall time,
+and a typical skill's files can match only a tenth of the patterns.
+
 Obfuscation is looked through: base64 and hex literals and
 ``\\xNN`` escapes long enough to hide a command are decoded (zlib-inflated
 when they are compressed) and the decoded text is scanned again, up to three
@@ -28,6 +33,8 @@ from chalicelib.redact import redact
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 COMPILED_NAME = "compiled.json"  # generated from the YAML: python -m chalicelib.scanning.malice
+COMPILED_FORMAT = 2  # 2: with each pattern's required literals ("needs")
+FLAGS = re.IGNORECASE | re.MULTILINE
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 MAX_MATCH = 160  # matched text is bounded: a report quotes, it does not reproduce
 MAX_DEPTH = 3
@@ -36,6 +43,46 @@ _B64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){16,}\b")
 _XESC = re.compile(r"(?:\\x[0-9a-fA-F]{2}){8,}")
 _CHARCODES = re.compile(r"(?:\d{2,3}\s*,\s*){8,}\d{2,3}")
+
+
+class LazyPattern:
+    """A rule's regex, compiled on first use; :meth:`possible` tells, without compiling, whether a text
+    may match it at all (``needs``: every group must have one literal in the folded text)."""
+
+    __slots__ = ("pattern", "needs", "_compiled")
+
+    def __init__(self, pattern: str, needs: tuple[tuple[str, ...], ...] = ()):
+        self.pattern = pattern
+        self.needs = needs
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self.pattern, FLAGS)
+        return self._compiled
+
+    def possible(self, folded: str) -> bool:
+        return all(any(literal in folded for literal in group) for group in self.needs)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.compiled().search(text)
+
+    def finditer(self, text: str) -> Any:
+        return self.compiled().finditer(text)
+
+    def __repr__(self) -> str:
+        return f"LazyPattern({self.pattern!r})"
+
+
+# the only characters outside ASCII that an ASCII letter matches under re.IGNORECASE (sre's case table:
+# checked over every code point in tests/unit/test_malice_needs.py); folded to it so a literal check
+# never misses a match that the regex would find
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def fold(text: str) -> str:
+    """``text`` as the required-literal check compares it: ASCII lower case, look-alikes folded."""
+    return text.lower() if text.isascii() else text.translate(_FOLD).lower()
 
 
 # NamedTuple rather than a frozen dataclass: immutable all the same, and importing dataclasses (which loads
@@ -47,13 +94,13 @@ class Rule(NamedTuple):
     message: str
     rationale: str
     fix: str
-    patterns: tuple[re.Pattern[str], ...]
-    all_of: tuple[re.Pattern[str], ...] = ()
+    patterns: tuple[LazyPattern, ...]
+    all_of: tuple[LazyPattern, ...] = ()
     references: tuple[str, ...] = ()
     positive: tuple[str, ...] = ()
     negative: tuple[str, ...] = ()
     decoded_only: bool = False
-    unless: tuple[re.Pattern[str], ...] = ()  # a match that also matches one of these does not fire
+    unless: tuple[LazyPattern, ...] = ()  # a match that also matches one of these does not fire
     skip_quoted: bool = False  # a match right after a quote is a mention ("say 'ignore ...'"), not an instruction
 
 
@@ -76,14 +123,21 @@ class MaliceFinding(NamedTuple):
         return f"{self.file}:{self.line} {self.rule_id} {self.severity}: {self.message}{via}: {self.matched!r}"
 
 
-def _compile(items: list[str] | None, rule_id: str) -> tuple[re.Pattern[str], ...]:
+def _compile(items: list[str] | None, rule_id: str, needs: dict[str, list[list[str]]] | None) -> tuple[LazyPattern, ...]:
+    """``needs`` from a fresh compiled.json (whose patterns compiled when it was written); without it (the
+    YAML read directly) every pattern is compiled now, so a bad one is an error at load, and has no needs."""
+    if needs is not None:
+        return tuple(LazyPattern(p, tuple(tuple(g) for g in needs.get(p, ()))) for p in (items or ()))
     try:
-        return tuple(re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (items or ()))
+        out = tuple(LazyPattern(p) for p in (items or ()))
+        for pattern in out:
+            pattern.compiled()
+        return out
     except re.error as exc:
         raise ValueError(f"rule {rule_id}: bad pattern: {exc}") from exc
 
 
-def _rule(raw: dict[str, Any], source: str) -> Rule:
+def _rule(raw: dict[str, Any], source: str, needs: dict[str, list[list[str]]] | None = None) -> Rule:
     missing = [k for k in ("id", "severity", "category", "message", "rationale", "fix", "patterns") if k not in raw]
     if missing:
         raise ValueError(f"{source}: rule {raw.get('id', '?')} lacks {', '.join(missing)}")
@@ -92,10 +146,10 @@ def _rule(raw: dict[str, Any], source: str) -> Rule:
     examples = raw.get("examples") or {}
     return Rule(
         id=raw["id"], severity=raw["severity"], category=raw["category"], message=raw["message"],
-        rationale=raw["rationale"], fix=raw["fix"], patterns=_compile(raw["patterns"], raw["id"]),
-        all_of=_compile(raw.get("all_of"), raw["id"]), references=tuple(raw.get("references") or ()),
+        rationale=raw["rationale"], fix=raw["fix"], patterns=_compile(raw["patterns"], raw["id"], needs),
+        all_of=_compile(raw.get("all_of"), raw["id"], needs), references=tuple(raw.get("references") or ()),
         positive=tuple(examples.get("positive") or ()), negative=tuple(examples.get("negative") or ()),
-        decoded_only=bool(raw.get("decoded_only", False)), unless=_compile(raw.get("unless"), raw["id"]),
+        decoded_only=bool(raw.get("decoded_only", False)), unless=_compile(raw.get("unless"), raw["id"], needs),
         skip_quoted=bool(raw.get("skip_quoted", False)),
     )  # fmt: skip
 
@@ -122,27 +176,37 @@ def read_packs(directory: Path = RULES_DIR) -> list[tuple[str, dict[str, Any]]]:
 
 
 def write_compiled(directory: Path = RULES_DIR) -> Path:
-    """Write ``rules/compiled.json``, the YAML packs as JSON with a checksum of the sources they came from."""
+    """Write ``rules/compiled.json``: the YAML packs as JSON with a checksum of the sources they came from, and
+    each pattern's required literals. Every pattern is compiled first: a bad one is an error here."""
+    from chalicelib.scanning.malice.needs import needs_of
+
     target = directory / COMPILED_NAME
-    body = {"sources_crc32": _sources_digest(directory), "rules": [[n, r] for n, r in read_packs(directory)]}
+    packs = read_packs(directory)
+    for name, raw in packs:
+        _rule(raw, name)  # validates (compiles every pattern)
+    sources = sorted({p for _, raw in packs for key in ("patterns", "all_of", "unless") for p in raw.get(key) or ()})
+    body = {"format": COMPILED_FORMAT, "sources_crc32": _sources_digest(directory),
+            "rules": [[n, r] for n, r in packs], "needs": {p: needs_of(p, FLAGS) for p in sources}}  # fmt: skip
     target.write_text(json.dumps(body, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     return target
 
 
-def _raw_rules(directory: Path) -> list[tuple[str, dict[str, Any]]]:
-    """The packs from ``compiled.json`` when its checksum is that of these YAML files (importing and parsing
-    YAML was half of ``skillharbor scan``'s start-up), else from the YAML itself: a stale copy is never used."""
+def _raw_rules(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[list[str]]] | None]:
+    """(the packs, each pattern's needs) from ``compiled.json`` when its checksum is that of these YAML files
+    (importing and parsing YAML was half of ``skillharbor scan``'s start-up), else from the YAML itself, with
+    no needs: a stale copy is never used."""
     compiled = directory / COMPILED_NAME
     if compiled.is_file():
         body = json.loads(compiled.read_text(encoding="utf-8"))
-        if body.get("sources_crc32") == _sources_digest(directory):
-            return [(name, raw) for name, raw in body["rules"]]
-    return read_packs(directory)
+        if body.get("format") == COMPILED_FORMAT and body.get("sources_crc32") == _sources_digest(directory):
+            return [(name, raw) for name, raw in body["rules"]], body["needs"]
+    return read_packs(directory), None
 
 
 @functools.cache
 def load_rules(directory: Path = RULES_DIR) -> tuple[Rule, ...]:
-    rules = [_rule(raw, name) for name, raw in _raw_rules(directory)]
+    packs, needs = _raw_rules(directory)
+    rules = [_rule(raw, name, needs) for name, raw in packs]
     ids = [r.id for r in rules]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
@@ -221,13 +285,16 @@ def scan_text(file: str, text: str, *, rules: tuple[Rule, ...] | None = None, _d
               _line: int | None = None) -> list[MaliceFinding]:  # fmt: skip
     """Every rule over ``text``, then over what its encoded literals decode to."""
     rules = load_rules() if rules is None else rules
+    folded = fold(text)
     findings: list[MaliceFinding] = []
     for rule in rules:
         if rule.decoded_only and _depth == 0:
             continue
-        if rule.all_of and not all(p.search(text) for p in rule.all_of):
+        if rule.all_of and not all(p.possible(folded) and p.search(text) for p in rule.all_of):
             continue
         for pattern in rule.patterns:
+            if not pattern.possible(folded):
+                continue  # it cannot match: not even compiled
             m = next((m for m in pattern.finditer(text) if _counts(rule, text, m)), None)
             if m:
                 line = _line if _line is not None else _line_of(text, m.start())
