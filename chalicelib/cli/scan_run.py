@@ -2,8 +2,9 @@
 
 ``skillharbor scan`` runs in CI on every commit, so its start-up counts: importing click alone costs about
 as much as the scan of a small skill. The console script's entry point parses ``scan``'s three arguments
-with argparse and calls :func:`run`; the click command in :mod:`chalicelib.cli.scan` (listed by
-``skillharbor --help``) calls the same function.
+itself when they are in the plain form (argparse, loaded only then, handles anything else) and calls
+:func:`run`; the click command in :mod:`chalicelib.cli.scan` (listed by ``skillharbor --help``) calls
+the same function.
 
 Exit code: 0 when no finding reaches ``--fail-on`` (default ``high``), 1 when one does, 2 on bad usage
 or an unreadable path.
@@ -11,7 +12,6 @@ or an unreadable path.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -72,7 +72,44 @@ def run(path: str, fmt: str = "text", fail_on: str = "high", out: TextIO | None 
     return 1 if worst >= LEVELS.index(fail_on) else 0
 
 
+def _plain(argv: list[str]) -> tuple[str, str, str] | None:
+    """(path, format, fail-on) when ``argv`` is the plain form ``PATH [--format F] [--fail-on L]`` (either
+    option also as ``--opt=value``) with valid values and an existing path; None for anything else, which
+    argparse then handles with its usual help and messages. argparse with the modules it loads (gettext,
+    locale, shutil) was a tenth of the start-up of a CI scan, whose arguments are nearly always plain."""
+    values = {"--format": "text", "--fail-on": "high"}
+    choices = {"--format": FORMATS, "--fail-on": LEVELS}
+    paths: list[str] = []
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=")
+        if name in values:
+            if not eq:
+                if not rest:
+                    return None
+                value = rest.pop(0)
+            if value not in choices[name]:
+                return None
+            values[name] = value
+        elif arg.startswith("-") or paths:
+            return None
+        else:
+            paths.append(arg)
+    if len(paths) != 1 or not os.path.exists(paths[0]):
+        return None
+    return paths[0], values["--format"], values["--fail-on"]
+
+
 def main(argv: list[str], prog: str = "skillharbor scan") -> int:
+    plain = _plain(argv)
+    if plain is not None:
+        try:
+            return run(*plain)
+        except ScanUsageError:
+            pass  # argparse reports it below, as for any other bad usage
+    import argparse
+
     parser = argparse.ArgumentParser(prog=prog, description="Scan a skill folder, .zip or SKILL.md for malicious content, offline.")
     parser.add_argument("path")
     parser.add_argument("--format", dest="fmt", choices=FORMATS, default="text", help="report format (default: text)")

@@ -46,12 +46,22 @@ def test_a_missing_path_is_a_usage_error(capsys):
     assert exit_.value.code == 2 and "does not exist" in capsys.readouterr().err
 
 
+def test_options_in_either_spelling_and_bad_values_are_usage_errors(capsys):
+    assert main(["--format=json", DROPPER, "--fail-on", "critical"]) == 1
+    assert json.loads(capsys.readouterr().out)["verdict"] == "malicious"
+    assert main([DROPPER, "--fail-on=critical", "--format", "text"]) == 1
+    for bad in ([DROPPER, "--format", "xml"], [DROPPER, "--fail-on"], [DROPPER, CLEAN], [DROPPER, "--verbose"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(bad)
+        assert exit_.value.code == 2 and "usage:" in capsys.readouterr().err
+
+
 def test_the_console_script_scans_without_importing_click_or_yaml():
     probe = (
         "import sys\n"
         "from chalicelib.cli.entry import main\n"
         "try:\n    main(['scan', sys.argv[1]])\n"
-        "except SystemExit as e:\n    print(e.code, 'click' in sys.modules, 'yaml' in sys.modules)\n"
+        "except SystemExit as e:\n    print(e.code, 'click' in sys.modules, 'yaml' in sys.modules, 'argparse' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe, DROPPER], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines()[-1] == "1 False False"
+    assert done.stdout.splitlines()[-1] == "1 False False False"
