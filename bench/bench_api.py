@@ -1,6 +1,6 @@
 """Benchmarks through the HTTP API of the local stack, with the real engine.
 
-    .venv/bin/python -m bench.bench_api [--rounds 15] [--imports 5] [--out FILE]
+    .venv/bin/python -m bench.bench_api [--rounds 15] [--imports 5] [--out FILE] [--only-b5]
 
 The stack is the one `make run` starts (moto server, Chalice's local HTTP
 server, pollers; ``chalicelib.local.stack``) on free ports in this process,
@@ -172,7 +172,7 @@ class ApiBench:
         self.stack.stop()
 
 
-def run(rounds: int, imports: int) -> dict[str, Any]:
+def run(rounds: int, imports: int, only_b5: bool = False) -> dict[str, Any]:
     bench = ApiBench()
     out: dict[str, Any] = {}
     # the worker serves direct runs (as under `make run`); each variant turns the API's use of it on or off
@@ -207,6 +207,8 @@ def run(rounds: int, imports: int) -> dict[str, Any]:
             "packages": list(THREE_PACKAGES),
             "note": "resolution of an unchanged requirement set is served from the resolver's in-process cache",
         }
+        if only_b5:
+            return out
 
         # --- B2 through the API --------------------------------------------------------
         log("B2 hello world through the HTTP API")
@@ -261,6 +263,8 @@ def run(rounds: int, imports: int) -> dict[str, Any]:
         }
     finally:
         worker.stop()
+        if only_b5:
+            bench.stop()
 
     # --- B7 memory ---------------------------------------------------------------------
     log("B7 runner worker RSS without and with a pool of 10")
@@ -302,8 +306,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--imports", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--only-b5", action="store_true", help="the import pipeline alone (B2 and B7 skipped)")
     args = parser.parse_args()
-    document: dict[str, Any] = {"benchmark": "api", "environment": environment(), **run(args.rounds, args.imports)}
+    document: dict[str, Any] = {"benchmark": "api", "environment": environment(), **run(args.rounds, args.imports, args.only_b5)}
     path = write_json(document, args.out, "api")
     print(json.dumps(document)[:1500])
     log(f"wrote {path}")

@@ -8,6 +8,9 @@ exception the way Lambda does (``X-Amz-Function-Error: Unhandled`` and an
 ``{errorType, errorMessage}`` payload), so the ASL's Retry and Catch clauses
 see the project's error names.
 
+It also shares, across tasks, the boto3 client moto's state machine otherwise builds for every
+Lambda task (``boto_client_for`` in its ``lambda_eval_utils``: a tenth of an import's wall time).
+
 It patches one method on moto's two Lambda backends; ``moto`` is pinned in
 requirements-dev.txt and tests/integration/test_lambda_seam.py fails loudly if
 an upgrade changes that method's signature or the invoke path.
@@ -104,12 +107,49 @@ def _patched_invoke(self: Any, function_name: str, qualifier: Any, body: Any, he
     return invoke_routed(function_name, body, response_headers)
 
 
+_clients: dict[tuple[str, str, str], Any] = {}
+_original_client_for: list[Callable[..., Any]] = []  # moto's boto_client_for while patched
+
+
+def _shared_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's ``boto_client_for``, building a client once per region, service and port, not once per task.
+
+    moto's state machine builds a new boto3 client for every Lambda task it runs (5 to 10 ms, and a new
+    connection, each): an import runs six tasks. Those clients take fixed local credentials whatever the
+    state's, so sharing one (boto3 clients are thread-safe) changes nothing but the time. In-process
+    mocking (``mock_aws``) keeps moto's own behaviour: its clients have no endpoint to share."""
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+
+    build = _original_client_for[0]
+    if botocore_stubber.enabled:
+        return build(region=region, service=service, state_credentials=state_credentials)
+    key = (region, service, str(moto_server_port()))
+    with _lock:
+        client = _clients.get(key)
+    if client is None:
+        client = build(region=region, service=service, state_credentials=state_credentials)
+        with _lock:
+            client = _clients.setdefault(key, client)
+    return client
+
+
+def _lambda_eval_utils() -> Any:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    return lambda_eval_utils
+
+
 def install() -> None:
     """Patch moto (idempotent) and let it execute state machines."""
     for backend in (LambdaBackend, LambdaSimpleBackend):
         if backend not in _originals:
             _originals[backend] = backend.__dict__["invoke"]
             backend.invoke = _patched_invoke  # type: ignore[method-assign]
+    if not _original_client_for:
+        utils = _lambda_eval_utils()
+        _original_client_for.append(utils.boto_client_for)
+        utils.boto_client_for = _shared_client
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     default_user_config.setdefault("lambda", {})["use_docker"] = False
 
@@ -118,6 +158,10 @@ def uninstall() -> None:
     for backend, original in _originals.items():
         backend.invoke = original  # type: ignore[method-assign]
     _originals.clear()
+    if _original_client_for:
+        _lambda_eval_utils().boto_client_for = _original_client_for.pop()
+    with _lock:
+        _clients.clear()
     with _lock:
         _routes.clear()
 

@@ -42,10 +42,11 @@ class BehaviourCheck:
         if record is None:
             raise InvalidSkill(f"skill {state['skill_id']} version {state['version']} has no record")
         skip = self._skip_reason(settings.behaviour_check, state)
-        artifact = self.execution.artifact(record)
-        targets, extra = plan_targets(artifact, record.get("entrypoint"), max_targets=settings.behaviour_max_targets)
-        if skip is None and not targets:
-            skip = "nothing to run (no code or bundled scripts)"
+        if skip is None:  # the artifact is read only when the check may run
+            artifact = self.execution.artifact(record)
+            targets, extra = plan_targets(artifact, record.get("entrypoint"), max_targets=settings.behaviour_max_targets)
+            if not targets:
+                skip = "nothing to run (no code or bundled scripts)"
         if skip is not None:
             self._save(state, record, {"status": "skipped", "reason": skip}, outcome="skipped")
             return state

@@ -224,16 +224,18 @@ class ImportService:
         self._audit(SKILL_IMPORT, actor=submitted_by, skill_id=known.get("skill_id"), outcome="started",
                     detail={"import_id": import_id, "source": f"s3://{source.bucket}/{source.key}", "version": known.get("version"),
                             "publisher": publisher.owner_id})  # fmt: skip
+        expected_arn = self.orchestrator.execution_arn(import_id)  # written now: no update after the start
         self.imports.create(
             {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "status": "RUNNING",
-             "uploaded_at": uploaded_at, **known}
+             "uploaded_at": uploaded_at, "execution_arn": expected_arn, **known}
         )  # fmt: skip
         state = {"import_id": import_id, "source": source.to_dict(), "submitted_by": submitted_by, "resume_at": "",
                  "uploaded_at": uploaded_at, "publisher": publisher.model_dump()}  # fmt: skip
         if known.get("requirements_override"):
             state["requirements_override"] = known["requirements_override"]
         arn = self.orchestrator.start(import_id, state)
-        self.imports.update(import_id, execution_arn=arn)
+        if arn != expected_arn:
+            self.imports.update(import_id, execution_arn=arn)
 
     # --- task functions (the state machine's steps) ----------------------
 
@@ -492,7 +494,8 @@ class ImportService:
         else:
             artifact = self.blobs.get_json(get_settings().artifacts_bucket, record["artifact_key"])
             code = _code_of(artifact)
-            report = self.scanner.scan(pins, code=code or None, ignores=self.reviews.ignores(),
+            # the admins' advisory ignores apply to the pins' vulnerabilities only: no pins, no lookup
+            report = self.scanner.scan(pins, code=code or None, ignores=self.reviews.ignores() if pins else (),
                                        skill_files=self._skill_files(record, state or {}, artifact))  # fmt: skip
         code_high = [f.describe() for f in report.needs_approval.code]
         code_high += [_malice_line(f) for f in report.needs_approval.malice]

@@ -10,6 +10,8 @@ class Orchestrator(Protocol):
 
     def start(self, import_id: str, state: dict[str, Any]) -> str: ...
 
+    def execution_arn(self, import_id: str) -> str: ...
+
 
 class MessageQueue(Protocol):
     """A queue taking text messages (store/queues.py)."""

@@ -89,3 +89,22 @@ def test_missing_function_fails_instead_of_echoing(seam):
     definition = {"StartAt": "Ghost", "States": {"Ghost": {"Type": "Task", "Resource": _arn("ghost"), "End": True}}}
     result = _run(definition, {"x": 1})
     assert result["status"] == "FAILED"
+
+
+def test_the_state_machine_shares_one_lambda_client_per_server(monkeypatch):
+    """Outside in-process mocking, moto's per-task client is built once per region, service and port."""
+    from moto.core.models import botocore_stubber
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    lambda_seam.install()
+    try:
+        monkeypatch.setattr(botocore_stubber, "enabled", False)
+        monkeypatch.setenv("MOTO_PORT", "50123")
+        first = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda", state_credentials=None)
+        again = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda", state_credentials=None)
+        assert first is again and first.meta.endpoint_url == "http://localhost:50123"
+        monkeypatch.setenv("MOTO_PORT", "50124")
+        assert lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda", state_credentials=None) is not first
+    finally:
+        lambda_seam.uninstall()
+    assert lambda_eval_utils.boto_client_for is not lambda_seam._shared_client
