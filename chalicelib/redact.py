@@ -15,7 +15,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: `skillharbor scan` loads this module
+if TYPE_CHECKING:
+    from typing import Any
 
 REDACTED = "[redacted]"
 #: names of settings and variables whose values are secrets

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import functools
 import json
 import re
 import zlib
 from pathlib import Path
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # typing is not imported at run time: it was a tenth of `skillharbor scan`'s start-up CPU
+if TYPE_CHECKING:
+    from typing import Any
 
 from chalicelib.redact import redact
 
@@ -85,35 +89,29 @@ def fold(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_FOLD).lower()
 
 
-# NamedTuple rather than a frozen dataclass: immutable all the same, and importing dataclasses (which loads
-# inspect) was a noticeable part of `skillharbor scan`'s start-up
-class Rule(NamedTuple):
-    id: str
-    severity: str
-    category: str
-    message: str
-    rationale: str
-    fix: str
-    patterns: tuple[LazyPattern, ...]
-    all_of: tuple[LazyPattern, ...] = ()
-    references: tuple[str, ...] = ()
-    positive: tuple[str, ...] = ()
-    negative: tuple[str, ...] = ()
-    decoded_only: bool = False
-    unless: tuple[LazyPattern, ...] = ()  # a match that also matches one of these does not fire
-    skip_quoted: bool = False  # a match right after a quote is a mention ("say 'ignore ...'"), not an instruction
+# namedtuples rather than frozen dataclasses, and collections' rather than typing's NamedTuple: immutable
+# all the same, and importing dataclasses (which loads inspect) or typing was a noticeable part of
+# `skillharbor scan`'s start-up. Field types are in the comments.
+_RULE_DEFAULTS = {"all_of": (), "references": (), "positive": (), "negative": (), "decoded_only": False,
+                  "unless": (), "skip_quoted": False}  # fmt: skip
 
 
-class MaliceFinding(NamedTuple):
-    file: str
-    line: int
-    rule_id: str
-    severity: str
-    category: str
-    message: str
-    matched: str
-    fix: str
-    decoded: int = 0  # how many decode layers deep the match was
+class Rule(collections.namedtuple("Rule", ["id", "severity", "category", "message", "rationale", "fix", "patterns",
+                                           *_RULE_DEFAULTS], defaults=tuple(_RULE_DEFAULTS.values()))):  # fmt: skip
+    """One rule of a pack. ``id``, ``severity``, ``category``, ``message``, ``rationale``, ``fix``: str;
+    ``patterns`` and ``all_of``: tuple of :class:`LazyPattern`; ``references``, ``positive``, ``negative``:
+    tuple of str; ``decoded_only``: bool; ``unless``: patterns a match that also matches one of does not
+    fire; ``skip_quoted``: bool, a match right after a quote is a mention ("say 'ignore ...'"), not an
+    instruction."""
+
+    __slots__ = ()
+
+
+class MaliceFinding(collections.namedtuple("MaliceFinding", ["file", "line", "rule_id", "severity", "category", "message",
+                                                             "matched", "fix", "decoded"], defaults=(0,))):  # fmt: skip
+    """``line`` and ``decoded`` (how many decode layers deep the match was) are int, the others str."""
+
+    __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:
         return self._asdict()
