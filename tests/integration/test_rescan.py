@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from chalice.test import Client
@@ -58,7 +57,7 @@ def test_a_rule_pack_that_finds_a_ready_skill_malicious_blocks_its_runs_at_once(
 
         shipped = engine.load_rules()
         rule = engine.Rule(id="SKM-TEST-901", severity="CRITICAL", category="dropper", message="names the test marker",
-                           rationale="a rule added after the import", fix="do not", patterns=(re.compile(r"\bzebra-marker-\w+"),))  # fmt: skip
+                           rationale="a rule added after the import", fix="do not", patterns=(engine.LazyPattern(r"\bzebra-marker-\w+"),))  # fmt: skip
         monkeypatch.setattr(engine, "load_rules", lambda directory=None: (*shipped, rule))
         monkeypatch.setattr(basis, "rule_pack_digest", lambda: "a-later-rule-pack")
         outcome = scheduled_rescan()
