@@ -268,6 +268,14 @@ def memory_plot(path: Path, b7: dict[str, Any]) -> bool:
 # --- the document ---------------------------------------------------------------------------
 
 
+def _carried_note(carried: dict[str, str] | None) -> str:
+    """Which steps' figures come from an earlier run (and which run), so no figure passes for today's."""
+    if not carried:
+        return ""
+    runs = ", ".join(f"{name} (run started {started})" for name, started in sorted(carried.items()))
+    return f" Steps carried over unchanged from earlier runs: {runs}."
+
+
 def image(name: str, made: bool, alt: str) -> list[str]:
     return [f"![{alt}](img/{name})", ""] if made else []
 
@@ -288,7 +296,8 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
         f"{env.get('load_average', '?')}{_load_note(env.get('load_average'), env.get('cpu_count'))}. "
         f"Run started {results.get('started', '?')}, "
         f"took {results.get('duration_s', '?')} s (per step: {results.get('steps', {})})."
-        + (f" Steps re-run separately: {', '.join(results['partial_rerun'])}." if results.get("partial_rerun") else ""),
+        + (f" Steps re-run separately: {', '.join(results['partial_rerun'])}." if results.get("partial_rerun") else "")
+        + _carried_note(results.get("carried")),
         "",
         "Method: the variants of each comparison are measured in the same run, interleaved round by round in "
         "rotating order; figures are the median (p50) and the 95th percentile (nearest rank) in milliseconds. "
