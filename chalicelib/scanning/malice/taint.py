@@ -132,7 +132,13 @@ def secret_flows(file: str, source: str) -> list[MaliceFinding]:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []  # code_analysis reports unparsable code
-    return _environment_and_file_secrets(file, tree) + _sudo_password_sent(file, tree)
+    findings = []
+    # walking the tree is the cost (seconds on a big file): only where a source can be at all
+    if "environ" in source or "getenv" in source or any(p in source for p in _CRED_PATHS):
+        findings += _environment_and_file_secrets(file, tree)
+    if "sudo" in source and "-S" in source:
+        findings += _sudo_password_sent(file, tree)
+    return findings
 
 
 def _environment_and_file_secrets(file: str, tree: ast.AST) -> list[MaliceFinding]:
