@@ -55,9 +55,6 @@ class Rule(NamedTuple):
     decoded_only: bool = False
     unless: tuple[re.Pattern[str], ...] = ()  # a match that also matches one of these does not fire
     skip_quoted: bool = False  # a match right after a quote is a mention ("say 'ignore ...'"), not an instruction
-    # per pattern (and per all_of pattern): literals one of which every match contains, None when unknown
-    pattern_literals: tuple[frozenset[str] | None, ...] = ()
-    all_of_literals: tuple[frozenset[str] | None, ...] = ()
 
 
 class MaliceFinding(NamedTuple):
@@ -86,16 +83,7 @@ def _compile(items: list[str] | None, rule_id: str) -> tuple[re.Pattern[str], ..
         raise ValueError(f"rule {rule_id}: bad pattern: {exc}") from exc
 
 
-def _literals(raw: dict[str, Any], key: str, stored: dict[str, Any] | None) -> tuple[frozenset[str] | None, ...]:
-    """The prefilter literals of the rule's ``key`` patterns: as ``compiled.json`` stored them, else worked out."""
-    if stored is not None:
-        return tuple(None if found is None else frozenset(found) for found in stored[key])
-    from chalicelib.scanning.malice.literals import required_literals  # only when compiled.json is stale
-
-    return tuple(required_literals(p) for p in raw.get(key) or ())
-
-
-def _rule(raw: dict[str, Any], source: str, literals: dict[str, Any] | None = None) -> Rule:
+def _rule(raw: dict[str, Any], source: str) -> Rule:
     missing = [k for k in ("id", "severity", "category", "message", "rationale", "fix", "patterns") if k not in raw]
     if missing:
         raise ValueError(f"{source}: rule {raw.get('id', '?')} lacks {', '.join(missing)}")
@@ -109,7 +97,6 @@ def _rule(raw: dict[str, Any], source: str, literals: dict[str, Any] | None = No
         positive=tuple(examples.get("positive") or ()), negative=tuple(examples.get("negative") or ()),
         decoded_only=bool(raw.get("decoded_only", False)), unless=_compile(raw.get("unless"), raw["id"]),
         skip_quoted=bool(raw.get("skip_quoted", False)),
-        pattern_literals=_literals(raw, "patterns", literals), all_of_literals=_literals(raw, "all_of", literals),
     )  # fmt: skip
 
 
@@ -136,32 +123,26 @@ def read_packs(directory: Path = RULES_DIR) -> list[tuple[str, dict[str, Any]]]:
 
 def write_compiled(directory: Path = RULES_DIR) -> Path:
     """Write ``rules/compiled.json``, the YAML packs as JSON with a checksum of the sources they came from."""
-    from chalicelib.scanning.malice.literals import required_literals
-
-    def literals(raw: dict[str, Any]) -> dict[str, Any]:
-        return {key: [None if (f := required_literals(p)) is None else sorted(f) for p in raw.get(key) or ()]
-                for key in ("patterns", "all_of")}  # fmt: skip
-
     target = directory / COMPILED_NAME
-    body = {"sources_crc32": _sources_digest(directory), "rules": [[n, r, literals(r)] for n, r in read_packs(directory)]}
+    body = {"sources_crc32": _sources_digest(directory), "rules": [[n, r] for n, r in read_packs(directory)]}
     target.write_text(json.dumps(body, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     return target
 
 
-def _raw_rules(directory: Path) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+def _raw_rules(directory: Path) -> list[tuple[str, dict[str, Any]]]:
     """The packs from ``compiled.json`` when its checksum is that of these YAML files (importing and parsing
     YAML was half of ``skillharbor scan``'s start-up), else from the YAML itself: a stale copy is never used."""
     compiled = directory / COMPILED_NAME
     if compiled.is_file():
         body = json.loads(compiled.read_text(encoding="utf-8"))
         if body.get("sources_crc32") == _sources_digest(directory):
-            return [(name, raw, literals) for name, raw, literals in body["rules"]]
-    return [(name, raw, None) for name, raw in read_packs(directory)]
+            return [(name, raw) for name, raw in body["rules"]]
+    return read_packs(directory)
 
 
 @functools.cache
 def load_rules(directory: Path = RULES_DIR) -> tuple[Rule, ...]:
-    rules = [_rule(raw, name, literals) for name, raw, literals in _raw_rules(directory)]
+    rules = [_rule(raw, name) for name, raw in _raw_rules(directory)]
     ids = [r.id for r in rules]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
@@ -250,16 +231,12 @@ def scan_text(file: str, text: str, *, rules: tuple[Rule, ...] | None = None, _d
     """Every rule over ``text``, then over what its encoded literals decode to."""
     rules = load_rules() if rules is None else rules
     findings: list[MaliceFinding] = []
-    folded = text.casefold()  # for the literal prefilter: a pattern whose required words are absent is not run
     for rule in rules:
         if rule.decoded_only and _depth == 0:
             continue
-        if rule.all_of and not all(may_match(lit, folded) and p.search(text)
-                                   for p, lit in zip(rule.all_of, rule.all_of_literals or _unknown(rule.all_of))):
+        if rule.all_of and not all(p.search(text) for p in rule.all_of):
             continue
-        for pattern, literals in zip(rule.patterns, rule.pattern_literals or _unknown(rule.patterns)):
-            if not may_match(literals, folded):
-                continue
+        for pattern in rule.patterns:
             m = next((m for m in pattern.finditer(text) if _counts(rule, text, m)), None)
             if m:
                 line = _line if _line is not None else _line_of(text, m.start())
@@ -273,15 +250,6 @@ def scan_text(file: str, text: str, *, rules: tuple[Rule, ...] | None = None, _d
             line = _line if _line is not None else _line_of(text, offset)
             findings += scan_text(file, decoded, rules=rules, _depth=_depth + 1, _line=line)
     return findings
-
-
-def _unknown(patterns: tuple[re.Pattern[str], ...]) -> tuple[None, ...]:
-    return (None,) * len(patterns)
-
-
-def may_match(literals: frozenset[str] | None, folded_text: str) -> bool:
-    """False only when ``literals`` proves the pattern cannot match ``folded_text`` (``text.casefold()``)."""
-    return literals is None or any(literal in folded_text for literal in literals)
 
 
 def fires(rule: Rule, text: str) -> bool:
