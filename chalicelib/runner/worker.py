@@ -68,6 +68,7 @@ class Engine(Protocol):
     def remove_unused(self, last_used: dict[str, datetime], ttl: timedelta, now: datetime, dry_run: bool) -> list[str]: ...
     def prune_build_cache(self, dry_run: bool) -> dict[str, Any]: ...
     def remove(self, tag: str) -> bool: ...
+    # optional: def registry_manifests(self) -> Any  (registry_expiry.Manifests or None; the cleanup deletes through it)
 
 
 class DockerEngine:
@@ -77,8 +78,11 @@ class DockerEngine:
     and fall back to a cold container when no warm one is ready.
     """
 
-    def __init__(self, settings: Any, *, pool_enabled: bool | None = None):
+    def __init__(self, settings: Any, *, pool_enabled: bool | None = None, base_digests: Any = None):
+        """``base_digests``: where the base image pushed to the registry is recorded (store/platform.py)."""
         self.settings = settings
+        self.base_digests = base_digests
+        self.base_source = ""  # how this engine's base came: "present", "pulled" or "built"
         self._client: Any = None
         self._base: Any = None
         self._lock = threading.Lock()
@@ -185,10 +189,11 @@ class DockerEngine:
         return (self._remover.wait(timeout) if self._remover is not None else True) and done
 
     def ensure_base(self) -> Any:
-        from chalicelib.runner.base_image import ensure_base_image
+        from chalicelib.runner.shared_base import ensure_shared_base
 
         if self._base is None:
-            self._base = self._guard(lambda: ensure_base_image(self._docker(), self.settings))
+            # with a registry: pulled by the digest the fleet recorded, or pushed and recorded by this host
+            self._base, self.base_source = self._guard(lambda: ensure_shared_base(self._docker(), self.settings, self.base_digests))
         return self._base
 
     def build(self, pins: list[Pin]) -> Any:
@@ -288,6 +293,12 @@ class DockerEngine:
             base_tag = self.settings.base_image_tag
             self._forget_pooled(lambda tag: tag != base_tag and (tag not in last_used or now - as_utc(last_used[tag]) > ttl))
         return self._guard(lambda: remove_unused_images(self._docker(), last_used, ttl, now, dry_run))
+
+    def registry_manifests(self) -> Any:
+        """What deletes pushed manifests from the configured registry (None without one): the cleanup's."""
+        from chalicelib.runner.registry_expiry import manifests_for
+
+        return manifests_for(self.settings.registry)
 
     def prune_build_cache(self, dry_run: bool) -> dict[str, Any]:
         """Expire wheels and staged trees unused for BUILD_CACHE_TTL_DAYS (``runner/host_cache.py``)."""
@@ -900,18 +911,28 @@ class RunnerWorker:
                         outcome=ALLOWED if record.get("allowed") else DENIED, detail={**record, "job_id": job.job_id})  # fmt: skip
 
     def _cleanup(self, job: CleanupJob) -> None:
+        from chalicelib.runner import registry_expiry
+
         records = self.images.list_images()
         last_used = {r["tag"]: datetime.fromisoformat(r["last_used"]) for r in records if r.get("last_used")}
-        removed = self.engine.remove_unused(last_used, timedelta(days=job.ttl_days), datetime.now(UTC), job.dry_run)
+        now, ttl = datetime.now(UTC), timedelta(days=job.ttl_days)
+        # the registry first: a record whose manifest could not be deleted must outlive this host's copy
+        manifests = getattr(self.engine, "registry_manifests", lambda: None)()
+        shared = registry_expiry.expire(records, ttl, now, manifests, self.images, dry_run=job.dry_run)
+        for entry in shared.removed:
+            self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="dry_run" if job.dry_run else "removed",
+                        detail={"image_tag": entry["tag"], "registry_digest": entry["digest"], "ttl_days": job.ttl_days,
+                                "reason": "unused past the TTL: deleted from the registry"})  # fmt: skip
+        removed = self.engine.remove_unused(last_used, ttl, now, job.dry_run)
         for tag in removed:
-            if not job.dry_run:
+            if not job.dry_run and tag not in shared.kept():
                 self.images.forget_image(tag)
             self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="dry_run" if job.dry_run else "removed",
                         detail={"image_tag": tag, "ttl_days": job.ttl_days, "reason": "unused past the TTL"})  # fmt: skip
         cache = self.engine.prune_build_cache(job.dry_run)
         if job.result_id:
             self.results.put(job.result_id, {"success": True, "dry_run": job.dry_run, "removed": removed,
-                                                   "build_cache": cache})  # fmt: skip
+                                             "registry": shared.as_dict(), "build_cache": cache})  # fmt: skip
         log.info("cleanup removed %d image(s), %d wheel(s) and %d staged tree(s) of the build cache%s", len(removed),
                  cache.get("removed_wheels", 0), cache.get("removed_staged_trees", 0), " (dry run)" if job.dry_run else "")  # fmt: skip
 
