@@ -44,6 +44,7 @@ def manifests_for(registry: str) -> Manifests | None:
 class RegistryExpiry:
     removed: list[dict[str, str]] = field(default_factory=list)  # tag, digest (or what would be, in a dry run)
     failed: list[dict[str, str]] = field(default_factory=list)  # tag, digest, error: kept for the next round
+    retried: list[str] = field(default_factory=list)  # tags deleted now that an earlier round could not delete
 
     def kept(self) -> set[str]:
         return {entry["tag"] for entry in self.failed}
@@ -88,6 +89,8 @@ def expire(records: Iterable[dict[str, Any]], ttl: timedelta, now: datetime, man
             continue
         _quietly(lambda: images.forget_registry_digest(tag, digest))
         outcome.removed.append({"tag": tag, "digest": digest})
+        if record.get("registry_delete_error"):  # kept only for this retry (its host copy may be gone already)
+            outcome.retried.append(tag)
     return outcome
 
 
