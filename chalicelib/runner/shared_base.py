@@ -14,7 +14,7 @@ Without a registry or a record store, this is ``ensure_base_image`` alone.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from chalicelib.runner import engine, registry
 from chalicelib.runner.base_image import LAYER_LABEL, BaseImageInfo, ensure_base_image, layer_key
@@ -30,8 +30,9 @@ class BaseDigests(Protocol):
                            replace: bool = False) -> bool: ...  # fmt: skip
 
 
-def ensure_shared_base(client: Any, settings: Any, digests: BaseDigests | None) -> tuple[BaseImageInfo, str]:
-    """(the base image, how it came: "present", "pulled" or "built")."""
+def ensure_shared_base(client: Any, settings: Any, digests: BaseDigests | None,
+                       auth: Callable[[], dict[str, str] | None] = lambda: None) -> tuple[BaseImageInfo, str]:  # fmt: skip
+    """(the base image, how it came: "present", "pulled" or "built"); ``auth``: the engine's registry login."""
     address, tag, key = settings.registry, settings.base_image_tag, layer_key()
     if not address or digests is None:
         info = ensure_base_image(client, settings)
@@ -49,7 +50,7 @@ def ensure_shared_base(client: Any, settings: Any, digests: BaseDigests | None) 
             return None
         expected = {engine.ROLE_LABEL: "base", LAYER_LABEL: key}
         try:
-            image = registry.pull_verified(client, tag, address, recorded["digest"], expected)
+            image = registry.pull_verified(client, tag, address, recorded["digest"], expected, auth())
         except registry.RegistryError as error:
             log.warning("%s: building the base image here instead", error)
             refused.append(str(error))
@@ -62,14 +63,15 @@ def ensure_shared_base(client: Any, settings: Any, digests: BaseDigests | None) 
     if how == "pulled":
         log.info("base image pulled from the registry by digest %s", pulled[0])
     if not recorded or how == "built":  # the first to have it, or the record could not be used here
-        _share(client, settings, digests, info, replace=bool(recorded))
+        _share(client, settings, digests, info, auth(), replace=bool(recorded))
     return info, how
 
 
-def _share(client: Any, settings: Any, digests: BaseDigests, info: BaseImageInfo, *, replace: bool) -> None:
+def _share(client: Any, settings: Any, digests: BaseDigests, info: BaseImageInfo, auth: dict[str, str] | None, *,
+           replace: bool) -> None:  # fmt: skip
     """Push this host's base and record it (a failure leaves the other hosts building their own)."""
     try:
-        digest = registry.push(client, info.tag, settings.registry)
+        digest = registry.push(client, info.tag, settings.registry, auth)
         if digests.record_base_digest(settings.registry, info.tag, layer_key(), digest=digest, image_id=info.image_id,
                                       replace=replace):  # fmt: skip
             log.info("base image %s pushed to the registry as %s", info.image_id[:19], digest)

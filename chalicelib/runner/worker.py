@@ -193,7 +193,8 @@ class DockerEngine:
 
         if self._base is None:
             # with a registry: pulled by the digest the fleet recorded, or pushed and recorded by this host
-            self._base, self.base_source = self._guard(lambda: ensure_shared_base(self._docker(), self.settings, self.base_digests))
+            self._base, self.base_source = self._guard(lambda: ensure_shared_base(self._docker(), self.settings, self.base_digests,
+                                                                                  self.registry_auth))  # fmt: skip
         return self._base
 
     def build(self, pins: list[Pin]) -> Any:
@@ -205,7 +206,7 @@ class DockerEngine:
             from chalicelib.runner import registry
 
             try:  # sharing is an optimisation: a failed push leaves the other hosts rebuilding
-                image.registry_digest = registry.push(self._docker(), image.tag, self.settings.registry)
+                image.registry_digest = registry.push(self._docker(), image.tag, self.settings.registry, self.registry_auth())
             except registry.RegistryError as error:
                 log.warning("%s", error)
         return image
@@ -222,7 +223,8 @@ class DockerEngine:
         if env_tag(base.image_id, pins) != tag:
             raise registry.RegistryError(f"{tag} is not the image of these pins on this host's base image")
         expected = {"skillharbor.closure": closure_digest(list(pins)), "skillharbor.base": base.image_id}
-        image = self._guard(lambda: registry.pull_verified(self._docker(), tag, self.settings.registry, digest, expected))
+        auth = self.registry_auth()
+        image = self._guard(lambda: registry.pull_verified(self._docker(), tag, self.settings.registry, digest, expected, auth))
         info = _image_info(image, tag, [], built=False)
         info.registry_digest, info.pulled = digest, True
         return info
@@ -293,6 +295,20 @@ class DockerEngine:
             base_tag = self.settings.base_image_tag
             self._forget_pooled(lambda tag: tag != base_tag and (tag not in last_used or now - as_utc(last_used[tag]) > ttl))
         return self._guard(lambda: remove_unused_images(self._docker(), last_used, ttl, now, dry_run))
+
+    def registry_auth(self) -> dict[str, str] | None:
+        """The engine's login for the configured registry: ECR's from the task role, else None (the engine's own)."""
+        from chalicelib.store.ecr import EcrLogin, is_ecr
+
+        if not is_ecr(self.settings.registry):
+            return None
+        if getattr(self, "_ecr_login", None) is None:
+            self._ecr_login = EcrLogin()
+        try:
+            return self._ecr_login.auth_config(self.settings.registry)
+        except SkillharborError as error:  # the push or pull then fails as unauthorised: a rebuild, never a crash
+            log.warning("%s", error)
+            return None
 
     def registry_manifests(self) -> Any:
         """What deletes pushed manifests from the configured registry (None without one): the cleanup's."""

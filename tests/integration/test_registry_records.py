@@ -115,3 +115,17 @@ def test_the_first_worker_s_base_image_record_stays_unless_it_could_not_be_used(
     assert platform.base_digest("127.0.0.1:5050", "skillharbor/base:latest", "k1")["image_id"] == "sha256:i2"
     assert platform.base_digest("127.0.0.1:5050", "skillharbor/base:latest", "k2") is None  # another harness layer
     assert [r["tag"] for r in images.list_images()].count(TAG) == 1  # the base's record is not an image record
+
+
+def test_in_aws_the_engine_logs_in_to_ecr_with_the_task_role_and_reuses_the_token_until_it_nears_expiry(images):
+    from chalicelib.store.ecr import EcrLogin
+
+    login = EcrLogin()
+    assert login.auth_config("127.0.0.1:5050") is None  # not ECR: the engine's own configuration
+    host = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    expires = datetime(2015, 1, 1, tzinfo=UTC).timestamp()  # when moto's tokens expire
+    day_before = expires - 86400
+    auth = login.auth_config(f"{host}/stack", now=day_before)
+    assert auth["username"] == "AWS" and auth["password"] and auth["serveraddress"].endswith(host)
+    assert login.auth_config(f"{host}/stack", now=day_before + 3600) is auth  # cached: not one token call per push
+    assert login.auth_config(host, now=expires - login.RENEW_BEFORE_SECONDS + 1) is not auth  # renewed before it ends
