@@ -83,6 +83,7 @@ class DockerEngine:
         self.settings = settings
         self.base_digests = base_digests
         self.base_source = ""  # how this engine's base came: "present", "pulled" or "built"
+        self._ecr_login: Any = None  # store/ecr.py EcrLogin, made on first use with an ECR registry
         self._client: Any = None
         self._base: Any = None
         self._lock = threading.Lock()
@@ -302,7 +303,7 @@ class DockerEngine:
 
         if not is_ecr(self.settings.registry):
             return None
-        if getattr(self, "_ecr_login", None) is None:
+        if self._ecr_login is None:
             self._ecr_login = EcrLogin()
         try:
             return self._ecr_login.auth_config(self.settings.registry)
