@@ -4,7 +4,6 @@ it holds manifests by (repository, digest) and answers HEAD and DELETE as the di
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -63,11 +62,3 @@ def serve(server: ManifestServer) -> Iterator[ManifestServer]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (a registry that is down)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

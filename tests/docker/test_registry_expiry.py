@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from registry_support import closed_port
 
+from chalicelib.local.child_stack import free_port
 from chalicelib.packages.pins import closure_digest
 from chalicelib.runner import builder, engine, registry
 from chalicelib.runner.jobs import CleanupJob, RunJob
@@ -41,7 +41,7 @@ def local_registry() -> Iterator[str]:
     from chalicelib.local.registry import RegistryNotAvailable, start_registry
 
     try:
-        started = start_registry(closed_port())
+        started = start_registry(free_port())
     except RegistryNotAvailable as missing:
         pytest.skip(str(missing))
     yield started.address
@@ -152,7 +152,7 @@ def test_a_registry_that_is_down_during_cleanup_keeps_the_record_for_the_next_on
         built = worker_engine.build(package_set)
         stores.images.record_image(built.tag, image_id=built.image_id, registry_digest=built.registry_digest,
                                    last_used=LONG_AGO.isoformat())  # fmt: skip
-        worker_engine.settings = settings.model_copy(update={"registry": f"127.0.0.1:{closed_port()}"})
+        worker_engine.settings = settings.model_copy(update={"registry": f"127.0.0.1:{free_port()}"})
         _worker(worker_engine, stores)._cleanup(CleanupJob(ttl_days=TTL_DAYS))
         record = stores.images.get_image(built.tag)
         assert record["registry_digest"] == built.registry_digest and "failed" in record["registry_delete_error"]

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from moto import mock_aws
-from registry_support import ManifestServer, closed_port, serve
+from registry_support import ManifestServer, serve
 
+from chalicelib.local.child_stack import free_port
 from chalicelib.local.provision import create_tables
 from chalicelib.runner import registry_expiry
 from chalicelib.runner.registry_http import HttpManifests
@@ -67,7 +68,7 @@ def test_the_cleanup_deletes_from_the_registry_only_what_the_ttl_expires_and_the
 
 
 def test_a_registry_that_is_down_during_cleanup_is_noted_on_the_record_and_the_next_cleanup_retries(images, registry):
-    first = _expire(images, HttpManifests(f"127.0.0.1:{closed_port()}", timeout=2))
+    first = _expire(images, HttpManifests(f"127.0.0.1:{free_port()}", timeout=2))
     assert first.kept() == {TAG} and first.removed == []
     record = images.get_image(TAG)
     assert record["registry_digest"] == OLD and "failed" in record["registry_delete_error"]

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from registry_support import ManifestServer, closed_port, serve
+from registry_support import ManifestServer, serve
 
+from chalicelib.local.child_stack import free_port
 from chalicelib.runner import registry_expiry
 from chalicelib.runner.registry import RegistryError
 from chalicelib.runner.registry_http import HttpManifests, base_url, manifest_url
@@ -45,7 +46,7 @@ def test_a_registry_without_deletion_or_away_is_an_error_that_says_so():
         with pytest.raises(RegistryError, match="does not allow deletion"):
             HttpManifests(server.address).delete(TAG, DIGEST)
     with pytest.raises(RegistryError, match="DELETE http://127.0.0.1:.* failed"):
-        HttpManifests(f"127.0.0.1:{closed_port()}", timeout=2).delete(TAG, DIGEST)
+        HttpManifests(f"127.0.0.1:{free_port()}", timeout=2).delete(TAG, DIGEST)
 
 
 def test_the_registry_setting_picks_the_deleting_side():
