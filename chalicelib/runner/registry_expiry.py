@@ -80,18 +80,29 @@ def expire(records: Iterable[dict[str, Any]], ttl: timedelta, now: datetime, man
         if dry_run:
             outcome.removed.append({"tag": tag, "digest": digest})
             continue
-        try:
-            manifests.delete(tag, digest)  # absent already (deleted by hand, registry reset) counts as done
-        except (RegistryError, TransientError) as error:
-            log.warning("cleanup: %s stays in the registry for now: %s", tag, error)
-            outcome.failed.append({"tag": tag, "digest": digest, "error": str(error)})
-            _quietly(lambda: images.note_registry_trouble(tag, str(error)))
+        error = delete(record, manifests, images)
+        if error is not None:
+            outcome.failed.append({"tag": tag, "digest": digest, "error": error})
             continue
-        _quietly(lambda: images.forget_registry_digest(tag, digest))
         outcome.removed.append({"tag": tag, "digest": digest})
         if record.get("registry_delete_error"):  # kept only for this retry (its host copy may be gone already)
             outcome.retried.append(tag)
     return outcome
+
+
+def delete(record: dict[str, Any], manifests: Manifests, images: Any) -> str | None:
+    """Delete ``record``'s image from the registry and take the digest off the record; why not, or None.
+
+    A manifest the registry no longer holds (deleted by hand, a registry reset) counts as deleted."""
+    tag, digest = record["tag"], record["registry_digest"]
+    try:
+        manifests.delete(tag, digest)
+    except (RegistryError, TransientError) as error:
+        log.warning("cleanup: %s stays in the registry for now: %s", tag, error)
+        _quietly(lambda: images.note_registry_trouble(tag, str(error)))
+        return str(error)
+    _quietly(lambda: images.forget_registry_digest(tag, digest))
+    return None
 
 
 def _quietly(call: Any) -> None:

@@ -957,12 +957,22 @@ class RunnerWorker:
                  cache.get("removed_wheels", 0), cache.get("removed_staged_trees", 0), " (dry run)" if job.dry_run else "")  # fmt: skip
 
     def _remove(self, job: RemoveJob) -> None:
+        from chalicelib.runner import registry_expiry
+
         existed = self.engine.remove(job.image_tag)
-        self.images.forget_image(job.image_tag)
+        manifests = getattr(self.engine, "registry_manifests", lambda: None)()
+        record = (self.images.get_image(job.image_tag) or {}) if manifests is not None else {}
+        pending = None  # the registry's copy goes too; one that cannot be deleted now keeps the record for the cleanup
+        if record.get("registry_digest"):
+            pending = registry_expiry.delete(record, manifests, self.images)
+        if pending is None:
+            self.images.forget_image(job.image_tag)
         self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="removed" if existed else "absent",
-                    detail={"image_tag": job.image_tag, "reason": "requested"})  # fmt: skip
+                    detail={"image_tag": job.image_tag, "reason": "requested",
+                            **({"registry_digest": record["registry_digest"]} if record.get("registry_digest") else {})})  # fmt: skip
         if job.result_id:
-            self.results.put(job.result_id, {"success": True, "removed": existed, "image_tag": job.image_tag})
+            self.results.put(job.result_id, {"success": True, "removed": existed, "image_tag": job.image_tag,
+                                             **({"registry_delete_error": pending} if pending else {})})  # fmt: skip
 
     def _audit(self, action: str, *, actor: str, **fields: Any) -> None:
         if self.audit is not None:

@@ -166,6 +166,20 @@ def test_a_registry_that_is_down_during_cleanup_keeps_the_record_for_the_next_on
         worker_engine.close()
 
 
+def test_removing_an_image_on_request_deletes_it_from_the_registry_too(settings, stores, package_set):
+    from chalicelib.runner.jobs import RemoveJob
+
+    worker_engine = _engine(settings)
+    try:
+        built = worker_engine.build(package_set)
+        stores.images.record_image(built.tag, image_id=built.image_id, registry_digest=built.registry_digest)
+        _worker(worker_engine, stores)._remove(RemoveJob(image_tag=built.tag, requested_by="admin"))
+        assert _status(manifest_url(settings.registry, built.tag, built.registry_digest)) == 404  # no orphan left there
+        assert stores.images.get_image(built.tag) is None and not worker_engine.image_exists(built.tag)
+    finally:
+        worker_engine.close()
+
+
 def test_the_base_image_is_pushed_by_the_first_worker_and_pulled_by_digest_by_one_that_lacks_it(settings, stores, docker_client):
     first = _engine(settings, stores.platform)
     base = first.ensure_base()
