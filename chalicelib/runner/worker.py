@@ -335,14 +335,22 @@ class DockerEngine:
                 self._forget_pooled(lambda image: image == tag)
                 self.wait_removed(timeout=10.0)
                 try:
+                    image = self._docker().images.get(tag)
                     self._docker().images.remove(tag, noprune=False)
-                    return True
                 except docker.errors.ImageNotFound:
                     return False
                 except docker.errors.APIError as error:
                     if error.status_code != 409 or attempt == 19:
                         raise
                     time.sleep(0.25)
+                    continue
+                if (image.labels or {}).get("skillharbor.role") == "env":  # a push or pull's digest names keep it on disk
+                    for reference in image.attrs.get("RepoDigests") or []:
+                        try:
+                            self._docker().images.remove(reference, noprune=False)
+                        except docker.errors.APIError:
+                            pass  # gone already, or a container uses it: the schedule's cleanup sees it again
+                return True
             return False
 
         return self._guard(remove_now)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import docker.errors
 import pytest
 from moto import mock_aws
 
@@ -71,6 +72,9 @@ def settings(local_registry, docker_client, base_image) -> Iterator[Any]:
     docker_client.images.get(base_image.tag).tag(*BASE_TAG.split(":"))
     yield get_settings().model_copy(update={"registry": local_registry, "base_image_tag": BASE_TAG})
     _untag(docker_client, BASE_TAG)
+    for name in docker_client.images.get(base_image.tag).attrs.get("RepoDigests") or []:
+        if name.startswith(f"{local_registry}/"):  # what the push and pull here named the shared base: only those
+            _untag(docker_client, name)
 
 
 def _untag(client: Any, tag: str) -> None:
@@ -104,8 +108,8 @@ def package_set(tmp_path, docker_client) -> Iterator[list[Any]]:
     house.path_for(pin).write_bytes(wheel.read_bytes())
     yield [pin]
     for image in docker_client.images.list(filters={"label": f"skillharbor.closure={closure_digest([pin])}"}):
-        for tag in image.tags:  # built on this test's base copy: whatever the shared base is by now
-            _untag(docker_client, tag)
+        for name in [*image.tags, *(image.attrs.get("RepoDigests") or [])]:  # tags and the registry's digest names
+            _untag(docker_client, name)
 
 
 def _worker(worker_engine: Any, stores: Any) -> Any:
@@ -132,6 +136,8 @@ def test_cleanup_deletes_the_expired_image_from_the_registry_and_a_later_run_reb
         worker._cleanup(CleanupJob(ttl_days=TTL_DAYS))
         assert _status(url) == 404  # the registry no longer serves it
         assert not worker_engine.image_exists(built.tag)
+        with pytest.raises(docker.errors.ImageNotFound):  # gone from disk, not only untagged: the push's digest name went too
+            docker_client.images.get(built.image_id)
         assert stores.images.get_image(built.tag) is None  # removed here too: its record goes
 
         job = RunJob(skill_id="demo", version="1", image_tag=built.tag, pins=package_set, entrypoint="main",
@@ -166,7 +172,7 @@ def test_a_registry_that_is_down_during_cleanup_keeps_the_record_for_the_next_on
         worker_engine.close()
 
 
-def test_removing_an_image_on_request_deletes_it_from_the_registry_too(settings, stores, package_set):
+def test_removing_an_image_on_request_deletes_it_from_the_registry_too(settings, stores, package_set, docker_client):
     from chalicelib.runner.jobs import RemoveJob
 
     worker_engine = _engine(settings)
@@ -176,6 +182,8 @@ def test_removing_an_image_on_request_deletes_it_from_the_registry_too(settings,
         _worker(worker_engine, stores)._remove(RemoveJob(image_tag=built.tag, requested_by="admin"))
         assert _status(manifest_url(settings.registry, built.tag, built.registry_digest)) == 404  # no orphan left there
         assert stores.images.get_image(built.tag) is None and not worker_engine.image_exists(built.tag)
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_client.images.get(built.image_id)
     finally:
         worker_engine.close()
 
