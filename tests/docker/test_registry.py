@@ -78,12 +78,15 @@ def demo_set(tmp_path, monkeypatch) -> Any:
     house.path_for(pin).parent.mkdir(parents=True, exist_ok=True)
     house.path_for(pin).write_bytes(wheel.read_bytes())
     yield [pin]
+    from chalicelib.packages.pins import closure_digest
+
     client = engine.connect()
-    base = client.images.get(get_settings().base_image_tag)
-    try:
-        client.images.remove(builder.env_tag(base.id, [pin]), force=True)
-    except Exception:
-        pass
+    for image in client.images.list(filters={"label": f"skillharbor.closure={closure_digest([pin])}"}):
+        for name in [*image.tags, *(image.attrs.get("RepoDigests") or [])]:  # a push or pull's digest names keep it on disk
+            try:
+                client.images.remove(name, noprune=False)
+            except Exception:
+                pass
 
 
 def test_an_image_built_on_one_host_is_pulled_by_digest_on_another(engine_with_registry, demo_set, docker_client, run_code):
