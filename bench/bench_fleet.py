@@ -22,113 +22,48 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, environment, log, ratio, summary, write_json
+from chalicelib.local.child_stack import ChildStack, free_port
 
 ADMIN_KEY = "shk_admin_bench-fleet-0123456789abcdefghij"
-PASSED_THROUGH = ("SKILLHARBOR_BASE_IMAGE", "SKILLHARBOR_BASE_IMAGE_TAG", "SKILLHARBOR_DEBIAN_MIRROR", "SKILLHARBOR_CACHE_DIR")
 SLOTS_PER_WORKER = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _free_ports(count: int) -> int:
-    for _ in range(50):
-        first = _free_port()
-        try:
-            for port in range(first, first + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-    raise RuntimeError("no run of free ports")
-
-
-def _http(url: str, body: Any = None, *, key: str = ADMIN_KEY, content_type: str = "application/json") -> tuple[int, Any]:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type, "Authorization": f"Bearer {key}"},
-                                     method="POST" if data is not None else "GET")  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=300) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def _until(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except OSError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.3)
-    raise RuntimeError(f"{what} within {timeout:.0f}s")
-
-
 def throughput(workers: int, runs: int) -> dict[str, Any]:
-    api_port, moto_port, runner_port = _free_port(), _free_port(), _free_ports(workers)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SKILLHARBOR_", "AWS_")) or k in PASSED_THROUGH}
-    env.update(SKILLHARBOR_ADMIN_KEY=ADMIN_KEY, PYTHONUNBUFFERED="1", SKILLHARBOR_LOCAL_WORKERS=str(workers))
-    api = f"http://127.0.0.1:{api_port}"
-    with tempfile.TemporaryFile() as out:
-        stack = subprocess.Popen([sys.executable, "-m", "chalicelib.local.stack", "--api-port", str(api_port), "--moto-port",
-                                  str(moto_port), "--runner-port", str(runner_port)], cwd=ROOT, env=env, stdout=out,
-                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-        try:
-            _until(lambda: (b := _http(f"{api}/api/runners")[1]) and b.get("up") == workers, 240, f"{workers} workers up")
-            status, accepted = _http(f"{api}/api/skills", (ROOT / "examples" / "hello" / "SKILL.md").read_bytes(), content_type="text/markdown")
-            _until(lambda: _http(f"{api}/api/imports/{accepted['import_id']}")[1]["status"] == "SUCCEEDED", 240, "hello imported")
-            key = _http(f"{api}/api/agents", {"agent_id": "bench", "maturity": "STUDENT"})[1]["api_key"]
+    with tempfile.TemporaryDirectory() as scratch, ChildStack(Path(scratch) / "stack.log", admin_key=ADMIN_KEY, workers=workers) as stack:
+        stack.wait_for(lambda: (b := stack.http("/api/runners")[1]) and b.get("up") == workers, 240, f"{workers} workers up", 0.3)
+        stack.import_skill(ROOT / "examples" / "hello" / "SKILL.md")
+        key = stack.http("/api/agents", {"agent_id": "bench", "maturity": "STUDENT"})[1]["api_key"]
 
-            def one(i: int) -> float:
-                began = time.perf_counter()
-                status, body = _http(f"{api}/api/skills/hello/execute", {"inputs": {"name": f"b{i}"}}, key=key)
-                while status == 202:
-                    time.sleep(0.2)
-                    status, body = _http(f"{api}{body['result_url']}", key=key)
-                if status != 200 or body.get("status") != "ok":
-                    raise RuntimeError(f"run {i} failed: {status} {body}")
-                return (time.perf_counter() - began) * 1000
+        def one(i: int) -> float:
+            began = time.perf_counter()
+            status, body = stack.http("/api/skills/hello/execute", {"inputs": {"name": f"b{i}"}}, key=key)
+            while status == 202:
+                time.sleep(0.2)
+                status, body = stack.http(body["result_url"], key=key)
+            if status != 200 or body.get("status") != "ok":
+                raise RuntimeError(f"run {i} failed: {status} {body}")
+            return (time.perf_counter() - began) * 1000
 
-            in_flight = SLOTS_PER_WORKER * workers
-            with ThreadPoolExecutor(in_flight) as pool:
-                list(pool.map(one, range(2 * in_flight)))  # every worker's pool warm for hello
-                load = os.getloadavg()[0]
-                began = time.perf_counter()
-                latencies = list(pool.map(one, range(runs)))
-                elapsed = time.perf_counter() - began
-            per_worker: dict[str, int] = {}
-            for run in _http(f"{api}/api/runs?agent_id=bench&limit=1000")[1]["runs"][:runs]:
-                per_worker[run.get("worker") or "?"] = per_worker.get(run.get("worker") or "?", 0) + 1
-            return {"workers": workers, "runs": runs, "in_flight": in_flight, "seconds": round(elapsed, 2),
-                    "runs_per_second": round(runs / elapsed, 2), "latency": summary(latencies), "runs_per_worker": per_worker,
-                    "load_average_before": round(load, 2)}  # fmt: skip
-        finally:
-            stack.send_signal(signal.SIGINT)
-            try:
-                stack.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                os.killpg(stack.pid, signal.SIGKILL)
-                stack.wait()
+        in_flight = SLOTS_PER_WORKER * workers
+        with ThreadPoolExecutor(in_flight) as pool:
+            list(pool.map(one, range(2 * in_flight)))  # every worker's pool warm for hello
+            load = os.getloadavg()[0]
+            began = time.perf_counter()
+            latencies = list(pool.map(one, range(runs)))
+            elapsed = time.perf_counter() - began
+        per_worker: dict[str, int] = {}
+        for run in stack.http("/api/runs?agent_id=bench&limit=1000")[1]["runs"][:runs]:
+            per_worker[run.get("worker") or "?"] = per_worker.get(run.get("worker") or "?", 0) + 1
+        return {"workers": workers, "runs": runs, "in_flight": in_flight, "seconds": round(elapsed, 2),
+                "runs_per_second": round(runs / elapsed, 2), "latency": summary(latencies), "runs_per_worker": per_worker,
+                "load_average_before": round(load, 2)}  # fmt: skip
 
 
 def first_run(rounds: int) -> dict[str, Any]:
@@ -140,7 +75,7 @@ def first_run(rounds: int) -> dict[str, Any]:
     from chalicelib.settings import get_settings
     from tests.wheel_support import make_wheel, pin_for
 
-    registry = start_registry(_free_port())
+    registry = start_registry(free_port())
     os.environ["SKILLHARBOR_REGISTRY"] = registry.address
     client = engine.connect()
     samples: dict[str, list[float]] = {"by_pull": [], "by_rebuild": []}

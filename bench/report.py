@@ -148,6 +148,14 @@ def previous_run(source: Path, results_dir: Path = RESULTS) -> tuple[str, dict[s
 # --- plots -------------------------------------------------------------------------------
 
 
+def save_plot(fig: Any, path: Path, tight_box: bool = False) -> bool:
+    """Lay out, write and close a figure (a legend under the axes needs ``tight_box`` to stay in the picture)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, **({"bbox_inches": "tight"} if tight_box else {}))
+    _plt().close(fig)
+    return True
+
+
 def _plt() -> Any:
     IMAGES.mkdir(parents=True, exist_ok=True)
     import matplotlib
@@ -177,11 +185,8 @@ def bar_plot(path: Path, title: str, rows: list[tuple[str, dict[str, Any] | None
     ax.set_title(f"{title} (dark: p50, light: p95)", fontsize=10)
     ax.invert_yaxis()
     ax.margins(x=0.25)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return save_plot(fig, path)
 
 
 PHASE_COLOURS = {"create": "#3b6ea8", "attach": "#8fb3dc", "start": "#e39c37", "run": "#b5523b", "remove": "#7a9e5b",
@@ -220,10 +225,7 @@ def profile_plot(path: Path, profile: dict[str, Any]) -> bool:
     ax.invert_yaxis()
     ax.margins(x=0.15)
     ax.legend(fontsize=7, loc="lower right", ncol=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return save_plot(fig, path)
 
 
 def concurrency_plot(path: Path, b6: dict[str, Any]) -> bool:
@@ -235,10 +237,7 @@ def concurrency_plot(path: Path, b6: dict[str, Any]) -> bool:
     ax.boxplot([b6[n]["samples_ms"] for n in names], orientation="horizontal", tick_labels=[f"{n} ({b6[n]['throughput_per_s']}/s)" for n in names])
     ax.set_xlabel("latency of each of 20 concurrent executions, ms")
     ax.set_title("B6: 20 concurrent hello-world executions", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return save_plot(fig, path)
 
 
 def memory_plot(path: Path, b7: dict[str, Any]) -> bool:
@@ -259,13 +258,18 @@ def memory_plot(path: Path, b7: dict[str, Any]) -> bool:
     ax.invert_yaxis()
     ax.margins(x=0.2)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    return save_plot(fig, path, tight_box=True)
 
 
 # --- the document ---------------------------------------------------------------------------
+
+
+def _carried_note(carried: dict[str, str] | None) -> str:
+    """Which steps' figures come from an earlier run (and which run), so no figure passes for today's."""
+    if not carried:
+        return ""
+    runs = ", ".join(f"{name} (run started {started})" for name, started in sorted(carried.items()))
+    return f" Steps carried over unchanged from earlier runs: {runs}."
 
 
 def image(name: str, made: bool, alt: str) -> list[str]:
@@ -288,7 +292,8 @@ def generate(results: dict[str, Any], source: Path, out: Path = DOCS / "BENCHMAR
         f"{env.get('load_average', '?')}{_load_note(env.get('load_average'), env.get('cpu_count'))}. "
         f"Run started {results.get('started', '?')}, "
         f"took {results.get('duration_s', '?')} s (per step: {results.get('steps', {})})."
-        + (f" Steps re-run separately: {', '.join(results['partial_rerun'])}." if results.get("partial_rerun") else ""),
+        + (f" Steps re-run separately: {', '.join(results['partial_rerun'])}." if results.get("partial_rerun") else "")
+        + _carried_note(results.get("carried")),
         "",
         "Method: the variants of each comparison are measured in the same run, interleaved round by round in "
         "rotating order; figures are the median (p50) and the 95th percentile (nearest rank) in milliseconds. "

@@ -138,10 +138,7 @@ def _fleet_plot(path: Path, ordered: list[tuple[str, dict[str, Any]]]) -> bool:
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.set_title("Fleet throughput by number of workers", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return report.save_plot(fig, path)
 
 
 def scan_section(results: dict[str, Any], images: Path, results_dir: Path = RESULTS) -> list[str]:

@@ -45,10 +45,7 @@ def throughput_plot(path: Path, bursts: dict[str, Any]) -> bool:
     ax.set_title("20 concurrent hello-world runs: throughput", fontsize=10)
     ax.invert_yaxis()
     ax.margins(x=0.2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return report.save_plot(fig, path)
 
 
 def memory_plot(path: Path, memory: list[tuple[str, str, float | None, float | None]]) -> bool:
@@ -67,10 +64,7 @@ def memory_plot(path: Path, memory: list[tuple[str, str, float | None, float | N
     ax.invert_yaxis()
     ax.margins(x=0.2)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    return report.save_plot(fig, path, tight_box=True)
 
 
 def _memory_rows(*sections: tuple[str, dict[str, Any]]) -> list[tuple[str, str, float | None, float | None]]:

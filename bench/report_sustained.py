@@ -35,10 +35,7 @@ def plot(path: Path, scenarios: dict[str, Any], limit_ms: float) -> bool:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle("Sustained load through the HTTP API", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return report.save_plot(fig, path)
 
 
 def _cpu(step: dict[str, Any]) -> tuple[str, str]:

@@ -89,11 +89,29 @@ def core_steps(quick: bool) -> list[tuple[str, list[str], int]]:
     ]
 
 
+def carry(results: dict, earlier: dict, names: list[str]) -> None:
+    """Copy steps ``names`` of an earlier run into ``results``, remembering which run each came from."""
+    carried = dict(earlier.get("carried", {}))
+    for name in names:
+        if name not in earlier:
+            continue
+        results[name] = earlier[name]
+        results["steps"].setdefault(name, earlier.get("steps", {}).get(name))
+        if name in earlier.get("errors", {}):
+            results["errors"][name] = earlier["errors"][name]
+        carried.setdefault(name, earlier.get("started", "?"))
+    results["carried"] = {name: started for name, started in carried.items() if name in names}
+    results["duration_s"] = round(sum(v for v in results["steps"].values() if v), 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="run every benchmark and regenerate docs/BENCHMARKS.md")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     parser.add_argument("--only", default="", help="comma-separated steps: b1,execution,api,commands,build,peers,runtimes,malice,"
                                                    "sustained (and scan, behaviour, fleet when their benchmark is there)")
+    parser.add_argument("--carry-from", type=Path, default=None,
+                        help="with --only: take the other steps from this earlier results file (default: today's file), "
+                             "the report names the run each carried step comes from")
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(",")))
     started = time.monotonic()
@@ -126,15 +144,9 @@ def main() -> int:
     results["duration_s"] = round(time.monotonic() - started, 1)
     PROGRESS.unlink(missing_ok=True)
     path = RESULTS / f"{datetime.now(timezone.utc):%Y-%m-%d}.json"
-    if wanted and path.exists():  # a partial re-run keeps the other steps of today's file
-        earlier = json.loads(path.read_text())
-        for name, _, _ in steps(args.quick):
-            if name not in wanted and name in earlier:
-                results[name] = earlier[name]
-                results["steps"].setdefault(name, earlier.get("steps", {}).get(name))
-                if name in earlier.get("errors", {}):
-                    results["errors"][name] = earlier["errors"][name]
-        results["duration_s"] = round(sum(v for v in results["steps"].values() if v), 1)
+    earlier_path = args.carry_from or path
+    if wanted and earlier_path.exists():  # a partial re-run keeps the other steps of today's (or the named) file
+        carry(results, json.loads(earlier_path.read_text()), [name for name, _, _ in steps(args.quick) if name not in wanted])
         results["partial_rerun"] = sorted(wanted)
     path.write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {path}")

@@ -2,8 +2,10 @@
 (the CNCF distribution registry) on 127.0.0.1, its storage in a temporary folder that goes with it.
 
 Workers push the images they build there and pull by digest what they lack
-(runner/registry.py). Docker talks plain HTTP to a registry on 127.0.0.0/8
-without any engine configuration. ``apt-get install docker-registry`` (or
+(runner/registry.py). Deletion is enabled (``storage.delete``): the scheduled
+cleanup deletes by digest what the image TTL expires (runner/registry_expiry.py),
+which the distribution registry refuses (405) otherwise. Docker talks plain HTTP
+to a registry on 127.0.0.0/8 without any engine configuration. ``apt-get install docker-registry`` (or
 ``make system-deps`` as root) provides the binary.
 """
 

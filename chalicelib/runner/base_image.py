@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import docker
 import docker.errors
@@ -225,6 +225,12 @@ def _debootstrap_tarball(tarball: Path, mirror: str) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _is_base_for(image: Any, key: str) -> bool:
+    labels = image.labels or {}
+    return (labels.get(engine.ROLE_LABEL) == "base" and labels.get(LAYER_LABEL) == key
+            and bool(labels.get("skillharbor.python")) and bool(labels.get("skillharbor.manylinux")))  # fmt: skip
+
+
 def _remove_quietly(client: docker.DockerClient, image_id: str) -> None:
     """Drop a replaced base image; kept when env images or containers still use it."""
     try:
@@ -233,14 +239,24 @@ def _remove_quietly(client: docker.DockerClient, image_id: str) -> None:
         pass
 
 
-def ensure_base_image(client: docker.DockerClient, settings: Any, *, rebuild: bool = False) -> BaseImageInfo:
-    """Return the base image, building it only when missing or outdated."""
+def ensure_base_image(client: docker.DockerClient, settings: Any, *, rebuild: bool = False,
+                      pull: Callable[[], Any] | None = None) -> BaseImageInfo:  # fmt: skip
+    """Return the base image, building it only when missing or outdated.
+
+    ``pull``: asked first when the image is missing or outdated (runner/shared_base.py: the fleet's base by
+    digest from the registry); what it returns is used only when it carries this harness layer's key and
+    the base labels, otherwise the base is built here as always."""
     tag = settings.base_image_tag
     key = layer_key()
     try:
         current = _existing(client, tag)
         if current is not None and not rebuild and (current.labels or {}).get(LAYER_LABEL) == key:
             return _info_from_image(current, tag, built=False)
+        pulled = pull() if pull is not None and not rebuild else None
+        if pulled is not None and _is_base_for(pulled, key):
+            if current is not None and current.id != pulled.id:
+                _remove_quietly(client, current.id)
+            return _info_from_image(client.images.get(tag), tag, built=False)
 
         root = _configured_root(client, settings.base_image)
         source = "configured"

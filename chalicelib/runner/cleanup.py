@@ -23,6 +23,8 @@ REMOVABLE_ROLES = frozenset({"env"})
 class ManagedImage(BaseModel):
     image_id: str
     tags: list[str] = Field(default_factory=list)
+    #: ``<registry>/<repository>@sha256:...`` references a push or a pull left: they keep the image on disk too
+    repo_digests: list[str] = Field(default_factory=list)
     role: str = ""
     created: datetime | None = None
     size: int = 0
@@ -57,6 +59,7 @@ def list_managed_images(client: docker.DockerClient) -> list[ManagedImage]:
             ManagedImage(
                 image_id=image.id,
                 tags=list(image.tags),
+                repo_digests=list(image.attrs.get("RepoDigests") or []),
                 role=labels.get(engine.ROLE_LABEL, ""),
                 created=_parse_created(image.attrs.get("Created")),
                 size=int(image.attrs.get("Size") or 0),
@@ -92,7 +95,7 @@ def remove_unused_images(
     removed: list[str] = []
     in_use = _images_in_use(client)
     for image in list_managed_images(client):
-        if image.role not in REMOVABLE_ROLES or image.image_id in in_use or not image.tags:
+        if image.role not in REMOVABLE_ROLES or image.image_id in in_use or not (image.tags or image.repo_digests):
             continue
         times = [as_utc(last_used[tag]) for tag in image.tags if tag in last_used]
         last = max(times) if times else image.created
@@ -100,8 +103,9 @@ def remove_unused_images(
             continue
         if not dry_run:
             try:
-                for tag in image.tags:
-                    client.images.remove(tag, noprune=False)
+                # the digest references after the tags: an image a registry push or pull named stays on disk otherwise
+                for reference in [*image.tags, *image.repo_digests]:
+                    client.images.remove(reference, noprune=False)
             except docker.errors.ImageNotFound:
                 pass
             except docker.errors.APIError:

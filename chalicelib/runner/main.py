@@ -29,12 +29,15 @@ def build_worker(settings: Any | None = None) -> RunnerWorker:
     from chalicelib.store.runners import RunnerFleet
     from chalicelib.store.skills import DynamoSkillRegistry
     from chalicelib.store.metrics import RunnerMetrics
+    from chalicelib.store.platform import PlatformStore
     from chalicelib.store.stepfunctions import StepFunctionsOrchestrator
 
     settings = settings or get_settings()
     sqs = sqs_client()
+    platform = PlatformStore()  # the base image's platform, and its digest in the registry
     worker = RunnerWorker(
-        DockerEngine(settings), sqs=sqs, queue_url=settings.runner_queue_url, images=ImageStore(),
+        DockerEngine(settings, base_digests=platform), platform=platform, sqs=sqs, queue_url=settings.runner_queue_url,
+        images=ImageStore(),
         skills=DynamoSkillRegistry(), orchestrator=StepFunctionsOrchestrator(), audit=AuditStore(),
         secret=settings.runner_secret, maxima=settings, direct_listen=settings.runner_listen,
         heartbeat_seconds=settings.runner_heartbeat_seconds, fleet=RunnerFleet(), advertise_url=settings.runner_advertise_url,

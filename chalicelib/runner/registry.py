@@ -10,7 +10,9 @@ digest, other labels) is reported as a reason and the caller rebuilds from the
 pins: an unverified image never runs.
 
 Locally, a registry on a loopback address needs no TLS: Docker treats
-127.0.0.0/8 as an insecure registry by default.
+127.0.0.0/8 as an insecure registry by default. ECR needs a login: ``auth``
+is the engine's credentials for the registry (store/ecr.py ``EcrLogin`` makes
+them from the task role), or None to use the engine's own configuration.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def remote_name(registry: str, tag: str) -> tuple[str, str]:
     return f"{registry.rstrip('/')}/{repository}", version
 
 
-def push(client: docker.DockerClient, tag: str, registry: str) -> str:
+def push(client: docker.DockerClient, tag: str, registry: str, auth: dict[str, str] | None = None) -> str:
     """Push local image ``tag`` to ``registry``; its manifest digest (``sha256:...``)."""
     repository, version = remote_name(registry, tag)
     try:
@@ -43,7 +45,7 @@ def push(client: docker.DockerClient, tag: str, registry: str) -> str:
         image.tag(repository, version)
         api = engine.api_with_timeout(client, PUSH_TIMEOUT_SECONDS)
         digest = None
-        for chunk in api.push(repository, tag=version, stream=True, decode=True):
+        for chunk in api.push(repository, tag=version, stream=True, decode=True, auth_config=auth):
             if "error" in chunk:
                 raise RegistryError(f"push of {tag} to {registry} failed: {chunk['error'].strip()}")
             aux = chunk.get("aux") or {}
@@ -62,7 +64,8 @@ def push(client: docker.DockerClient, tag: str, registry: str) -> str:
             pass
 
 
-def pull_verified(client: docker.DockerClient, tag: str, registry: str, digest: str, labels: dict[str, str]) -> Any:
+def pull_verified(client: docker.DockerClient, tag: str, registry: str, digest: str, labels: dict[str, str],
+                  auth: dict[str, str] | None = None) -> Any:  # fmt: skip
     """Pull ``tag`` by ``digest`` from ``registry``, check it, tag it locally; the image.
 
     ``labels``: what the image must carry (e.g. the closure digest and the
@@ -74,7 +77,7 @@ def pull_verified(client: docker.DockerClient, tag: str, registry: str, digest: 
     repository, version = remote_name(registry, tag)
     reference = f"{repository}@{digest}"
     try:
-        image = client.images.pull(reference)
+        image = client.images.pull(reference, auth_config=auth)
     except docker.errors.DockerException as exc:
         raise RegistryError(f"pull of {reference} failed: {exc}") from exc
     except engine.UNREACHABLE_ERRORS as exc:

@@ -68,6 +68,7 @@ class Engine(Protocol):
     def remove_unused(self, last_used: dict[str, datetime], ttl: timedelta, now: datetime, dry_run: bool) -> list[str]: ...
     def prune_build_cache(self, dry_run: bool) -> dict[str, Any]: ...
     def remove(self, tag: str) -> bool: ...
+    # optional: def registry_manifests(self) -> Any  (registry_expiry.Manifests or None; the cleanup deletes through it)
 
 
 class DockerEngine:
@@ -77,8 +78,12 @@ class DockerEngine:
     and fall back to a cold container when no warm one is ready.
     """
 
-    def __init__(self, settings: Any, *, pool_enabled: bool | None = None):
+    def __init__(self, settings: Any, *, pool_enabled: bool | None = None, base_digests: Any = None):
+        """``base_digests``: where the base image pushed to the registry is recorded (store/platform.py)."""
         self.settings = settings
+        self.base_digests = base_digests
+        self.base_source = ""  # how this engine's base came: "present", "pulled" or "built"
+        self._ecr_login: Any = None  # store/ecr.py EcrLogin, made on first use with an ECR registry
         self._client: Any = None
         self._base: Any = None
         self._lock = threading.Lock()
@@ -185,10 +190,12 @@ class DockerEngine:
         return (self._remover.wait(timeout) if self._remover is not None else True) and done
 
     def ensure_base(self) -> Any:
-        from chalicelib.runner.base_image import ensure_base_image
+        from chalicelib.runner.shared_base import ensure_shared_base
 
         if self._base is None:
-            self._base = self._guard(lambda: ensure_base_image(self._docker(), self.settings))
+            # with a registry: pulled by the digest the fleet recorded, or pushed and recorded by this host
+            self._base, self.base_source = self._guard(lambda: ensure_shared_base(self._docker(), self.settings, self.base_digests,
+                                                                                  self.registry_auth))  # fmt: skip
         return self._base
 
     def build(self, pins: list[Pin]) -> Any:
@@ -200,7 +207,7 @@ class DockerEngine:
             from chalicelib.runner import registry
 
             try:  # sharing is an optimisation: a failed push leaves the other hosts rebuilding
-                image.registry_digest = registry.push(self._docker(), image.tag, self.settings.registry)
+                image.registry_digest = registry.push(self._docker(), image.tag, self.settings.registry, self.registry_auth())
             except registry.RegistryError as error:
                 log.warning("%s", error)
         return image
@@ -217,7 +224,8 @@ class DockerEngine:
         if env_tag(base.image_id, pins) != tag:
             raise registry.RegistryError(f"{tag} is not the image of these pins on this host's base image")
         expected = {"skillharbor.closure": closure_digest(list(pins)), "skillharbor.base": base.image_id}
-        image = self._guard(lambda: registry.pull_verified(self._docker(), tag, self.settings.registry, digest, expected))
+        auth = self.registry_auth()
+        image = self._guard(lambda: registry.pull_verified(self._docker(), tag, self.settings.registry, digest, expected, auth))
         info = _image_info(image, tag, [], built=False)
         info.registry_digest, info.pulled = digest, True
         return info
@@ -289,6 +297,26 @@ class DockerEngine:
             self._forget_pooled(lambda tag: tag != base_tag and (tag not in last_used or now - as_utc(last_used[tag]) > ttl))
         return self._guard(lambda: remove_unused_images(self._docker(), last_used, ttl, now, dry_run))
 
+    def registry_auth(self) -> dict[str, str] | None:
+        """The engine's login for the configured registry: ECR's from the task role, else None (the engine's own)."""
+        from chalicelib.store.ecr import EcrLogin, is_ecr
+
+        if not is_ecr(self.settings.registry):
+            return None
+        if self._ecr_login is None:
+            self._ecr_login = EcrLogin()
+        try:
+            return self._ecr_login.auth_config(self.settings.registry)
+        except SkillharborError as error:  # the push or pull then fails as unauthorised: a rebuild, never a crash
+            log.warning("%s", error)
+            return None
+
+    def registry_manifests(self) -> Any:
+        """What deletes pushed manifests from the configured registry (None without one): the cleanup's."""
+        from chalicelib.runner.registry_expiry import manifests_for
+
+        return manifests_for(self.settings.registry)
+
     def prune_build_cache(self, dry_run: bool) -> dict[str, Any]:
         """Expire wheels and staged trees unused for BUILD_CACHE_TTL_DAYS (``runner/host_cache.py``)."""
         from chalicelib.runner import host_cache
@@ -307,14 +335,22 @@ class DockerEngine:
                 self._forget_pooled(lambda image: image == tag)
                 self.wait_removed(timeout=10.0)
                 try:
+                    image = self._docker().images.get(tag)
                     self._docker().images.remove(tag, noprune=False)
-                    return True
                 except docker.errors.ImageNotFound:
                     return False
                 except docker.errors.APIError as error:
                     if error.status_code != 409 or attempt == 19:
                         raise
                     time.sleep(0.25)
+                    continue
+                if (image.labels or {}).get("skillharbor.role") == "env":  # a push or pull's digest names keep it on disk
+                    for reference in image.attrs.get("RepoDigests") or []:
+                        try:
+                            self._docker().images.remove(reference, noprune=False)
+                        except docker.errors.APIError:
+                            pass  # gone already, or a container uses it: the schedule's cleanup sees it again
+                return True
             return False
 
         return self._guard(remove_now)
@@ -900,28 +936,51 @@ class RunnerWorker:
                         outcome=ALLOWED if record.get("allowed") else DENIED, detail={**record, "job_id": job.job_id})  # fmt: skip
 
     def _cleanup(self, job: CleanupJob) -> None:
+        from chalicelib.runner import registry_expiry
+
         records = self.images.list_images()
         last_used = {r["tag"]: datetime.fromisoformat(r["last_used"]) for r in records if r.get("last_used")}
-        removed = self.engine.remove_unused(last_used, timedelta(days=job.ttl_days), datetime.now(UTC), job.dry_run)
+        now, ttl = datetime.now(UTC), timedelta(days=job.ttl_days)
+        # the registry first: a record whose manifest could not be deleted must outlive this host's copy
+        manifests = getattr(self.engine, "registry_manifests", lambda: None)()
+        shared = registry_expiry.expire(records, ttl, now, manifests, self.images, dry_run=job.dry_run)
+        for entry in shared.removed:
+            self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="dry_run" if job.dry_run else "removed",
+                        detail={"image_tag": entry["tag"], "registry_digest": entry["digest"], "ttl_days": job.ttl_days,
+                                "reason": "unused past the TTL: deleted from the registry"})  # fmt: skip
+        removed = self.engine.remove_unused(last_used, ttl, now, job.dry_run)
         for tag in removed:
-            if not job.dry_run:
+            if not job.dry_run and tag not in shared.kept():
+                self.images.forget_image(tag)
+        for tag in shared.retried:  # a record an earlier round kept for the registry: gone with its last copy
+            if tag not in removed and not self.engine.image_exists(tag):
                 self.images.forget_image(tag)
             self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="dry_run" if job.dry_run else "removed",
                         detail={"image_tag": tag, "ttl_days": job.ttl_days, "reason": "unused past the TTL"})  # fmt: skip
         cache = self.engine.prune_build_cache(job.dry_run)
         if job.result_id:
             self.results.put(job.result_id, {"success": True, "dry_run": job.dry_run, "removed": removed,
-                                                   "build_cache": cache})  # fmt: skip
+                                             "registry": shared.as_dict(), "build_cache": cache})  # fmt: skip
         log.info("cleanup removed %d image(s), %d wheel(s) and %d staged tree(s) of the build cache%s", len(removed),
                  cache.get("removed_wheels", 0), cache.get("removed_staged_trees", 0), " (dry run)" if job.dry_run else "")  # fmt: skip
 
     def _remove(self, job: RemoveJob) -> None:
+        from chalicelib.runner import registry_expiry
+
         existed = self.engine.remove(job.image_tag)
-        self.images.forget_image(job.image_tag)
+        manifests = getattr(self.engine, "registry_manifests", lambda: None)()
+        record = (self.images.get_image(job.image_tag) or {}) if manifests is not None else {}
+        pending = None  # the registry's copy goes too; one that cannot be deleted now keeps the record for the cleanup
+        if record.get("registry_digest"):
+            pending = registry_expiry.delete(record, manifests, self.images)
+        if pending is None:
+            self.images.forget_image(job.image_tag)
         self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="removed" if existed else "absent",
-                    detail={"image_tag": job.image_tag, "reason": "requested"})  # fmt: skip
+                    detail={"image_tag": job.image_tag, "reason": "requested",
+                            **({"registry_digest": record["registry_digest"]} if record.get("registry_digest") else {})})  # fmt: skip
         if job.result_id:
-            self.results.put(job.result_id, {"success": True, "removed": existed, "image_tag": job.image_tag})
+            self.results.put(job.result_id, {"success": True, "removed": existed, "image_tag": job.image_tag,
+                                             **({"registry_delete_error": pending} if pending else {})})  # fmt: skip
 
     def _audit(self, action: str, *, actor: str, **fields: Any) -> None:
         if self.audit is not None:

@@ -24,6 +24,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from chalicelib.scanning.malice.engine import MaliceFinding as Finding  # one finding shape for static and behaviour scans
+
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 MAX_MATCH = 160
 MAX_FINDINGS = 50
@@ -97,20 +99,6 @@ def make_canaries() -> Canaries:
         ".docker/config.json": '{"auths": {"registry.example": {"auth": "' + tok(40) + '"}}}\n',
     }
     return Canaries(env, files)
-
-
-class Finding(NamedTuple):
-    file: str
-    line: int
-    rule_id: str
-    severity: str
-    category: str
-    message: str
-    matched: str
-    fix: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._asdict()
 
 
 class Context(NamedTuple):

@@ -69,6 +69,31 @@ class ImageStore(TableStore):
     def forget_image(self, tag: str) -> None:
         with_retries(lambda: self.table.delete_item(Key={"pk": f"image#{tag}", "sk": "image"}))
 
+    def forget_registry_digest(self, tag: str, digest: str) -> None:
+        """The registry no longer holds ``tag`` at ``digest``: later workers rebuild it from the pins.
+
+        Only that digest is dropped: a worker that pushed a rebuild since has recorded another one."""
+        try:
+            with_retries(lambda: self.table.update_item(
+                Key={"pk": f"image#{tag}", "sk": "image"}, ConditionExpression="registry_digest = :digest",
+                UpdateExpression="REMOVE registry_digest, registry_delete_error, registry_delete_failed_at",
+                ExpressionAttributeValues={":digest": digest},
+            ))  # fmt: skip
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+
+    def note_registry_trouble(self, tag: str, error: str) -> None:
+        """The cleanup could not delete the image from the registry: said on the record, retried next round."""
+        try:
+            with_retries(lambda: self.table.update_item(
+                Key={"pk": f"image#{tag}", "sk": "image"}, ConditionExpression="attribute_exists(pk)",
+                **set_expression({"registry_delete_error": error[:500], "registry_delete_failed_at": now_iso()}),
+            ))  # fmt: skip
+        except ClientError as failure:
+            if not is_conditional_failure(failure):
+                raise
+
     # --- runner heartbeats -------------------------------------------------------
 
     def heartbeat(self, worker_id: str, **detail: Any) -> None:

@@ -11,7 +11,6 @@ import contextlib
 import os
 import secrets
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from chalicelib.cli.main import cli
+from chalicelib.local.child_stack import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = PROJECT_ROOT / "examples"
 STARTUP_SECONDS = 90.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -75,7 +69,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) ->
 def _running_stack(log_path: Path, admin_key: str | None) -> Iterator[LocalStackProcess]:
     """``python -m chalicelib.local.stack`` (no runner) on free ports; without ``admin_key`` it generates
     one, read back from what it prints, as a user of ``make run`` would."""
-    moto_port, api_port = _free_port(), _free_port()
+    moto_port, api_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SKILLHARBOR_", "AWS_"))}
     env.update(PYTHONUNBUFFERED="1", **({"SKILLHARBOR_ADMIN_KEY": admin_key} if admin_key else {}))
     command = [

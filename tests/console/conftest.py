@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from index_support import Release, local_index
+
+from chalicelib.local.child_stack import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 120.0
@@ -57,12 +57,6 @@ def _browser_paths() -> tuple[str, str]:
     except ImportError:
         _need("selenium is not installed (make install)")
     return str(browser), str(driver)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -115,8 +109,8 @@ def _running_stack(log_path: Path, index_url: str, with_runner: bool) -> Iterato
     for name in ("SKILLHARBOR_BASE_IMAGE_TAG", "SKILLHARBOR_BASE_IMAGE"):
         if os.environ.get(name):
             env[name] = os.environ[name]
-    command = [sys.executable, "-m", "chalicelib.local.stack", "--moto-port", str(_free_port()), "--api-port", str(api_port := _free_port())]
-    command += ["--runner-port", str(_free_port())] if with_runner else ["--no-runner"]
+    command = [sys.executable, "-m", "chalicelib.local.stack", "--moto-port", str(free_port()), "--api-port", str(api_port := free_port())]
+    command += ["--runner-port", str(free_port())] if with_runner else ["--no-runner"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     stack = ConsoleStack(f"http://127.0.0.1:{api_port}", admin_key, log_path, with_runner, index_url)

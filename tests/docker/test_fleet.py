@@ -10,16 +10,11 @@ within its heartbeat window, and later runs avoid it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,81 +22,37 @@ from typing import Any
 
 import pytest
 
+from chalicelib.local.child_stack import ChildStack
 from chalicelib.runner import engine
 
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "shk_admin_fleet-test-0123456789abcdefghij"
-PASSED_THROUGH = ("SKILLHARBOR_BASE_IMAGE", "SKILLHARBOR_BASE_IMAGE_TAG", "SKILLHARBOR_DEBIAN_MIRROR", "SKILLHARBOR_CACHE_DIR")
 WORKERS, BURST, HEARTBEAT = 3, 20, 5.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports (the workers' direct ports)."""
-    for _ in range(50):
-        first = _free_port()
-        try:
-            for port in range(first, first + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-    raise RuntimeError("no run of free ports")
-
-
-def _http(url: str, body: Any = None, *, key: str = ADMIN_KEY, content_type: str = "application/json") -> tuple[int, Any]:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type, "Authorization": f"Bearer {key}"},
-                                     method="POST" if data is not None else "GET")  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def _wait(condition, timeout: float, what: str, log: Path) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except OSError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} within {timeout:.0f}s\n{log.read_text(errors='replace')[-3000:]}")
-
-
 class FleetStack:
-    def __init__(self, process: subprocess.Popen[bytes], api: str, log: Path):
-        self.process, self.api, self.log = process, api, log
+    def __init__(self, stack: ChildStack):
+        self.stack, self.api, self.log = stack, stack.api, stack.log
 
     def fleet(self) -> dict[str, dict[str, Any]]:
-        status, body = _http(f"{self.api}/api/runners")
+        status, body = self.stack.http("/api/runners", timeout=120)
         assert status == 200, body
         return {m["worker_id"]: m for m in body["runners"]}
 
     def agent(self, name: str) -> str:
-        status, body = _http(f"{self.api}/api/agents", {"agent_id": name, "maturity": "STUDENT"})
+        status, body = self.stack.http("/api/agents", {"agent_id": name, "maturity": "STUDENT"}, timeout=120)
         assert status == 201, body
         return body["api_key"]
 
     def burst(self, key: str, count: int = BURST, during: Any = None) -> list[tuple[int, Any]]:
         def one(i: int) -> tuple[int, Any]:
-            status, body = _http(f"{self.api}/api/skills/hello/execute", {"inputs": {"name": f"n{i:02d}"}}, key=key)
+            status, body = self.stack.http("/api/skills/hello/execute", {"inputs": {"name": f"n{i:02d}"}}, key=key, timeout=120)
             deadline = time.monotonic() + 300
             while status == 202 and time.monotonic() < deadline:  # a loaded machine: the run outlasted the request's wait
                 time.sleep(0.5)
-                status, body = _http(f"{self.api}{body['result_url']}", key=key)
+                status, body = self.stack.http(body["result_url"], key=key, timeout=120)
             return status, body
 
         with ThreadPoolExecutor(count) as pool:
@@ -111,43 +62,26 @@ class FleetStack:
             return [f.result() for f in futures]
 
     def ended_runs(self, agent_id: str) -> list[dict[str, Any]]:
-        status, body = _http(f"{self.api}/api/runs?agent_id={agent_id}&limit=1000")
+        status, body = self.stack.http(f"/api/runs?agent_id={agent_id}&limit=1000", timeout=120)
         assert status == 200, body
         return body["runs"]
 
 
 @pytest.fixture(scope="module")
 def fleet_stack(base_image, tmp_path_factory) -> Any:
-    api_port, moto_port, runner_port = _free_port(), _free_port(), _free_ports(WORKERS)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SKILLHARBOR_", "AWS_")) or k in PASSED_THROUGH}
-    env.update(SKILLHARBOR_ADMIN_KEY=ADMIN_KEY, PYTHONUNBUFFERED="1", SKILLHARBOR_LOCAL_WORKERS=str(WORKERS),
-               SKILLHARBOR_RUNNER_HEARTBEAT_SECONDS=str(HEARTBEAT))  # fmt: skip
-    log = tmp_path_factory.mktemp("fleet") / "stack.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local.stack", "--api-port", str(api_port), "--moto-port", str(moto_port),
-             "--runner-port", str(runner_port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    stack = FleetStack(process, f"http://127.0.0.1:{api_port}", log)
+    stack = ChildStack(tmp_path_factory.mktemp("fleet") / "stack.log", admin_key=ADMIN_KEY, workers=WORKERS,
+                       env={"SKILLHARBOR_RUNNER_HEARTBEAT_SECONDS": str(HEARTBEAT)})  # fmt: skip
+    fleet = FleetStack(stack)
     pids: list[str] = []
     try:
-        members = _wait(lambda: (f := stack.fleet()) and sum(1 for m in f.values() if m["state"] == "up" and m["endpoint"]) == WORKERS and f,
-                        180, f"{WORKERS} workers did not register", log)  # fmt: skip
+        members = stack.wait_for(lambda: (f := fleet.fleet()) and sum(1 for m in f.values() if m["state"] == "up" and m["endpoint"]) == WORKERS and f,
+                                 180, f"{WORKERS} workers registered")  # fmt: skip
         pids = [name.rsplit("-", 1)[1] for name in members]
-        assert sorted(m["endpoint"] for m in members.values()) == [f"http://127.0.0.1:{runner_port + i}" for i in range(WORKERS)]
-        status, accepted = _http(f"{stack.api}/api/skills", (ROOT / "examples" / "hello" / "SKILL.md").read_bytes(), content_type="text/markdown")
-        assert status == 202, accepted
-        _wait(lambda: _http(f"{stack.api}/api/imports/{accepted['import_id']}")[1]["status"] == "SUCCEEDED", 180, "hello was not imported", log)
-        yield stack
+        assert sorted(m["endpoint"] for m in members.values()) == [f"http://127.0.0.1:{stack.runner_port + i}" for i in range(WORKERS)]
+        stack.import_skill(ROOT / "examples" / "hello" / "SKILL.md", timeout=180)
+        yield fleet
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stack.stop(timeout=60)
         client = engine.connect()
         for pid in pids:  # a killed worker's containers, and anything a stuck stop left
             for container in client.api.containers(all=True, filters={"label": [f"{engine.CREATOR_LABEL}={socket.gethostname()}:{pid}"]}):
@@ -209,7 +143,7 @@ def test_a_worker_killed_mid_burst_loses_no_run_silently_and_later_runs_avoid_it
     assert {r["worker"] for r in runs if r["status"] == "ok"} <= set(members)
     print(f"killed {victim} mid-burst: {dict(outcomes)}")
 
-    _wait(lambda: gone_at, 3 * HEARTBEAT + 30, "the killed worker was not listed gone", fleet_stack.log)
+    fleet_stack.stack.wait_for(lambda: gone_at, 3 * HEARTBEAT + 30, "the killed worker listed gone")
     # listed gone once three heartbeats are missed: at most 3 beats after its last one (+ the listing's poll and a
     # loaded machine's delay in answering it)
     assert gone_at[0] - killed_at[0] <= 3 * HEARTBEAT + 5, gone_at[0] - killed_at[0]

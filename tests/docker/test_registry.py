@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,6 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from chalicelib.local.child_stack import free_port
 from chalicelib.runner import builder, engine, registry
 from chalicelib.runner.jobs import RunJob
 from chalicelib.runner.spec import RunStatus
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.docker
 REGISTRY_BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def local_registry(tmp_path_factory) -> Iterator[str]:
     """The CNCF distribution registry (Debian's docker-registry) on 127.0.0.1, storage in a temporary folder."""
@@ -40,7 +34,7 @@ def local_registry(tmp_path_factory) -> Iterator[str]:
             pytest.fail(message)
         pytest.skip(message)
     root = tmp_path_factory.mktemp("registry")
-    port = _free_port()
+    port = free_port()
     config = root / "config.yml"
     config.write_text(
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
@@ -84,12 +78,15 @@ def demo_set(tmp_path, monkeypatch) -> Any:
     house.path_for(pin).parent.mkdir(parents=True, exist_ok=True)
     house.path_for(pin).write_bytes(wheel.read_bytes())
     yield [pin]
+    from chalicelib.packages.pins import closure_digest
+
     client = engine.connect()
-    base = client.images.get(get_settings().base_image_tag)
-    try:
-        client.images.remove(builder.env_tag(base.id, [pin]), force=True)
-    except Exception:
-        pass
+    for image in client.images.list(filters={"label": f"skillharbor.closure={closure_digest([pin])}"}):
+        for name in [*image.tags, *(image.attrs.get("RepoDigests") or [])]:  # a push or pull's digest names keep it on disk
+            try:
+                client.images.remove(name, noprune=False)
+            except Exception:
+                pass
 
 
 def test_an_image_built_on_one_host_is_pulled_by_digest_on_another(engine_with_registry, demo_set, docker_client, run_code):
@@ -146,7 +143,7 @@ def test_a_registry_serving_another_image_is_refused_and_nothing_is_tagged(engin
 
 def test_a_registry_that_is_down_is_reported_and_the_digest_must_be_well_formed(engine_with_registry, demo_set, monkeypatch):
     built = engine_with_registry.build(demo_set)
-    engine_with_registry.settings = engine_with_registry.settings.model_copy(update={"registry": f"127.0.0.1:{_free_port()}"})
+    engine_with_registry.settings = engine_with_registry.settings.model_copy(update={"registry": f"127.0.0.1:{free_port()}"})
     engine_with_registry.remove(built.tag)
     with pytest.raises(registry.RegistryError, match="pull of"):
         engine_with_registry.pull(built.tag, built.registry_digest, demo_set)
@@ -169,7 +166,7 @@ def test_a_run_whose_pull_fails_or_is_not_verified_rebuilds_from_the_pins(engine
         finally:
             docker_client.images.remove("skillharbor/env:impostor", noprune=True)
     else:
-        engine_with_registry.settings = engine_with_registry.settings.model_copy(update={"registry": f"127.0.0.1:{_free_port()}"})
+        engine_with_registry.settings = engine_with_registry.settings.model_copy(update={"registry": f"127.0.0.1:{free_port()}"})
     docker_client.images.remove(built.tag, force=True)
     recorded: list[str] = []
 

@@ -9,54 +9,23 @@ stack's worker created (their ``skillharbor.creator`` label names its pid).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chalicelib.local.child_stack import ChildStack
 from chalicelib.runner import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "shk_admin_stop-test-0123456789abcdefghij"
 #: generous: the stack must stop by itself well before this (the worker drains for 10 s at most)
 STOP_BOUND_SECONDS = 60
-#: settings that say which engine and base image to use pass through; AWS and resource names do not
-PASSED_THROUGH = ("SKILLHARBOR_BASE_IMAGE", "SKILLHARBOR_BASE_IMAGE_TAG", "SKILLHARBOR_DEBIAN_MIRROR", "SKILLHARBOR_CACHE_DIR")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _http(url: str, body: bytes | None = None, *, key: str | None = ADMIN_KEY, content_type: str = "application/json") -> Any:
-    headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {key}"} if key else {})}
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
-
-
-def _wait(condition, timeout: float, what: str, log: Path) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except OSError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"{what} within {timeout:.0f}s\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def _containers_of(docker_client: Any, creator: str) -> list[dict[str, Any]]:
@@ -65,32 +34,22 @@ def _containers_of(docker_client: Any, creator: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c-to-the-process-group", "sigint-to-the-stack-only"])
 def test_sigint_stops_the_stack_and_leaves_none_of_its_containers(docker_client, base_image, tmp_path, to_group):
-    api_port, moto_port, runner_port = _free_port(), _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SKILLHARBOR_", "AWS_")) or k in PASSED_THROUGH}
-    env.update(SKILLHARBOR_ADMIN_KEY=ADMIN_KEY, PYTHONUNBUFFERED="1")
-    log = tmp_path / "stack.log"
-    with open(log, "wb") as out:
-        stack = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local.stack", "--api-port", str(api_port), "--moto-port", str(moto_port),
-             "--runner-port", str(runner_port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    api = f"http://127.0.0.1:{api_port}"
+    child = ChildStack(tmp_path / "stack.log", admin_key=ADMIN_KEY)
+    stack, log = child.process, child.log
     creator = None
     try:
-        health = _wait(lambda: (h := _http(f"{api}/api/health"))["runners"]["active"] and h, 120,
-                       "the stack and its runner did not come up", log)  # fmt: skip
+        health = child.wait_for(lambda: (h := child.http("/api/health", timeout=60)[1])["runners"]["active"] and h, 120,
+                                "the stack and its runner up")  # fmt: skip
         worker_pid = health["runners"]["workers"][0]["worker_id"].rsplit("-", 1)[1]
         creator = f"{socket.gethostname()}:{worker_pid}"
 
         # a skill runs, so the pool hands out a warm container and starts refilling
-        accepted = _http(f"{api}/api/skills", (ROOT / "examples" / "hello" / "SKILL.md").read_bytes(), content_type="text/markdown")
-        _wait(lambda: _http(f"{api}/api/imports/{accepted['import_id']}")["status"] == "SUCCEEDED", 120, "hello was not imported", log)
-        agent = _http(f"{api}/api/agents", json.dumps({"agent_id": "stopper", "maturity": "STUDENT"}).encode())
-        ran = _http(f"{api}/api/skills/hello/execute", json.dumps({"inputs": {"name": "stop"}}).encode(), key=agent["api_key"])
+        child.import_skill(ROOT / "examples" / "hello" / "SKILL.md", timeout=120)
+        agent = child.http("/api/agents", {"agent_id": "stopper", "maturity": "STUDENT"}, timeout=60)[1]
+        ran = child.http("/api/skills/hello/execute", {"inputs": {"name": "stop"}}, key=agent["api_key"], timeout=60)[1]
         assert ran["success"] is True, ran
-        warm = _wait(lambda: [c for c in _containers_of(docker_client, creator) if c["State"] == "running"], 120,
-                     "no warm container came up", log)  # fmt: skip
+        warm = child.wait_for(lambda: [c for c in _containers_of(docker_client, creator) if c["State"] == "running"], 120,
+                              "a warm container up")  # fmt: skip
         assert all(c["Labels"][engine.ROLE_LABEL] == "pool" for c in warm)
 
         if to_group:
@@ -108,9 +67,7 @@ def test_sigint_stops_the_stack_and_leaves_none_of_its_containers(docker_client,
         assert "runner worker stopped in" in output and "(exit 0)" in output
         assert re.search(r"removed \d+ containers?: .*warm ", output), output[-2000:]  # and says what it removed
     finally:
-        if stack.poll() is None:
-            os.killpg(stack.pid, signal.SIGKILL)
-            stack.wait()
+        child.kill()
         if creator:  # never leave this test's containers to the next one
             for container in _containers_of(docker_client, creator):
                 docker_client.api.remove_container(container["Id"], force=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,9 @@ from pathlib import Path
 
 import boto3
 
+from chalicelib.local.child_stack import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str, key: str | None = None) -> dict:
@@ -37,7 +32,7 @@ def _put(url: str, key: str, body: dict) -> dict:
 
 
 def test_stack_serves_imports_an_inbox_upload_and_stops_on_ctrl_c(tmp_path):
-    moto_port, api_port = _free_port(), _free_port()
+    moto_port, api_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKILLHARBOR_")}
     env["SKILLHARBOR_ADMIN_KEY"] = "shk_admin_local-stack-test-0123456789"
     stack = subprocess.Popen(
@@ -84,7 +79,7 @@ def test_stack_serves_imports_an_inbox_upload_and_stops_on_ctrl_c(tmp_path):
 
 def test_the_runner_worker_it_starts_never_gets_the_admin_key(tmp_path):
     """Read from the child itself (/proc/<pid>/environ), found through the admin's health details."""
-    moto_port, api_port, runner_port = _free_port(), _free_port(), _free_port()
+    moto_port, api_port, runner_port = free_port(), free_port(), free_port()
     admin_key = "shk_admin_child-env-test-" + "c" * 20
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKILLHARBOR_")}
     # no engine: the worker starts, reports in and waits for one, which is all this test needs
@@ -120,8 +115,8 @@ def test_the_runner_worker_it_starts_never_gets_the_admin_key(tmp_path):
 def test_a_short_admin_key_stops_the_stack_with_a_clear_error():
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKILLHARBOR_")}
     env["SKILLHARBOR_ADMIN_KEY"] = "admin123"
-    done = subprocess.run([sys.executable, "-m", "chalicelib.local.stack", "--no-runner", "--moto-port", str(_free_port()),
-                           "--api-port", str(_free_port())], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "chalicelib.local.stack", "--no-runner", "--moto-port", str(free_port()),
+                           "--api-port", str(free_port())], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert "SKILLHARBOR_ADMIN_KEY must be 32 characters or more (it has 8)" in done.stderr
     assert "admin123" not in done.stdout + done.stderr

@@ -21,11 +21,6 @@ MALICIOUS = corpus.malicious_cases()
 BENIGN = corpus.benign_cases(include_real=False)
 # cases the rule pack does not yet reach at their labelled severity (each a known gap, see docs/BENCHMARKS.md)
 KNOWN_MISSES = frozenset({
-    "malicious/dropper/node-postinstall-fetch-exec",
-    "malicious/privilege-escalation/sudo-password-harvest",
-    "malicious/prompt-injection/memory-files-exfil",
-    "malicious/typosquat/1passwrod-cli",
-    "malicious/typosquat/githb-with-token-grab",
 })  # fmt: skip
 KNOWN_BLOCKED_BENIGN: frozenset[str] = frozenset()  # none: authored hard negatives must all pass
 

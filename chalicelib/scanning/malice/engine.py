@@ -270,11 +270,20 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-_QUOTES = frozenset("\"'`\u201c\u2018(")
+#: opening quote -> its closing one
+_QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019", "(": ")"}
+
+
+def _quoted_mention(text: str, m: re.Match[str]) -> bool:
+    """The match sits inside a quotation ("say 'ignore ...'"): a quote opens right before it and does not close
+    within it. A quote that closes inside it is code formatting around a word (`MEMORY.md`, then the
+    instruction goes on), which is no reason to look away."""
+    closer = _QUOTES.get(text[m.start() - 1]) if m.start() > 0 else None
+    return closer is not None and closer not in m.group(0)
 
 
 def _counts(rule: Rule, text: str, m: re.Match[str]) -> bool:
-    if rule.skip_quoted and m.start() > 0 and text[m.start() - 1] in _QUOTES:
+    if rule.skip_quoted and _quoted_mention(text, m):
         return False
     return not any(u.search(m.group(0)) for u in rule.unless)
 

@@ -5,7 +5,8 @@ Public interface::
     secret_flows(file: str, source: str) -> list[MaliceFinding]
 
 Sources: ``os.environ`` (whole, or any item), ``os.getenv``, reads of files
-whose path names a credential store. Taint follows assignments (a name
+whose path names a credential store; and, checked apart, the password a file
+feeds to ``sudo -S``. Taint follows assignments (a name
 assigned from an expression holding a tainted name is tainted) in source
 order, over the whole module; it is deliberately coarse, and errs toward
 reporting. Sinks: ``urlopen``/``Request``, ``requests``/``httpx`` calls,
@@ -95,11 +96,52 @@ def _is_sink(call: ast.Call) -> bool:
     return isinstance(func, ast.Name) and func.id in {"urlopen", "Request", "gethostbyname", "getaddrinfo"}
 
 
+def _sudo_passwords(tree: ast.AST) -> set[str]:
+    """What a file feeds to ``sudo -S`` as its password (``run(["sudo", "-S", ...], input=pw)``): the names and
+    secret-named attributes (``args.password``) in that ``input=``, as source text."""
+    found: set[str] = set()
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        strings = {c.value for c in ast.walk(call) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+        fed = next((k.value for k in call.keywords if k.arg == "input"), None)
+        if fed is None or not ("sudo" in strings or any(s.startswith("sudo ") for s in strings)) or not any("-S" in s.split() for s in strings):
+            continue
+        chains = [n for n in ast.walk(fed) if isinstance(n, ast.Attribute) and SECRET_NAME.search(n.attr.upper())]
+        roots = {id(a.value) for a in chains}
+        found |= {ast.unparse(n) for n in (*chains, *(n for n in ast.walk(fed) if isinstance(n, ast.Name) and id(n) not in roots))}
+    return found
+
+
+def _sudo_password_sent(file: str, tree: ast.AST) -> list[MaliceFinding]:
+    """The sudo password also goes to the network: there is no honest reason for that."""
+    passwords = _sudo_passwords(tree)
+    findings = []
+    for node in ast.walk(tree):
+        if passwords and isinstance(node, ast.Call) and _is_sink(node):
+            carried = [*node.args, *(k.value for k in node.keywords if k.arg not in _USE_KEYWORDS)]
+            if any(ast.unparse(n) in passwords for a in carried for n in ast.walk(a) if isinstance(n, (ast.Name, ast.Attribute))):
+                findings.append(MaliceFinding(
+                    file=file, line=node.lineno, rule_id="SKM-CRED-101", severity="CRITICAL", category="credential-theft",
+                    message="the password given to sudo -S is also sent over the network", matched=ast.unparse(node)[:160],
+                    fix="never collect a user's sudo password; document the privileged step for the user to run",
+                ))  # fmt: skip
+    return findings
+
+
 def secret_flows(file: str, source: str) -> list[MaliceFinding]:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []  # code_analysis reports unparsable code
+    findings = []
+    # walking the tree is the cost (seconds on a big file): only where a source can be at all
+    if "environ" in source or "getenv" in source or any(p in source for p in _CRED_PATHS):
+        findings += _environment_and_file_secrets(file, tree)
+    if "sudo" in source and "-S" in source:
+        findings += _sudo_password_sent(file, tree)
+    return findings
+
+
+def _environment_and_file_secrets(file: str, tree: ast.AST) -> list[MaliceFinding]:
     tainted: set[str] = set()
     for _ in range(2):  # twice, so a name tainted later in the walk reaches earlier uses
         for node in ast.walk(tree):
