@@ -1,7 +1,8 @@
 """The local stack: everything `make run` starts, in one process plus the runner worker.
 
 * moto server (DynamoDB, S3, SQS, Step Functions) on 127.0.0.1:5000, with
-  the Lambda seam routing the state machine's tasks to the app's functions;
+  the Lambda seam routing the state machine's tasks to the app's functions,
+  served with keep-alive connections (local/moto_server.py);
 * the HTTP API (Chalice's local server) on 127.0.0.1:8000;
 * the inbox poller (S3 → SQS → ``inbox_event``) and the scheduler;
 * resources created from infra/ (the definitions that deploy).
@@ -95,19 +96,19 @@ class LocalStack:
             os.environ["SKILLHARBOR_RUNNER_LISTEN"] = f"127.0.0.1:{self.options.runner_port}"
             os.environ["SKILLHARBOR_RUNNER_URL"] = f"http://127.0.0.1:{self.options.runner_port}"
 
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
         from chalicelib.local import lambda_seam
         from chalicelib.local.moto_locks import serialise_dynamodb
+        from chalicelib.local.moto_server import KeepAliveMotoServer
         from chalicelib.local.provision import provision
         from chalicelib.settings import get_settings
         from chalicelib.store import aws
 
         lambda_seam.install()
         serialise_dynamodb()
-        self.moto = ThreadedMotoServer(ip_address=self.options.host, port=self.options.moto_port, verbose=False)
+        self.moto = KeepAliveMotoServer(self.options.host, self.options.moto_port)  # moto's own closes every connection
         self.moto.start()
-        aws.reset_clients()
+        # this process's own calls (API, pollers, pipeline functions) skip the socket; the worker's come over HTTP
+        aws.send_through(self.moto.send if self.moto.in_process else None)
 
         self.provisioned = provision(get_settings(), function_prefix=self.options.function_prefix)
         os.environ.update(self.provisioned.environment())
@@ -242,6 +243,9 @@ class LocalStack:
             poller.join(timeout=5)
         if self.moto is not None:
             self.moto.stop()
+            from chalicelib.store import aws
+
+            aws.send_through(None)
         from chalicelib.local import lambda_seam
 
         lambda_seam.uninstall()
