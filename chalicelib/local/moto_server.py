@@ -239,14 +239,25 @@ class KeepAliveMotoServer:
             answer["status"], answer["headers"] = status, headers
             return lambda data: answer.setdefault("written", []).append(data)
 
-        result = server.app(wsgi_environ(request, *self._address), start_response)
         try:
-            body = b"".join(answer.get("written", []) + [bytes(chunk) for chunk in result])
-        finally:
-            if hasattr(result, "close"):
-                result.close()
+            result = server.app(wsgi_environ(request, *self._address), start_response)
+            try:
+                body = b"".join(answer.get("written", []) + [bytes(chunk) for chunk in result])
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except Exception:  # as over HTTP: a 500 that botocore retries and then reports, not moto's traceback
+            self._log_failure(request)
+            answer = {"status": "500", "headers": [("Content-Type", "text/plain")]}
+            body = b"internal error in the local moto server"
         headers = {key: value for key, value in answer["headers"]}
         return AWSResponse(request.url, int(str(answer["status"]).split(None, 1)[0]), headers, MockRawResponse(body))
+
+    @staticmethod
+    def _log_failure(request: Any) -> None:
+        import logging
+
+        logging.getLogger("skillharbor.local.moto").exception("moto failed on %s %s", request.method, request.url)
 
     @property
     def _netloc(self) -> str:

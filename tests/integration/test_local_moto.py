@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 
 import boto3
+import botocore.config
 import botocore.exceptions
 import pytest
 from moto import mock_aws
@@ -104,3 +105,32 @@ def test_the_keep_alive_server_serves_calls_on_one_connection_and_closes_it_on_s
                      aws_secret_access_key="local", config=botocore.config.Config(retries={"max_attempts": 1})).list_buckets()  # fmt: skip
     with pytest.raises((botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError)):
         client.list_buckets()  # the connection it held open was closed too
+
+
+def test_calls_in_the_servers_own_process_are_answered_without_a_socket():
+    server = KeepAliveMotoServer("127.0.0.1", _free_port())
+    server.start()
+    host, port = server.get_host_and_port()
+    accepted: list[object] = []
+    original = server._server.process_request
+    server._server.process_request = lambda request, address: (accepted.append(address), original(request, address))
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=f"http://{host}:{port}",
+                          aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+    client.meta.events.register("before-send", server.send)
+    try:
+        _tables(client)
+        client.put_item(TableName="plain", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        assert client.get_item(TableName="plain", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+        with pytest.raises(client.exceptions.ResourceNotFoundException):  # moto's errors, parsed by botocore as over HTTP
+            client.get_item(TableName="absent", Key={"pk": {"S": "a"}})
+        assert accepted == []
+        other = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{_free_port()}",
+                             aws_access_key_id="local", aws_secret_access_key="local",
+                             config=botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=1))  # fmt: skip
+        other.meta.events.register("before-send", server.send)
+        with pytest.raises(botocore.exceptions.EndpointConnectionError):  # another endpoint: over HTTP, as sent
+            other.list_tables()
+    finally:
+        server.stop()
+    with pytest.raises((botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError)):
+        client.list_tables()  # stopped: nothing answers in process any more
