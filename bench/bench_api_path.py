@@ -12,7 +12,10 @@ rotating order so that load drifts hit every variant alike:
 
 then the import pipeline (upload to SUCCEEDED) of a skill without packages and of one with three packages
 whose image exists. Each request's AWS calls made by the API (operation, count, time) and the part of them
-spent inside moto come from bench/api_probe.py; ``moto_call`` is one bare GetItem's cost. ``--profile``
+spent inside moto come from bench/api_probe.py; ``moto_call`` is one bare GetItem's cost (over HTTP, as the
+worker's calls go); the CPU of the API process (the local stack: API, moto, pollers) and of the worker per request
+is steadier than latency on a shared machine. The API's own AWS calls are answered in process
+(local/moto_server.py); ``SKILLHARBOR_LOCAL_AWS_IN_PROCESS=0`` sends them over HTTP for comparison. ``--profile``
 adds the hottest functions of the API's request handling (cProfile, per request thread) to the output.
 
 Before each timed run the pool is refilled and the machine left 0.3 s, as B2 does: this measures a warm
@@ -32,6 +35,7 @@ from typing import Any
 from bench.api_probe import AwsCalls, moto_call_cost
 from bench.bench_api import HELLO, THREE, THREE_PACKAGES, ApiBench, Worker, free_port
 from bench.common import environment, interleave, log, summary, write_json
+from bench.engine_cpu import process_cpu_seconds
 
 SCRIPT = "---\nname: bench-path-commands\ndescription: Runs commands for the benchmark.\n---\nRun `true`.\n"
 TARGETS_MS = {"execute_direct": 30, "execute_queue": 50, "command": 60, "import_no_packages": 300, "import_three_packages": 1500}
@@ -96,14 +100,18 @@ def run(rounds: int, imports: int, profile: bool, package_imports: bool = True, 
             assert record.get("status") == "SUCCEEDED", record
         agent = bench.agent("bench-path")
         runner_ms: dict[str, list[float]] = {"execute_direct": [], "execute_queue": [], "command": []}
+        cpu_ms: dict[str, dict[str, list[float]]] = {label: {"api": [], "worker": []} for label in runner_ms}
 
         def request(label: str, path: str, body: dict[str, Any]) -> Any:
             def go() -> None:
                 probe.begin(label)
+                api_cpu, worker_cpu = process_cpu_seconds(os.getpid()), process_cpu_seconds(worker.process.pid)
                 try:
                     status, result = bench.post(path, body, agent)
                 finally:
                     probe.end()
+                    cpu_ms[label]["api"].append((process_cpu_seconds(os.getpid()) - api_cpu) * 1000)
+                    cpu_ms[label]["worker"].append(((process_cpu_seconds(worker.process.pid) or 0) - (worker_cpu or 0)) * 1000)
                 assert status == 200 and result["status"] == "ok", result
                 runner_ms[label].append(result["duration_ms"])
 
@@ -162,6 +170,11 @@ def run(rounds: int, imports: int, profile: bool, package_imports: bool = True, 
             "runner_duration": {label: summary(values[-keep:]) for label, values in runner_ms.items()},
             "api_overhead": {label: summary([t - r for t, r in zip(times[label], runner_ms[label][-keep:])]) for label in times},
             "aws_calls": probe.summaries(keep),
+            # /proc ticks (10 ms) per request: only the mean over the rounds means anything
+            "cpu_ms_per_request_mean": {label: {part: round(sum(v[-keep:]) / max(1, len(v[-keep:])), 1) for part, v in parts.items()}
+                                        for label, parts in cpu_ms.items()},
+            "aws_in_process": os.environ.get("SKILLHARBOR_LOCAL_AWS_IN_PROCESS", "1") not in ("0", "false", "no", "off"),
+            "load_average_end": [round(x, 2) for x in os.getloadavg()],
             "note": "aws_calls: the API process's calls during each run request; moto_server_ms is the part of them "
                     "spent inside moto",
         }  # fmt: skip

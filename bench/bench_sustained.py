@@ -239,6 +239,9 @@ def _at(scenario_: dict[str, Any], rate: float, path: tuple[str, ...]) -> Any:
 
 
 def main() -> int:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server would log every call, as make run does not
     parser = argparse.ArgumentParser(description="sustained open-loop load through the HTTP API (issue 20, item 3)")
     parser.add_argument("--rates", default="1,2,3,4,5,6,8,10", help="comma-separated runs per second, increasing")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per rate")

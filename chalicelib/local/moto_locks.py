@@ -33,6 +33,9 @@ def serialise_dynamodb() -> None:
 
     if getattr(DynamoDBBackend, _MARK, False):
         return
+    from chalicelib.local import moto_transactions
+
+    moto_transactions.install()  # before the wrapping below, so the lock covers its undo log too
     for name, member in list(vars(DynamoDBBackend).items()):
         if name.startswith("_") or not inspect.isfunction(member):
             continue

@@ -1,7 +1,8 @@
 """The local stack: everything `make run` starts, in one process plus the runner worker.
 
 * moto server (DynamoDB, S3, SQS, Step Functions) on 127.0.0.1:5000, with
-  the Lambda seam routing the state machine's tasks to the app's functions;
+  the Lambda seam routing the state machine's tasks to the app's functions,
+  served with keep-alive connections (local/moto_server.py);
 * the HTTP API (Chalice's local server) on 127.0.0.1:8000;
 * the inbox poller (S3 → SQS → ``inbox_event``) and the scheduler;
 * resources created from infra/ (the definitions that deploy).
@@ -13,6 +14,7 @@ and name also comes from settings / environment variables.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -95,19 +97,19 @@ class LocalStack:
             os.environ["SKILLHARBOR_RUNNER_LISTEN"] = f"127.0.0.1:{self.options.runner_port}"
             os.environ["SKILLHARBOR_RUNNER_URL"] = f"http://127.0.0.1:{self.options.runner_port}"
 
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
         from chalicelib.local import lambda_seam
         from chalicelib.local.moto_locks import serialise_dynamodb
+        from chalicelib.local.moto_server import KeepAliveMotoServer
         from chalicelib.local.provision import provision
         from chalicelib.settings import get_settings
         from chalicelib.store import aws
 
         lambda_seam.install()
         serialise_dynamodb()
-        self.moto = ThreadedMotoServer(ip_address=self.options.host, port=self.options.moto_port, verbose=False)
+        self.moto = KeepAliveMotoServer(self.options.host, self.options.moto_port)  # moto's own closes every connection
         self.moto.start()
-        aws.reset_clients()
+        # this process's own calls (API, pollers, pipeline functions) skip the socket; the worker's come over HTTP
+        aws.send_through(self.moto.send if self.moto.in_process else None)
 
         self.provisioned = provision(get_settings(), function_prefix=self.options.function_prefix)
         os.environ.update(self.provisioned.environment())
@@ -142,6 +144,9 @@ class LocalStack:
         config_file = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
         config = Config(chalice_stage=self.options.stage, config_from_disk=json.loads(config_file.read_text()))
         self.api_server = create_local_server(app, config, self.options.host, self.options.api_port)
+        # Chalice's handler writes an answer's head and body in two sends, unbuffered: on a kept-alive connection
+        # the body then waits for the client's delayed ACK (Nagle), 40 ms a request. Buffered, they leave together.
+        self.api_server.server.RequestHandlerClass = functools.partial(_buffered_api_handler(), app_object=app, config=config)
         self.api_thread = threading.Thread(target=self.api_server.server.serve_forever, name="api", daemon=True)
         self.api_thread.start()
 
@@ -242,9 +247,22 @@ class LocalStack:
             poller.join(timeout=5)
         if self.moto is not None:
             self.moto.stop()
+            from chalicelib.store import aws
+
+            aws.send_through(None)
         from chalicelib.local import lambda_seam
 
         lambda_seam.uninstall()
+
+
+def _buffered_api_handler() -> Any:
+    """Chalice's request handler with a buffered writer (chalice is imported only once the stack starts)."""
+    from chalice.local import ChaliceRequestHandler
+
+    class BufferedApiHandler(ChaliceRequestHandler):
+        wbufsize = -1  # socketserver: a buffered writer, flushed once per request by http.server
+
+    return BufferedApiHandler
 
 
 def main(argv: list[str] | None = None) -> int:

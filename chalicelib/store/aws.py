@@ -8,6 +8,7 @@ costs milliseconds to build, which every call would otherwise pay.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -33,14 +34,36 @@ def _config(service: str, quick: bool) -> Config | None:
     return _QUICK if quick else _CONFIGS.get(service)
 
 
+#: a botocore ``before-send`` handler every client gets (the local stack answers its own moto in process), or None
+_sender: Callable[..., Any] | None = None
+
+
+def send_through(sender: Callable[..., Any] | None) -> None:
+    """Give every client made from now on ``sender`` as its ``before-send`` handler (None: plain HTTP again).
+
+    A handler answers a request itself (an ``AWSResponse``) or returns None to let it go over HTTP. The
+    clients made so far are forgotten, so that none keeps the previous transport."""
+    global _sender
+    _sender = sender
+    reset_clients()
+
+
+def _routed(client: Any) -> Any:
+    if _sender is not None:
+        client.meta.events.register("before-send", _sender)
+    return client
+
+
 @functools.lru_cache(maxsize=32)
 def _client(service: str, region: str, endpoint_url: str | None, quick: bool) -> Any:
-    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=_config(service, quick))
+    return _routed(boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=_config(service, quick)))
 
 
 @functools.lru_cache(maxsize=16)
 def _resource(service: str, region: str, endpoint_url: str | None) -> Any:
-    return boto3.resource(service, region_name=region, endpoint_url=endpoint_url, config=_config(service, False))
+    resource = boto3.resource(service, region_name=region, endpoint_url=endpoint_url, config=_config(service, False))
+    _routed(resource.meta.client)
+    return resource
 
 
 def client(service: str, *, quick: bool = False) -> Any:

@@ -33,5 +33,5 @@ def test_env_example_names_no_unknown_setting():
             known |= set(field.validation_alias.choices)
     local_stack = {"SKILLHARBOR_MOTO_PORT", "SKILLHARBOR_API_PORT", "SKILLHARBOR_RUNNER_PORT", "SKILLHARBOR_LOCAL_HOST",
                    "SKILLHARBOR_LOCAL_SCHEDULE_SECONDS", "SKILLHARBOR_LOCAL_WORKERS", "SKILLHARBOR_LOCAL_REGISTRY",
-                   "SKILLHARBOR_LOCAL_REGISTRY_PORT"}
+                   "SKILLHARBOR_LOCAL_REGISTRY_PORT", "SKILLHARBOR_LOCAL_AWS_IN_PROCESS"}
     assert _documented() - known - local_stack == set()

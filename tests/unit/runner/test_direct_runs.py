@@ -335,3 +335,38 @@ def test_runner_settings_are_checked_up_front(monkeypatch) -> None:
     monkeypatch.setenv("SKILLHARBOR_RUNNER_LISTEN", "0.0.0.0")
     with pytest.raises(ValidationError, match="host:port"):
         get_settings()
+
+
+# --- connection reuse -----------------------------------------------------------------------------------------
+
+
+def test_runs_one_after_another_reuse_one_connection(serve) -> None:
+    execute = Recorder()
+    server = serve(execute)
+    accepted = []
+    original = server.process_request
+    server.process_request = lambda request, address: (accepted.append(address), original(request, address))  # type: ignore[method-assign]
+    client = DirectRunClient(server.url)
+    for _ in range(3):
+        job = _job()
+        assert client.run(*_signed(job), timeout=10)["output"] == {"ran": job.job_id}
+    assert len(execute.jobs) == 3 and len(accepted) == 1
+
+
+def test_a_kept_connection_the_runner_closed_is_replaced_and_the_job_runs_once(serve) -> None:
+    execute = Recorder()
+    server = serve(execute)
+    client = DirectRunClient(server.url)
+    client.run(*_signed(_job()), timeout=10)
+    [(_, kept)] = client._idle
+    kept.sock.shutdown(socket.SHUT_RDWR)  # as when the runner restarted, or closed it while idle
+    job = _job()
+    assert client.run(*_signed(job), timeout=10)["output"] == {"ran": job.job_id}
+    assert [j.job_id for j in execute.jobs].count(job.job_id) == 1
+
+
+def test_an_error_answer_never_leaves_its_connection_for_the_next_job(serve) -> None:
+    client = DirectRunClient(serve(Recorder(Conflict("run job x was already taken"))).url)
+    with pytest.raises(DirectRunLost):
+        client.run(*_signed(_job()), timeout=10)
+    assert client._idle == []
