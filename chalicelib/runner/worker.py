@@ -952,11 +952,11 @@ class RunnerWorker:
         for tag in removed:
             if not job.dry_run and tag not in shared.kept():
                 self.images.forget_image(tag)
+            self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="dry_run" if job.dry_run else "removed",
+                        detail={"image_tag": tag, "ttl_days": job.ttl_days, "reason": "unused past the TTL"})  # fmt: skip
         for tag in shared.retried:  # a record an earlier round kept for the registry: gone with its last copy
             if tag not in removed and not self.engine.image_exists(tag):
                 self.images.forget_image(tag)
-            self._audit(IMAGE_REMOVE, actor=job.requested_by, outcome="dry_run" if job.dry_run else "removed",
-                        detail={"image_tag": tag, "ttl_days": job.ttl_days, "reason": "unused past the TTL"})  # fmt: skip
         cache = self.engine.prune_build_cache(job.dry_run)
         if job.result_id:
             self.results.put(job.result_id, {"success": True, "dry_run": job.dry_run, "removed": removed,
