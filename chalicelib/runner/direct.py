@@ -340,12 +340,13 @@ class _Handler(BaseHTTPRequestHandler):
         reason, message = refusal_reason(error), str(error)
         self.server.warnings.warn(("refused", self.client_address[0], reason), "refused %d direct run(s) from %s: %s",
                                   self.client_address[0], message)  # fmt: skip
-        self._fail(error)
+        # recorded before the answer, as a run's end is: whoever hears the 401 can find it in the audit trail
         if self.server.refused is not None:
             try:
                 self.server.refused(reason, message, str(self.client_address[0]), detail)
             except Exception:
                 log.exception("recording a refused direct run failed")
+        self._fail(error)
 
     def _answer(self, status: int, document: dict[str, Any]) -> None:
         payload = json.dumps(document).encode()
