@@ -109,6 +109,18 @@ def _patched_invoke(self: Any, function_name: str, qualifier: Any, body: Any, he
 
 _clients: dict[tuple[str, str, str], Any] = {}
 _original_client_for: list[Callable[..., Any]] = []  # moto's boto_client_for while patched
+_task_sender: list[Callable[..., Any]] = []  # the before-send handler the shared clients get (see send_tasks_through)
+
+
+def send_tasks_through(sender: Callable[..., Any] | None) -> None:
+    """Give the state machine's shared clients ``sender`` as their ``before-send`` handler (None: HTTP).
+
+    The local stack's moto runs in the same process as the pipeline functions, so a task's Lambda invoke
+    can be answered in the calling thread like the API's own calls (local/moto_server.py), instead of a
+    round trip through the socket and the server's HTTP parsing for every state."""
+    with _lock:
+        _task_sender[:] = [sender] if sender is not None else []
+        _clients.clear()
 
 
 def _shared_client(region: str, service: str, state_credentials: Any = None) -> Any:
@@ -130,6 +142,8 @@ def _shared_client(region: str, service: str, state_credentials: Any = None) -> 
     if client is None:
         client = build(region=region, service=service, state_credentials=state_credentials)
         with _lock:
+            if _task_sender:
+                client.meta.events.register("before-send", _task_sender[0])
             client = _clients.setdefault(key, client)
     return client
 
@@ -162,7 +176,7 @@ def uninstall() -> None:
         _lambda_eval_utils().boto_client_for = _original_client_for.pop()
     with _lock:
         _clients.clear()
-    with _lock:
+        _task_sender.clear()
         _routes.clear()
 
 

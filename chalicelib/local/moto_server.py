@@ -228,7 +228,7 @@ class KeepAliveMotoServer:
         the server would answer it, with no socket or HTTP parsing in between; None (send it over HTTP) for any
         other endpoint or once stopped."""
         server = self._server
-        if server is None or urllib.parse.urlsplit(request.url).netloc != self._netloc:
+        if server is None or urllib.parse.urlsplit(request.url).netloc not in self._netlocs:
             return None
         from botocore.awsrequest import AWSResponse
         from moto.core.botocore_stubber import MockRawResponse
@@ -260,9 +260,13 @@ class KeepAliveMotoServer:
         logging.getLogger("skillharbor.local.moto").exception("moto failed on %s %s", request.method, request.url)
 
     @property
-    def _netloc(self) -> str:
+    def _netlocs(self) -> set[str]:
+        """The addresses that name this server (moto's state machine calls it ``localhost:<port>``)."""
         host, port = self._address
-        return f"{host}:{port}"
+        names = {f"{host}:{port}"}
+        if host in ("127.0.0.1", "0.0.0.0", "localhost"):
+            names |= {f"127.0.0.1:{port}", f"localhost:{port}"}
+        return names
 
     def stop(self) -> None:
         server, self._server = self._server, None  # send() answers nothing from here on

@@ -110,6 +110,7 @@ class LocalStack:
         self.moto.start()
         # this process's own calls (API, pollers, pipeline functions) skip the socket; the worker's come over HTTP
         aws.send_through(self.moto.send if self.moto.in_process else None)
+        lambda_seam.send_tasks_through(self.moto.send if self.moto.in_process else None)
 
         self.provisioned = provision(get_settings(), function_prefix=self.options.function_prefix)
         os.environ.update(self.provisioned.environment())

@@ -81,15 +81,30 @@ def from_dynamo(value: Any) -> Any:
     return value
 
 
-def set_expression(fields: dict[str, Any]) -> dict[str, Any]:
-    """``update_item`` keyword arguments that SET every field (names escaped)."""
-    names = {f"#f{i}": name for i, name in enumerate(fields)}
-    values = {f":v{i}": to_dynamo(value) for i, value in enumerate(fields.values())}
-    return {
-        "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }
+def set_expression(fields: dict[Any, Any]) -> dict[str, Any]:
+    """``update_item`` keyword arguments that SET every field (names escaped).
+
+    A key may be a path, a tuple of names (``("steps", "scan")``): it sets that member of a map attribute,
+    leaving its other members as they are, with no read of the item first."""
+    names: dict[str, str] = {}
+    assignments, values = [], {}
+    for i, (field, value) in enumerate(fields.items()):
+        parts = field if isinstance(field, tuple) else (field,)
+        path = []
+        for j, part in enumerate(parts):
+            names[f"#f{i}_{j}"] = part
+            path.append(f"#f{i}_{j}")
+        assignments.append(f"{'.'.join(path)} = :v{i}")
+        values[f":v{i}"] = to_dynamo(value)
+    return {"UpdateExpression": "SET " + ", ".join(assignments), "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values}  # fmt: skip
+
+
+def cancellation_codes(error: ClientError) -> list[str]:
+    """Per item of a cancelled TransactWriteItems call, why it failed (``None`` for the items that did not)."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return []
+    return [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
 
 
 class TableStore:

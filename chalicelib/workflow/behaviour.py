@@ -38,17 +38,18 @@ class BehaviourCheck:
         settings = get_settings()
         if settings.behaviour_check == "off":
             return state  # off is off: nothing recorded, the import goes on as before the check existed
+        skip = self._skip_reason(settings.behaviour_check, state)
+        if skip is not None:  # known from the publisher alone: nothing to read
+            self._save(state, {"status": "skipped", "reason": skip}, outcome="skipped", next_step=True)
+            return state
         record = self.imports.skills.get_version(state["skill_id"], state["version"])
         if record is None:
             raise InvalidSkill(f"skill {state['skill_id']} version {state['version']} has no record")
-        skip = self._skip_reason(settings.behaviour_check, state)
-        if skip is None:  # the artifact is read only when the check may run
-            artifact = self.execution.artifact(record)
-            targets, extra = plan_targets(artifact, record.get("entrypoint"), max_targets=settings.behaviour_max_targets)
-            if not targets:
-                skip = "nothing to run (no code or bundled scripts)"
-        if skip is not None:
-            self._save(state, record, {"status": "skipped", "reason": skip}, outcome="skipped")
+        artifact = self.execution.artifact(record)
+        targets, extra = plan_targets(artifact, record.get("entrypoint"), max_targets=settings.behaviour_max_targets)
+        if not targets:
+            self._save(state, {"status": "skipped", "reason": "nothing to run (no code or bundled scripts)"}, outcome="skipped",
+                       next_step=True)  # fmt: skip
             return state
         canaries = make_canaries()
         budget = settings.behaviour_timeout_seconds
@@ -64,7 +65,7 @@ class BehaviourCheck:
         result = self._run(job)
         if result.status != RunStatus.OK or not isinstance(result.output, dict):
             reason = f"the behaviour check did not complete ({result.status.value}): {result.error or 'no report'}"
-            self._save(state, record, {"status": "failed", "reason": reason}, outcome="failed")
+            self._save(state, {"status": "failed", "reason": reason}, outcome="failed")
             if result.status == RunStatus.RUNNER_UNAVAILABLE:
                 raise RunnerUnavailable(reason)
             raise ScanUnavailable(reason)  # fail closed, as the scan does
@@ -89,7 +90,7 @@ class BehaviourCheck:
         prefix = record["artifact_key"].rsplit("/", 1)[0]
         self.imports.blobs.put_json(settings.artifacts_bucket, f"{prefix}/behaviour.json",
                                     dict(summary, events=redact_canaries(events, canaries), printed=redact_canaries(printed, canaries)))  # fmt: skip
-        self._save(state, record, summary, outcome=summary["status"])
+        self._save(state, summary, outcome=summary["status"], next_step=severity not in ("CRITICAL", "HIGH"))
         self._enforce(state, findings, severity)
         return state
 
@@ -107,23 +108,25 @@ class BehaviourCheck:
             outcome = self.execution.handoff.status(job.job_id)[1]
         return outcome
 
-    def _save(self, state: dict[str, Any], record: dict[str, Any], summary: dict[str, Any], *, outcome: str) -> None:
+    def _save(self, state: dict[str, Any], summary: dict[str, Any], *, outcome: str, next_step: bool = False) -> None:
+        """The check's summary on the version and the import, and its audit event, in one write; ``next_step``:
+        the import moves on to Finalize (nothing for an admin to approve)."""
         step = {"status": "failed" if outcome in ("blocked", "needs_approval", "failed") else "succeeded", "at": now_iso(),
                 **{k: summary[k] for k in ("reason", "worst", "event_count") if k in summary},
                 "findings": len(summary.get("findings", []))}  # fmt: skip
-        steps = dict(record.get("steps", {}), behaviour=step)
-        self.imports.skills.update_version(state["skill_id"], state["version"], behaviour=summary, steps=steps)
-        self.imports.imports.update(state["import_id"], behaviour={k: v for k, v in summary.items() if k not in ("events",)})
-        if self.imports.audit_log is not None:
-            self.imports.audit_log.append(audit_event(
-                IMPORT_STEP, actor=SYSTEM_ACTOR, skill_id=state["skill_id"], outcome=BLOCKED if outcome == "blocked" else outcome,
-                detail={"import_id": state["import_id"], "step": "behaviour", "worst": summary.get("worst"), "reason": summary.get("reason"),
-                        "findings": [_line(f) for f in summary.get("findings", [])][:20], "event_kinds": _kinds(summary.get("events") or [])}))  # fmt: skip
+        import_fields: dict[str, Any] = {"behaviour": {k: v for k, v in summary.items() if k not in ("events",)}}
+        if next_step:
+            import_fields["current_step"] = "finalize"
+        event = audit_event(
+            IMPORT_STEP, actor=SYSTEM_ACTOR, skill_id=state["skill_id"], outcome=BLOCKED if outcome == "blocked" else outcome,
+            detail={"import_id": state["import_id"], "step": "behaviour", "worst": summary.get("worst"), "reason": summary.get("reason"),
+                    "findings": [_line(f) for f in summary.get("findings", [])][:20], "event_kinds": _kinds(summary.get("events") or [])})  # fmt: skip
+        self.imports.commit_step(state, version={"behaviour": summary, "steps__behaviour": step}, import_fields=import_fields,
+                                 events=(event,))  # fmt: skip
 
     def _enforce(self, state: dict[str, Any], findings: list[dict[str, Any]], severity: str | None) -> None:
         if severity not in ("CRITICAL", "HIGH"):
-            self.imports.imports.update(state["import_id"], current_step="finalize")
-            return
+            return  # _save moved the import on
         approval = self.imports.reviews.code_approval(state["skill_id"], state["version"])
         lines = [_line(f) for f in findings if f["severity"] in ("CRITICAL", "HIGH")]
         if severity == "CRITICAL" and not (approval and approval.get("releases_malicious")):

@@ -316,12 +316,12 @@ class ImportService:
         record = self._record(state)
         platform = self.target_platform()
         pins = self.resolver.resolve(list(record.get("requirements", [])), platform, log_id=state["import_id"])
-        steps = dict(record.get("steps", {}), resolve=_step_ok(pins=len(pins), platform=platform.key))
-        self.skills.update_version(
-            state["skill_id"], state["version"], pins=[p.model_dump() for p in pins], steps=steps, platform=platform.key
-        )
-        self.imports.update(state["import_id"], current_step="check")
-        self._step_event(state, "resolve", "succeeded", pins=[f"{p.name}=={p.version}" for p in pins])
+        self.commit_step(
+            state, version={"pins": [p.model_dump() for p in pins], "steps__resolve": _step_ok(pins=len(pins), platform=platform.key),
+                            "platform": platform.key},
+            import_fields={"current_step": "check"},
+            events=(step_event(state, "resolve", "succeeded", pins=[f"{p.name}=={p.version}" for p in pins]),),
+        )  # fmt: skip
         return dict(state, pin_count=len(pins))
 
     def check_step(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -366,9 +366,9 @@ class ImportService:
             self.imports.update(state["import_id"], status="PENDING_APPROVAL", current_step="check", waiting_for=waiting)
             self._step_event(state, "check", PENDING, waiting_for=waiting)
             return dict(state, pending_approval=True)
-        self._step_event(state, "check", "succeeded")
-        self.skills.update_version(state["skill_id"], state["version"], steps=steps, waiting_for=[])
-        self.imports.update(state["import_id"], status="RUNNING", current_step="install")
+        self.commit_step(state, version={"steps__check": steps["check"], "waiting_for": []},
+                         import_fields={"status": "RUNNING", "current_step": "install"},
+                         events=(step_event(state, "check", "succeeded"),))  # fmt: skip
         return dict(state, pending_approval=False)
 
     def resume_waiting_for(self, package: str, *, actor: str) -> list[str]:
@@ -462,28 +462,38 @@ class ImportService:
         prefix = record["artifact_key"].rsplit("/", 1)[0]
         self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/scan.json", report.to_dict())
         self.blobs.put_json(settings.artifacts_bucket, f"{prefix}/sbom.json", build_sbom(state["skill_id"], state["version"], pins, dependencies=_dependency_graph(pins)))
-        steps = dict(record.get("steps", {}), scan=_step_ok(status=report.status, findings=len(report.findings)))
+        step = _step_ok(status=report.status, findings=len(report.findings))
         if report.status != "passed" or (code_high and code_approval is None):
-            steps["scan"]["status"] = "failed"
-        self.skills.update_version(state["skill_id"], state["version"], scan=summary, steps=steps, scan_basis=self.scanner.basis())
+            step["status"] = "failed"
+        version = {"scan": summary, "steps__scan": step, "scan_basis": self.scanner.basis()}
+        refusal = self._scan_refusal(report, code_high, code_approval, released, state)
+        if refusal is not None:
+            self.skills.update_version(state["skill_id"], state["version"], **version)
+            if report.malicious and not released:
+                self._audit(IMPORT_STEP, skill_id=state["skill_id"], outcome=BLOCKED,
+                            detail={"import_id": state["import_id"], "step": "scan", "malicious": list(report.malicious)})  # fmt: skip
+            raise refusal
+        self.commit_step(state, version=version, import_fields={"current_step": "install"},
+                         events=(step_event(state, "scan", "succeeded", findings=len(report.findings), code_findings=len(report.code_findings)),))  # fmt: skip
+        return state
+
+    @staticmethod
+    def _scan_refusal(report: Any, code_high: list[str], code_approval: Any, released: bool, state: dict[str, Any]) -> Exception | None:
+        """Why the scan stops the import (malicious, unaudited, vulnerable, HIGH code unapproved), or None."""
         if report.malicious and not released:
-            self._audit(IMPORT_STEP, skill_id=state["skill_id"], outcome=BLOCKED,
-                        detail={"import_id": state["import_id"], "step": "scan", "malicious": list(report.malicious)})  # fmt: skip
-            raise Blocked("the skill is malicious (CRITICAL findings); only an admin's approval of this version with "
-                          "release_malicious (and a reason) releases it", problems=[_malice_line(f) for f in report.malicious])  # fmt: skip
+            return Blocked("the skill is malicious (CRITICAL findings); only an admin's approval of this version with "
+                           "release_malicious (and a reason) releases it", problems=[_malice_line(f) for f in report.malicious])  # fmt: skip
         if report.status == "scan_unavailable":
-            raise ScanUnavailable("some packages could not be audited: the scan fails closed", problems=list(report.reasons))
+            return ScanUnavailable("some packages could not be audited: the scan fails closed", problems=list(report.reasons))
         if report.status == "blocked":
-            raise Blocked("known vulnerabilities", problems=list(report.reasons))
+            return Blocked("known vulnerabilities", problems=list(report.reasons))
         if code_high and code_approval is None:
-            raise Blocked(
+            return Blocked(
                 "the skill's code has HIGH severity findings; an admin must approve this version "
                 f"(POST /api/skills/{state['skill_id']}/approve-code)",
                 problems=code_high,
             )
-        self.imports.update(state["import_id"], current_step="install")
-        self._step_event(state, "scan", "succeeded", findings=len(report.findings), code_findings=len(report.code_findings))
-        return state
+        return None
 
     def scan_record(self, record: dict[str, Any], state: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any], list[str]]:
         """Scan a skill version as the import does: (the report, the summary its record keeps, the HIGH code
@@ -540,24 +550,35 @@ class ImportService:
             self.audit_log.append(audit_event(action, actor=actor, **fields))
 
     def _step_event(self, state: dict[str, Any], step: str, outcome: str, **detail: Any) -> None:
-        self._audit(IMPORT_STEP, skill_id=state.get("skill_id"), outcome=outcome,
-                    detail={"import_id": state["import_id"], "step": step, **detail})  # fmt: skip
+        if self.audit_log is not None:
+            self.audit_log.append(step_event(state, step, outcome, **detail))
+
+    def commit_step(self, state: dict[str, Any], *, version: dict[str, Any], import_fields: dict[str, Any] | None = None,
+                    events: tuple[Any, ...] = ()) -> None:  # fmt: skip
+        """A step's writes in one transaction: ``version`` fields on the version's record (``steps__<step>``
+        sets one step's entry), ``import_fields`` on the import record, and the step's audit events."""
+        items = [self.skills.version_update(state["skill_id"], state["version"], **version)]
+        if import_fields is not None:
+            items.append(self.imports.import_update(state["import_id"], **import_fields))
+        put = getattr(self.audit_log, "transact_put", None)
+        if put is not None:
+            items += [put(event) for event in events]
+        self.skills.write_together(state["skill_id"], state["version"], items)
+        if put is None and self.audit_log is not None:  # an audit log without transactions (unit tests' memory one)
+            for event in events:
+                self.audit_log.append(event)
 
     def finalize_step(self, state: dict[str, Any]) -> dict[str, Any]:
-        record = self._record(state)
         image = state.get("image") or {}
-        steps = dict(record.get("steps", {}))
+        version: dict[str, Any] = {"status": "ready", "status_reason": None, "image_tag": image.get("image_tag")}
+        events = []
         if image:  # the build's answer arrives with this step: record it first, so the steps read in order
-            steps["install"] = _step_ok(image_tag=image.get("image_tag"), built=image.get("built"))
-        steps["finalize"] = _step_ok()
-        self.skills.update_version(
-            state["skill_id"], state["version"], status="ready", status_reason=None, steps=steps,
-            image_tag=image.get("image_tag"),
-        )  # fmt: skip
-        self.imports.update(state["import_id"], status="SUCCEEDED", current_step=None, finished_at=now_iso())
-        if image:
-            self._step_event(state, "install", "succeeded", image_tag=image.get("image_tag"), built=image.get("built"))
-        self._step_event(state, "finalize", "ready")
+            version["steps__install"] = _step_ok(image_tag=image.get("image_tag"), built=image.get("built"))
+            events.append(step_event(state, "install", "succeeded", image_tag=image.get("image_tag"), built=image.get("built")))
+        version["steps__finalize"] = _step_ok()
+        events.append(step_event(state, "finalize", "ready"))
+        self.commit_step(state, version=version, events=tuple(events),
+                         import_fields={"status": "SUCCEEDED", "current_step": None, "finished_at": now_iso()})  # fmt: skip
         return dict(state, status="ready")
 
     def record_failure_step(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -594,6 +615,12 @@ class ImportService:
 
     def pins_of(self, record: dict[str, Any]) -> list[Pin]:
         return [Pin(**p) for p in record.get("pins", [])]
+
+
+def step_event(state: dict[str, Any], step: str, outcome: str, **detail: Any) -> Any:
+    """The audit event of one import step."""
+    return audit_event(IMPORT_STEP, actor=SYSTEM_ACTOR, skill_id=state.get("skill_id"), outcome=outcome,
+                       detail={"import_id": state["import_id"], "step": step, **detail})  # fmt: skip
 
 
 def _malice_line(finding: dict[str, Any]) -> str:
