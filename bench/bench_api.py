@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +155,13 @@ class ApiBench:
         assert status == 201, created
         return {"Authorization": f"Bearer {created['api_key']}"}
 
-    def import_skill(self, text: str, timeout: float = 900) -> tuple[float, dict[str, Any]]:
-        start = time.perf_counter()
+    def import_skill(self, text: str, timeout: float = 900, poll_seconds: float = 0.025) -> tuple[float, dict[str, Any]]:
+        """Upload ``text`` and wait for its import to end: (ms from the upload's start to the end the import
+        record states in ``finished_at``, the record). The end is read from the record, on the same clock as
+        the start, rather than taken when a poll sees it: every poll is a request to the same process that runs
+        the pipeline, so polling fast enough to time the end would slow the import it times. ``last_seen_ms``
+        is when this poller (every ``poll_seconds``) saw the end."""
+        started_wall, start = time.time(), time.perf_counter()
         status, accepted = self.post("/api/skills", text, self.admin, "text/markdown")
         assert status == 202, accepted
         deadline = time.monotonic() + timeout
@@ -164,9 +170,13 @@ class ApiBench:
             record = self.get(f"/api/imports/{accepted['import_id']}")
             if record.get("status") in ("SUCCEEDED", "FAILED", "PENDING_APPROVAL"):
                 break
-            time.sleep(0.01)
-        elapsed = (time.perf_counter() - start) * 1000
-        return elapsed, record
+            time.sleep(poll_seconds)
+        self.last_seen_ms = (time.perf_counter() - start) * 1000
+        finished = record.get("finished_at")
+        if not finished:  # PENDING_APPROVAL has no end yet: when it was seen
+            return self.last_seen_ms, record
+        ended = datetime.fromisoformat(finished.replace("Z", "+00:00")).timestamp()
+        return max(0.0, (ended - started_wall) * 1000), record
 
     def stop(self) -> None:
         self.stack.stop()
@@ -183,12 +193,15 @@ def run(rounds: int, imports: int, only_b5: bool = False) -> dict[str, Any]:
     try:
         # --- B5 first: the import pipeline (skills it creates serve B2) ---------------
         log("B5 import pipeline: no packages")
+        worker.ask(cmd="ready", count=2)  # the worker's start-up (pool fill) is over: imports on a settled stack
         no_packages: list[float] = []
+        seen: list[float] = []
         for n in range(imports + 1):
             elapsed, record = bench.import_skill(HELLO.format(name=f"hello-{n}"))
             assert record.get("status") == "SUCCEEDED", record
             if n > 0:  # the first import also warms the API process (imports, caches)
                 no_packages.append(elapsed)
+                seen.append(bench.last_seen_ms)
         log("B5 import pipeline: three packages (image built by an unmeasured import first)")
         for package in THREE_PACKAGES:
             status, body = bench.post("/api/packages/approve", {"package_name": package, "min_maturity": "INTERN"}, bench.admin)
@@ -202,10 +215,13 @@ def run(rounds: int, imports: int, only_b5: bool = False) -> dict[str, Any]:
             three.append(elapsed)
         out["b5"] = {
             "no_packages": summary(no_packages),
+            "no_packages_seen_by_poller": summary(seen),
             "three_packages_image_exists": summary(three),
             "three_packages_first_import_ms": round(first, 1),
             "packages": list(THREE_PACKAGES),
-            "note": "resolution of an unchanged requirement set is served from the resolver's in-process cache",
+            "note": "resolution of an unchanged requirement set is served from the resolver's in-process cache; "
+                    "each figure runs from the upload's start to the finished_at its import record states (same clock); "
+                    "no_packages_seen_by_poller is when a client polling every 25 ms saw it",
         }
         if only_b5:
             return out

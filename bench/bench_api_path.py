@@ -153,9 +153,10 @@ def run(rounds: int, imports: int, profile: bool, package_imports: bool = True, 
                 kinds.append(("import_three_packages", lambda n: THREE.format(name=f"path-three-{n + 1}")))
             else:
                 out["import_three_packages_skipped"] = f"the image build did not finish within {build_budget:.0f}s: {record.get('status')}"
+        worker.ask(cmd="ready", count=2)  # the last runs' refills are over: imports on a settled stack
         for n in range(imports + 1):
             for label, make in kinds:
-                elapsed, record = bench.import_skill(make(n))
+                elapsed, record = bench.import_skill(make(n))  # to the end its record states (see ApiBench)
                 assert record.get("status") == "SUCCEEDED", record
                 if n > 0:  # the first of each warms the pipeline's functions
                     import_times[label].append(elapsed)

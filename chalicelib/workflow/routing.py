@@ -30,6 +30,9 @@ from chalicelib.runner.spec import warm_key
 
 #: how long one reading of the fleet is reused (the registry itself changes every heartbeat)
 FLEET_CACHE_SECONDS = 1.0
+#: past FLEET_CACHE_SECONDS and up to this age a reading still routes a run while a new one is read in the
+#: background, so a run waits for the registry only when nothing was read for a heartbeat's time
+FLEET_STALE_SECONDS = 5.0
 #: at most this many workers are tried for one run before it goes to the queue
 MAX_TRIES = 3
 
@@ -51,16 +54,39 @@ class FleetRouter:
         self._cached: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._in_flight: Counter[str] = Counter()
         self._busy_until: dict[str, float] = {}  # worker id → when a 503 from it stops counting
+        self._refreshing = False  # a background read of the fleet is under way
+        self._generation = 0  # counts gone() calls: a read that started before one is not kept
 
     def fleet(self) -> list[dict[str, Any]]:
         now = time.monotonic()
         with self._lock:
             read_at, members = self._cached
-            if now - read_at < FLEET_CACHE_SECONDS:
+            age = now - read_at
+            if age < FLEET_CACHE_SECONDS:
                 return members
+            if age < FLEET_STALE_SECONDS and read_at > 0.0:
+                if not self._refreshing:
+                    self._refreshing = True
+                    threading.Thread(target=self._refresh_in_background, name="fleet-refresh", daemon=True).start()
+                return members
+        return self._refresh()
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self._refresh()
+        except Exception:  # the next run past the stale window reads inline and reports what fails
+            pass
+        finally:
+            with self._lock:
+                self._refreshing = False
+
+    def _refresh(self) -> list[dict[str, Any]]:
+        with self._lock:
+            generation = self._generation
         members = self._read()
         with self._lock:
-            self._cached = (time.monotonic(), members)
+            if generation == self._generation:  # a gone() during the read: the next run reads again
+                self._cached = (time.monotonic(), members)
         return members
 
     def targets(self, job: RunJob) -> list[Target]:
@@ -110,4 +136,5 @@ class FleetRouter:
         """``target`` did not answer at all: read the fleet again before the next run."""
         with self._lock:
             self._cached = (0.0, [])
+            self._generation += 1
             self._busy_until[target.worker_id] = time.monotonic() + 3 * FLEET_CACHE_SECONDS

@@ -66,3 +66,44 @@ def test_a_worker_that_turned_a_run_away_is_skipped_for_a_moment():
     first = router.targets(_job())[0]
     router.busy(first)
     assert [t.worker_id for t in router.targets(_job())] == ["b"]
+
+
+def test_a_reading_past_its_second_routes_at_once_while_a_new_one_is_read(monkeypatch):
+    import threading
+
+    from chalicelib.workflow import routing
+
+    clock = [100.0]
+    monkeypatch.setattr(routing.time, "monotonic", lambda: clock[0])
+    fleets = [[_member("old")], [_member("new")]]
+    release, reads = threading.Event(), []
+
+    def read() -> list[dict]:
+        reads.append(len(reads))
+        if len(reads) > 1:
+            release.wait(5)  # the background read is slow: the run must not wait for it
+        return fleets[min(len(reads), 2) - 1]
+
+    router = FleetRouter(read, lambda: BASE)
+    assert [t.worker_id for t in router.targets(_job())] == ["old"]  # nothing read yet: read inline
+    clock[0] += routing.FLEET_CACHE_SECONDS + 0.5
+    assert [t.worker_id for t in router.targets(_job())] == ["old"]  # stale: routed on it, a read started
+    assert [t.worker_id for t in router.targets(_job())] == ["old"] and len(reads) == 2  # one read at a time
+    release.set()
+    for _ in range(100):
+        if router.fleet()[0]["worker_id"] == "new":
+            break
+        threading.Event().wait(0.01)
+    assert [t.worker_id for t in router.targets(_job())] == ["new"]
+
+
+def test_a_reading_older_than_a_heartbeat_is_read_again_before_routing(monkeypatch):
+    from chalicelib.workflow import routing
+
+    clock = [100.0]
+    monkeypatch.setattr(routing.time, "monotonic", lambda: clock[0])
+    fleets = iter([[_member("old")], [_member("new")]])
+    router = FleetRouter(lambda: next(fleets), lambda: BASE)
+    assert [t.worker_id for t in router.targets(_job())] == ["old"]
+    clock[0] += routing.FLEET_STALE_SECONDS + 0.1
+    assert [t.worker_id for t in router.targets(_job())] == ["new"]
