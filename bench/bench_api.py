@@ -248,8 +248,10 @@ def run(rounds: int, imports: int, only_b5: bool = False) -> dict[str, Any]:
             containers, path = variants[variant]
             if path == "direct":
                 os.environ["SKILLHARBOR_RUNNER_URL"] = direct_url
-            else:
+                os.environ.pop("SKILLHARBOR_DIRECT_RUNS", None)
+            else:  # the worker is in the fleet registry too: only this turns the direct path off
                 os.environ.pop("SKILLHARBOR_RUNNER_URL", None)
+                os.environ["SKILLHARBOR_DIRECT_RUNS"] = "false"
             if containers == "pool":
                 assert worker.ask(cmd="pool", enabled=True)["pool_enabled"]
                 assert worker.ask(cmd="ready", count=2)["ready"]
@@ -261,6 +263,7 @@ def run(rounds: int, imports: int, only_b5: bool = False) -> dict[str, Any]:
         with phases.installed():
             times = interleave({name: execute(name) for name in variants}, rounds, before=before)
         os.environ.pop("SKILLHARBOR_RUNNER_URL", None)
+        os.environ.pop("SKILLHARBOR_DIRECT_RUNS", None)
         worker.ask(cmd="pool", enabled=True)
         stats = {name: summary(values) for name, values in times.items()}
         # the first (warm-up) round is not in `times`

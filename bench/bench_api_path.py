@@ -118,10 +118,12 @@ def run(rounds: int, imports: int, profile: bool, package_imports: bool = True, 
             return go
 
         def before(label: str) -> None:
-            if label == "execute_queue":
+            if label == "execute_queue":  # the worker is in the fleet registry too: only this turns direct off
                 os.environ.pop("SKILLHARBOR_RUNNER_URL", None)
+                os.environ["SKILLHARBOR_DIRECT_RUNS"] = "false"
             else:
                 os.environ["SKILLHARBOR_RUNNER_URL"] = direct_url
+                os.environ.pop("SKILLHARBOR_DIRECT_RUNS", None)
             assert worker.ask(cmd="ready", count=2)["ready"]
             time.sleep(0.3)  # the refill of the command key's pool (its own mounts) has no ready command
 
@@ -140,6 +142,7 @@ def run(rounds: int, imports: int, profile: bool, package_imports: bool = True, 
                 times = interleave(variants, rounds, before=before)
             out["moto_call"] = moto_call_cost()
         os.environ["SKILLHARBOR_RUNNER_URL"] = direct_url
+        os.environ.pop("SKILLHARBOR_DIRECT_RUNS", None)
         log("B9 imports: no packages, three packages whose image exists")
         import_times: dict[str, list[float]] = {"import_no_packages": [], "import_three_packages": []}
         kinds = [("import_no_packages", lambda n: HELLO.format(name=f"path-hello-{n}"))]

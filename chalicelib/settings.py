@@ -129,7 +129,8 @@ class Settings(BaseSettings):
     pool_max_total: int = 10  # warm containers across all images
     pool_idle_ttl_seconds: float = 300.0  # an image's pool shrinks to zero after this long unused
     # direct run path (workflow/direct_run.py): the API posts run jobs to a worker, skipping the queue hop
-    runner_url: str = ""  # API side: the worker's direct endpoint, e.g. http://10.0.1.5:8001; empty: queue only
+    runner_url: str = ""  # API side: a worker's direct endpoint tried after the fleet's, e.g. http://10.0.1.5:8001
+    direct_runs: bool = True  # API side: post runs to the fleet's workers (and runner_url); false: every run is queued
     runner_listen: str = ""  # worker side: host:port to serve direct runs on (a private address); empty: off
     runner_secret: str = Field("", repr=False)  # shared HMAC key signing every runner job (queue and direct)
     # the fleet (store/runners.py, workflow/routing.py): each worker's heartbeat; 3 missed and it is listed gone

@@ -110,8 +110,8 @@ class RunHandoff:
         """To a worker of the fleet (workflow/routing.py), else SKILLHARBOR_RUNNER_URL, else the queue."""
         settings = get_settings()
         job_json = job.model_dump_json().encode()
-        targets = self._fleet_targets(job)
-        if settings.runner_url and settings.runner_url not in {t.url for t in targets}:
+        targets = self._fleet_targets(job) if settings.direct_runs else []
+        if settings.direct_runs and settings.runner_url and settings.runner_url not in {t.url for t in targets}:
             targets.append(Target("", settings.runner_url, "runner_url"))
         signature = sign(settings.runner_secret, "run", job.job_id, job_json, lifetime_seconds=budget) if targets else ""
         for target in targets:

@@ -104,6 +104,17 @@ def test_without_slow_clients_runs_go_direct(stack, queued):
     assert status == 200 and result["output"] == 2 and queued == []
 
 
+def test_with_direct_runs_off_every_run_is_queued(stack, queued, monkeypatch):
+    """SKILLHARBOR_DIRECT_RUNS=false: the worker still serves its endpoint and is in the fleet, but the API
+    queues the run; it runs once, through the queue."""
+    ready_skill(stack)
+    headers = agent(stack, "adder")
+    monkeypatch.setenv("SKILLHARBOR_DIRECT_RUNS", "false")
+    status, result, _ = call(stack, "POST", f"/api/skills/{SKILL_ID}/execute", {"inputs": {"a": 2, "b": 3}}, headers)
+    assert status == 200 and result["output"] == 5
+    assert len(queued) == 1 and len(stack.engine.runs) == 1
+
+
 def test_a_run_longer_than_the_wait_is_pending_then_its_result_is_at_the_url(stack, queued, monkeypatch):
     """The API stops waiting before its function's timeout: 202 with a result URL. The queued copy it also sends
     (in case the direct worker never started it) finds the job claimed and runs nothing."""
