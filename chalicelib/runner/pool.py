@@ -178,6 +178,7 @@ class WarmPool:
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # host:pid:this pool
         self.hits = self.misses = self.created = self.failures = 0
+        self.waited = 0  # runs that found no ready container and took one that was starting
         self._lock = threading.Lock()
         self._idle: dict[PoolKey, list[WarmContainer]] = {}
         self._demand: dict[PoolKey, float] = {}
@@ -229,15 +230,44 @@ class WarmPool:
                 if warm.ready:
                     chosen = containers.pop(index)
                     break
-            if chosen is None:
-                self.misses += 1
-            else:
+            if chosen is not None:
                 self.hits += 1
                 self._learn_refill(chosen)
         self._start_threads()
         if chosen is None:
-            self._wake.set()  # warm this key for next time; after a hit, run() wakes the filler once done
+            self._wake.set()  # warm this key (a replacement for the one awaited below, or for next time)
+            chosen = self._await_starting(key)
+            with self._lock:
+                if chosen is None:
+                    self.misses += 1
+                else:
+                    self.waited += 1
+                    self._learn_refill(chosen)
         return chosen
+
+    def _await_starting(self, key: PoolKey) -> WarmContainer | None:
+        """On a miss, a container of ``key`` already starting, once it is ready; None when none is on its way or
+        none is ready within one refill's time. A container part-way through its start is ready before a cold
+        one started now would be, and waiting for it adds no start to a host that is busy starting containers
+        (under a steady stream that is what a miss means: every start under way is late, and cold starts on
+        top of them only make each later)."""
+        deadline = time.monotonic() + self._refill_seconds
+        while not self._closed.is_set():
+            with self._lock:
+                coming = [warm for warm in self._idle.get(key, []) if not warm.dead]
+                ready = next((warm for warm in coming if warm.ready), None)
+                if ready is not None:
+                    self._idle[key].remove(ready)
+                    return ready
+                on_its_way = bool(coming) or self._starting.get(key, 0) > 0
+            remaining = deadline - time.monotonic()
+            if not on_its_way or remaining <= 0:
+                return None
+            if coming:  # woken by the first one's ready line; another may be ready sooner: look again now and then
+                coming[0].attachment.reader.ready.wait(min(remaining, 0.05))
+            else:  # still being created: not attached yet
+                time.sleep(min(remaining, 0.01))
+        return None
 
     def _learn_refill(self, warm: WarmContainer) -> None:
         ready_at = warm.attachment.reader.ready_at
@@ -534,7 +564,7 @@ class WarmPool:
                  "target": self.target_size(k)}
                 for k in self._demand
             ]  # fmt: skip
-            return {"hits": self.hits, "misses": self.misses, "created": self.created, "failures": self.failures,
+            return {"hits": self.hits, "misses": self.misses, "waited": self.waited, "created": self.created, "failures": self.failures,
                     "starting": sum(self._starting.values()), "parallelism": self.parallelism(),
                     "idle": sum(len(c) for c in self._idle.values()), "refill_ms": round(self._refill_seconds * 1000),
                     "pools": pools}  # fmt: skip

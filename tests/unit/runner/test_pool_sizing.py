@@ -112,3 +112,35 @@ def test_at_the_cap_a_key_may_take_from_one_above_an_even_share() -> None:
     _holding(pool, clock, [first], each=2)
     removed = _holding(pool, clock, [second], each=1)  # the removals are recorded from here on
     assert pool._next_key() == second and removed == ["0-0"]  # the first key's oldest container
+
+
+def _starting_container(pool: WarmPool, clock: Clock) -> WarmContainer:
+    import threading
+
+    reader = SimpleNamespace(ready=threading.Event(), finished=threading.Event(), ready_at=None)
+    warm = WarmContainer(KEY, SimpleNamespace(reader=reader, container_id="c" * 64), clock.now)  # type: ignore[arg-type]
+    pool._idle.setdefault(KEY, []).append(warm)
+    return warm
+
+
+def test_a_miss_takes_the_container_already_starting_once_it_is_ready() -> None:
+    import threading
+
+    clock = Clock()
+    pool = _pool(clock, size_per_image=2, max_total=10)
+    warm = _starting_container(pool, clock)
+    threading.Timer(0.05, warm.attachment.reader.ready.set).start()
+    assert pool._claim(KEY) is warm  # not a cold start on top of the one under way
+    assert (pool.hits, pool.waited, pool.misses) == (0, 1, 0) and pool._idle[KEY] == []
+
+
+def test_a_miss_waits_no_longer_than_a_refill_for_a_starting_container() -> None:
+    import time
+
+    clock = Clock()
+    pool = _pool(clock, size_per_image=2, max_total=10)
+    pool._refill_seconds = 0.05
+    _starting_container(pool, clock)  # never ready
+    began = time.monotonic()
+    assert pool._claim(KEY) is None
+    assert time.monotonic() - began < 1.0 and (pool.waited, pool.misses) == (0, 1)
