@@ -22,7 +22,9 @@ Rules:
   arrived, runs exactly one job, and is then removed (in the background);
 * a key unused for ``idle_ttl_seconds`` loses its containers (shrinks to
   zero); containers older than ``max_age_seconds`` are replaced;
-* no warm container (or any pool failure) means the caller runs cold.
+* a run that finds no ready container takes one of its key that was already
+  starting, once it is ready, waiting at most one refill's time; otherwise (or
+  on any pool failure) the caller runs cold.
 
 Containers left by a process that died are removed when the next pool
 starts (exited ones always; running ones whose owner process on this host
@@ -195,8 +197,8 @@ class WarmPool:
     # --- the request path -------------------------------------------------------
 
     def run(self, request: RunRequest) -> RunResult | None:
-        """Run ``request`` in a warm container, or None when none is ready
-        (the request's key is then warmed for next time)."""
+        """Run ``request`` in a warm container, or None when none is ready and none already starting is ready
+        within a refill's time (the request's key is then warmed for next time)."""
         warm = self._claim(PoolKey.of(request))
         if warm is None:
             return None
@@ -233,10 +235,12 @@ class WarmPool:
             if chosen is not None:
                 self.hits += 1
                 self._learn_refill(chosen)
+            # only a start under way before this miss is worth waiting for: the one it triggers is no sooner than cold
+            under_way = chosen is None and (any(not warm.dead for warm in containers) or self._starting.get(key, 0) > 0)
         self._start_threads()
         if chosen is None:
             self._wake.set()  # warm this key (a replacement for the one awaited below, or for next time)
-            chosen = self._await_starting(key)
+            chosen = self._await_starting(key) if under_way else None
             with self._lock:
                 if chosen is None:
                     self.misses += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -39,19 +40,21 @@ def is_conditional_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def with_retries(call: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.05) -> T:
+def with_retries(call: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.05,
+                 transient: Callable[[ClientError], bool] | None = None) -> T:  # fmt: skip
     """Run ``call``, retrying throttling and transient service errors with jittered backoff.
 
     botocore already retries once per its own policy; this outer loop covers
     the cases it gives up on, and turns a final failure into TransientError so
-    the state machine's Retry clause sees a name it knows.
+    the state machine's Retry clause sees a name it knows. ``transient``: which
+    other errors are worth another attempt.
     """
     for attempt in range(attempts):
         try:
             return call()
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
-            if code not in _TRANSIENT_CODES:
+            if code not in _TRANSIENT_CODES and not (transient is not None and transient(error)):
                 raise
             if attempt == attempts - 1:
                 raise TransientError(f"DynamoDB kept failing with {code}") from error
@@ -98,6 +101,20 @@ def set_expression(fields: dict[Any, Any]) -> dict[str, Any]:
         values[f":v{i}"] = to_dynamo(value)
     return {"UpdateExpression": "SET " + ", ".join(assignments), "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values}  # fmt: skip
+
+
+#: why an item of a cancelled transaction failed, when trying again may succeed
+_TRANSIENT_CANCELLATIONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+
+
+def transact_write(client: Any, items: list[dict[str, Any]]) -> None:
+    """TransactWriteItems, retried like ``with_retries`` and also when it was cancelled for a conflict or
+    throttling (DynamoDB names those only in the cancellation reasons). Every attempt carries the same
+    ClientRequestToken, so an attempt whose commit landed but whose answer was lost is not applied twice
+    (its conditional puts would otherwise cancel the retry)."""
+    token = uuid.uuid4().hex
+    with_retries(lambda: client.transact_write_items(TransactItems=items, ClientRequestToken=token),
+                 transient=lambda error: bool(set(filter(None, cancellation_codes(error))) & _TRANSIENT_CANCELLATIONS))  # fmt: skip
 
 
 def cancellation_codes(error: ClientError) -> list[str]:

@@ -21,7 +21,9 @@ from botocore.exceptions import ClientError
 from chalicelib.errors import NotFound
 from chalicelib.governance.read_cache import ReadCache
 from chalicelib.governance.timeutil import now_iso
-from chalicelib.store.dynamo import TableStore, cancellation_codes, from_dynamo, is_conditional_failure, set_expression, to_dynamo, with_retries
+from chalicelib.store.dynamo import (
+    TableStore, cancellation_codes, from_dynamo, is_conditional_failure, set_expression, to_dynamo, transact_write, with_retries,
+)  # fmt: skip
 
 
 _KEY_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -89,7 +91,8 @@ class DynamoSkillRegistry(TableStore):
             self._runnable.invalidate(skill_id)
 
     def version_update(self, skill_id: str, version: str, **fields: Any) -> dict[str, Any]:
-        """``update_version`` as one Update of a TransactWriteItems call (see ``write_together``)."""
+        """``update_version`` as one Update of a TransactWriteItems call (see ``write_together``). A ``steps__<name>``
+        field needs the record's ``steps`` map, which every version record has from its first write on."""
         now = now_iso()
         paths = {tuple(name.split("__", 1)) if "__" in name else name: value for name, value in fields.items()}
         update = set_expression(dict(paths, updated_at=now, gsi1sk=f"{now}#{skill_id}"))
@@ -101,7 +104,7 @@ class DynamoSkillRegistry(TableStore):
         (NotFound when the version has no record). The import's steps write the version, the import and the
         step's audit events at once: one round trip instead of three, and no reader sees one without the rest."""
         try:
-            with_retries(lambda: self.table.meta.client.transact_write_items(TransactItems=items))
+            transact_write(self.table.meta.client, items)
         except ClientError as error:
             codes = cancellation_codes(error)
             if codes and codes[0] == "ConditionalCheckFailed":

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.errors import BadRequest, Blocked, Forbidden, InvalidSkill, ScanUnavailable, error_named
+from chalicelib.errors import BadRequest, Blocked, Forbidden, InvalidSkill, NotFound, ScanUnavailable, error_named
 from chalicelib.governance.audit import (
     BLOCKED, DENIED, IMPORT_STEP, NETWORK_REQUEST, PACKAGE_REQUEST, PENDING, SKILL_IMPORT, SYSTEM_ACTOR, audit_event,
 )  # fmt: skip
@@ -563,7 +563,10 @@ class ImportService:
         put = getattr(self.audit_log, "transact_put", None)
         if put is not None:
             items += [put(event) for event in events]
-        self.skills.write_together(state["skill_id"], state["version"], items)
+        try:
+            self.skills.write_together(state["skill_id"], state["version"], items)
+        except NotFound as error:  # as a step that reads the record first reports it
+            raise InvalidSkill(f"skill {state['skill_id']} version {state['version']} has no record") from error
         if put is None and self.audit_log is not None:  # an audit log without transactions (unit tests' memory one)
             for event in events:
                 self.audit_log.append(event)

@@ -83,10 +83,12 @@ class FleetRouter:
     def _refresh(self) -> list[dict[str, Any]]:
         with self._lock:
             generation = self._generation
+        started = time.monotonic()  # a reading is as old as its start: the fleet may change while it is read
         members = self._read()
         with self._lock:
-            if generation == self._generation:  # a gone() during the read: the next run reads again
-                self._cached = (time.monotonic(), members)
+            # not after a gone() during the read (the next run reads again), nor over a reading begun later
+            if generation == self._generation and started >= self._cached[0]:
+                self._cached = (started, members)
         return members
 
     def targets(self, job: RunJob) -> list[Target]:

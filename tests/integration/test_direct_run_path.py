@@ -105,8 +105,9 @@ def test_without_slow_clients_runs_go_direct(stack, queued):
 
 
 def test_with_direct_runs_off_every_run_is_queued(stack, queued, monkeypatch):
-    """SKILLHARBOR_DIRECT_RUNS=false: the worker still serves its endpoint and is in the fleet, but the API
-    queues the run; it runs once, through the queue."""
+    """SKILLHARBOR_DIRECT_RUNS=false: the worker still serves its endpoint (and SKILLHARBOR_RUNNER_URL names it),
+    but the API queues the run; it runs once, through the queue. (The fleet's routing obeys the same switch:
+    workflow/run_handoff.py asks the router only when direct runs are on.)"""
     ready_skill(stack)
     headers = agent(stack, "adder")
     monkeypatch.setenv("SKILLHARBOR_DIRECT_RUNS", "false")

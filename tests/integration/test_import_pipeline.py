@@ -81,6 +81,9 @@ def test_s3_upload_reaches_ready_with_hash_pinned_closure(stack, admin_headers):
     assert all(p["filename"].endswith(".whl") for p in pins.values())
     assert skill["steps"]["parse"]["status"] == "succeeded"
     assert skill["steps"]["resolve"]["pins"] == len(pins)
+    # each step set its own entry of the map, leaving the others as they were
+    assert {"parse", "resolve", "check", "scan", "install", "finalize"} <= set(skill["steps"])
+    assert all(entry["status"] in ("succeeded", "passed") for entry in skill["steps"].values()), skill["steps"]
 
 
 def test_api_upload_returns_202_and_the_import_can_be_followed(stack, admin_headers):

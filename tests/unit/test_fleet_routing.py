@@ -88,6 +88,10 @@ def test_a_reading_past_its_second_routes_at_once_while_a_new_one_is_read(monkey
     assert [t.worker_id for t in router.targets(_job())] == ["old"]  # nothing read yet: read inline
     clock[0] += routing.FLEET_CACHE_SECONDS + 0.5
     assert [t.worker_id for t in router.targets(_job())] == ["old"]  # stale: routed on it, a read started
+    for _ in range(100):
+        if len(reads) == 2:
+            break
+        threading.Event().wait(0.01)
     assert [t.worker_id for t in router.targets(_job())] == ["old"] and len(reads) == 2  # one read at a time
     release.set()
     for _ in range(100):
