@@ -35,8 +35,10 @@ import threading
 import urllib.parse
 from typing import Any
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
 from werkzeug.serving import DechunkedInput, ThreadedWSGIServer
+
+from chalicelib.local.moto_dispatch import CachingDispatcherApplication, cache_action_lookup
 
 #: answers that carry no body whatever their headers say (RFC 9112 6.3)
 _NO_BODY = {204, 304}
@@ -209,7 +211,8 @@ class KeepAliveMotoServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server = KeepAliveWSGIServer(self._address[0], self._address[1], DomainDispatcherApplication(create_backend_app))
+        cache_action_lookup()
+        self._server = KeepAliveWSGIServer(self._address[0], self._address[1], CachingDispatcherApplication(create_backend_app))
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
         self._thread.start()
 

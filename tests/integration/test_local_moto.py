@@ -134,3 +134,32 @@ def test_calls_in_the_servers_own_process_are_answered_without_a_socket():
         server.stop()
     with pytest.raises((botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError)):
         client.list_tables()  # stopped: nothing answers in process any more
+
+
+def test_the_server_routes_each_service_by_a_remembered_lookup(monkeypatch):
+    """Calls to two services over HTTP reach the right backends, and a repeated host does not list moto again."""
+    from moto import backends
+
+    server = KeepAliveMotoServer(port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        listings = []
+        original = backends.list_of_moto_modules
+        monkeypatch.setattr(backends, "list_of_moto_modules", lambda: listings.append(1) or original())
+        keys = {"region_name": "us-east-1", "aws_access_key_id": "k", "aws_secret_access_key": "s"}
+        dynamodb = boto3.client("dynamodb", endpoint_url=url, **keys)
+        sqs = boto3.client("sqs", endpoint_url=url, **keys)
+        dynamodb.create_table(TableName="routed", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        queue = sqs.create_queue(QueueName="routed")["QueueUrl"]
+        for n in range(5):
+            dynamodb.put_item(TableName="routed", Item={"pk": {"S": str(n)}})
+            sqs.send_message(QueueUrl=queue, MessageBody=str(n))
+        assert len(dynamodb.scan(TableName="routed")["Items"]) == 5
+        assert sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"] == "5"
+        assert len(listings) <= 4  # once per host it was asked about (the endpoint, then each service's host)
+    finally:
+        server.stop()
