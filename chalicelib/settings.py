@@ -9,6 +9,7 @@ in ``.env.example``.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -183,21 +184,26 @@ class Settings(BaseSettings):
 
 
 _RELEVANT_PREFIXES = ("SKILLHARBOR_", "AWS_", "PACKAGE_CACHE_", "IMAGE_TTL_")
-_cached: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+_built: dict[tuple[tuple[str, str], ...], Settings] = {}  # by the variables read, newest last
+_BUILT_KEEP = 8
+_built_lock = threading.Lock()
 
 
 def get_settings() -> Settings:
     """Settings for the current environment.
 
-    Building Settings costs milliseconds, so the last one is reused while the
-    variables it reads are unchanged (checked on every call: the environment
-    may change between calls, as under Chalice's test client).
+    Building Settings costs milliseconds, so one is reused while the variables
+    it reads are unchanged (checked on every call: the environment may change
+    between calls, as under Chalice's test client). The last few environments
+    are kept, so code that switches between two (a test, a benchmark's
+    variants) does not rebuild on every switch.
     """
-    global _cached
     snapshot = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_RELEVANT_PREFIXES)))
-    cached = _cached
-    if cached is not None and cached[0] == snapshot:
-        return cached[1]
-    settings = Settings()
-    _cached = (snapshot, settings)
+    settings = _built.get(snapshot)
+    if settings is None:
+        settings = Settings()
+        with _built_lock:
+            _built[snapshot] = settings
+            while len(_built) > _BUILT_KEEP:
+                del _built[next(iter(_built))]
     return settings
