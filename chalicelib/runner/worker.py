@@ -47,6 +47,7 @@ from chalicelib.governance.audit import ALLOWED, DENIED, IMAGE_REMOVE, NETWORK_C
 from chalicelib.governance.run_events import job_refused
 from chalicelib.runner.intake import RefusalThrottle, RefusedJob, admit_run, open_message
 from chalicelib.runner.jobs import BuildJob, CleanupJob, RemoveJob, RunJob
+from chalicelib.runner.image_use import ImageUse
 from chalicelib.runner.run_records import RunRecorder
 from chalicelib.runner.slots import RunSlots
 from chalicelib.runner.spec import RunRequest, RunResult, RunStatus
@@ -429,6 +430,7 @@ class RunnerWorker:
         self._workspaces = workspaces
         self._maxima = maxima
         self._refusals = RefusalThrottle()
+        self.image_use = ImageUse()  # last_used in the store, once a minute per image
         self.direct_server: Any = None
         # containers this worker runs at once, queued and direct jobs together (run_forever sizes it)
         self.run_slots = RunSlots(4)
@@ -867,7 +869,7 @@ class RunnerWorker:
                 and (retry_started or not result.may_have_run)):  # fmt: skip
             raise RunnerUnavailable(result.error or "Docker engine unavailable")
         if job.image_tag:
-            self.images.touch(image)
+            self.image_use.note(image, self.images.touch)
         if notes:
             result.notes = [*notes, *result.notes]
         self._audit_connections(job, result)
