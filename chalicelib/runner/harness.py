@@ -70,6 +70,7 @@ import time
 
 RESULT_PREFIX = "SKILLHARBOR-RESULT-v1"
 SKILL_DIR = "/tmp/skill"
+COMMAND_WORKSPACE = "/workspace"  # workspace_io.WORKSPACE_DIR: mounted in command runs' containers only
 DEFAULT_MAX_OUTPUT = 1024 * 1024
 MAX_JOB_BYTES = 64 * 1024 * 1024
 #: how long to keep draining pipes held open by the skill's leftovers
@@ -866,6 +867,8 @@ def pool_main(preimport: list[str], max_idle: float, sandboxed: bool = False) ->
         sys.stderr.write(f"skillharbor harness: {problem}\n")
         return 3
     child = Child(preimport)
+    if os.path.isdir(COMMAND_WORKSPACE):  # a command's container: its file handling loaded now, not during the run
+        _workspace_io()
     if not child.wait_ready(PREIMPORT_TIMEOUT_SECONDS):
         kill_others(child, whole_namespace)  # imports hung or killed it (e.g. out of memory)
         child = Child([])

@@ -107,3 +107,9 @@ def test_parse_rejects_lines_without_the_right_mac():
 def test_unreadable_job_exits_nonzero(raw):
     done = subprocess.run([sys.executable, "-I", str(HARNESS)], input=raw, capture_output=True, timeout=30)
     assert done.returncode == 2 and b"unreadable job" in done.stderr
+
+
+def test_the_harness_knows_where_command_workspaces_are_mounted():
+    from chalicelib.runner import harness, workspace_io
+
+    assert harness.COMMAND_WORKSPACE == workspace_io.WORKSPACE_DIR
