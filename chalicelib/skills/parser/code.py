@@ -30,6 +30,7 @@ from typing import Any
 
 from chalicelib.skills.parser.bundle import unsafe_path_reason
 from chalicelib.skills.parser.common import decode_utf8, one_line, type_name
+from chalicelib.skills.parser.imports import is_test_file
 
 DEFAULT_ENTRYPOINT = "execute"
 _PYTHON_FENCE_INFO = frozenset({"python", "py", "python3"})
@@ -143,10 +144,11 @@ def choose_code(
 
 
 def bundled_scripts(bundle: dict[str, bytes] | None) -> list[str]:
-    """Bundled files the skill runs as commands: by extension, or an extensionless file with a shebang."""
+    """Bundled files the skill runs as commands: by extension, or an extensionless file with a shebang. Its own
+    tests and package markers (``__init__.py``) are not scripts: a skill bundling only those runs nothing."""
     found = []
     for path in sorted(bundle or {}):
-        if path == "SKILL.md" or path.startswith(_NOT_SCRIPT_FOLDERS):
+        if path == "SKILL.md" or path.startswith(_NOT_SCRIPT_FOLDERS) or is_test_file(path) or path.endswith("__init__.py"):
             continue
         name = path.rsplit("/", 1)[-1]
         if name.endswith(SCRIPT_SUFFIXES) or ("." not in name and bundle[path][:2] == b"#!"):  # type: ignore[index]

@@ -7,7 +7,8 @@ All forms are read and merged (see requirements.py for the entry syntax and what
   compatibility): ``requirements.txt`` at the skill root or in ``scripts/``, and/or a string (or list)
   under ``metadata.requirements`` (alias ``metadata.dependencies``).
 * **ClawBio**: a ``dependencies`` mapping, top-level or under ``metadata``, with ``python`` (an
-  interpreter constraint) and ``packages`` (a list of requirements).
+  interpreter constraint) and ``packages`` (a list of requirements); other keys in it (``external``
+  tools) become ``non_python_requirements``.
 * **Script metadata**: a PEP 723 ``# /// script`` block's ``dependencies`` in a bundled ``.py``, and the
   ``[project] dependencies`` of a ``pyproject.toml`` in ``scripts/`` (scripts run with ``uv run``).
 * **OpenClaw**: ``metadata.openclaw.install`` entries (legacy keys ``clawdbot``/``clawdis``); kinds
@@ -152,7 +153,23 @@ def declared_requirements(
 
 
 def _is_dependency_mapping(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value) and set(value) <= {"python", "packages"}
+    """ClawBio's mapping: ``python`` and/or ``packages``, maybe beside other kinds (``external`` tools, ...)."""
+    return isinstance(value, dict) and bool(set(value) & {"python", "packages"}) and all(isinstance(k, str) for k in value)
+
+
+def _other_dependencies(value: dict[str, Any], path: tuple[str, ...], where: Any, found: Declared,
+                        problems: list[str]) -> None:  # fmt: skip
+    """Kinds beside python and packages (``external: [multiqc>=1.20]``): shown as needs pip is not asked to
+    meet, never installed on the skill's word."""
+    for kind, entries in value.items():
+        if kind in ("python", "packages") or entries is None:
+            continue
+        items = entries if isinstance(entries, list) else [entries]
+        for item in items:
+            if isinstance(item, (str, int, float)) and str(item).strip():
+                found.non_python.append(NonPythonRequirement(kind=kind, spec=str(item).strip(), source="dependencies"))
+            else:
+                problems.append(f"{where(*path, kind)}: {'.'.join(path)}.{kind} entries must be strings, got {type_name(item)}")
 
 
 def _dependency_mapping(
@@ -160,6 +177,7 @@ def _dependency_mapping(
     found: Declared, problems: list[str],
 ) -> None:  # fmt: skip
     dotted = ".".join(path)
+    _other_dependencies(value, path, where, found, problems)
     python = value.get("python")
     if python is not None:
         if isinstance(python, (str, int, float)) and str(python).strip():

@@ -128,3 +128,13 @@ def test_python_under_references_is_never_taken_as_the_code_unless_named() -> No
     named = parse_skill_md(skill_md(AGENT + "\nentrypoint: references/sample.py", EXAMPLE),
                            extra_files={"references/sample.py": example})  # fmt: skip
     assert (named.skill_type, named.code_path, named.entrypoint) == ("python_code", "references/sample.py", "execute")
+
+
+def test_a_skill_whose_only_python_files_are_its_tests_runs_nothing():
+    skill = parse_skill_md(skill_md(AGENT, "Ask the service through its MCP server.\n"),
+                           extra_files={"tests/test_client.py": b"def test_ok():\n    assert True\n", "tests/__init__.py": b""})  # fmt: skip
+    assert skill.skill_type == "prompt_only"
+    assert skill.scripts == []
+    with_script = parse_skill_md(skill_md(AGENT, "Run `python scripts/fill.py`.\n"),
+                                 extra_files={"scripts/fill.py": SCRIPT, "scripts/test_fill.py": b"def test_x():\n    pass\n"})  # fmt: skip
+    assert with_script.skill_type == "script" and with_script.scripts == ["scripts/fill.py"]

@@ -435,3 +435,18 @@ def test_skills_are_preimported_unless_they_opt_out() -> None:
 def test_preimport_must_be_a_boolean() -> None:
     (problem,) = problems_of(skill_md(BASIC + '\npreimport: "no"'))
     assert problem == "SKILL.md line 4: preimport must be true or false, got a string"
+
+
+def test_a_clawbio_dependency_mapping_with_other_kinds_shows_them_as_unmet_needs() -> None:
+    skill = parse_skill_md(skill_md(BASIC + "\ndependencies:\n  python: '>=3.11'\n  packages: [pyyaml]\n"
+                                    "  external:\n    - samtools>=1.17\n    - bcftools\n"))  # fmt: skip
+    assert skill.requirements == ["pyyaml"]
+    needs = {(need.kind, need.spec) for need in skill.non_python_requirements}
+    assert {("external", "samtools>=1.17"), ("external", "bcftools"), ("python", ">=3.11")} <= needs
+    assert "samtools" not in " ".join(skill.requirements)  # never installed on the skill's word
+
+
+def test_a_dependency_mapping_entry_that_is_not_a_string_is_refused_by_name() -> None:
+    with pytest.raises(InvalidSkill) as caught:
+        parse_skill_md(skill_md(BASIC + "\ndependencies:\n  packages: []\n  external:\n    - {tool: x}\n"))
+    assert "dependencies.external entries must be strings" in str(caught.value.problems)
