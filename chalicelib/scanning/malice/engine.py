@@ -317,6 +317,14 @@ def scan_text(file: str, text: str, *, rules: tuple[Rule, ...] | None = None, _d
     return findings
 
 
+def every_match(rule: Rule, text: str) -> list[str]:
+    """Every text ``rule`` matches in ``text`` itself (not decoded), quoted as a finding quotes it. A finding names a
+    rule's first match only; a context that excuses one (a declared vendor installer) must excuse them all."""
+    if rule.all_of and not all(p.search(text) for p in rule.all_of):
+        return []
+    return [_bounded(m.group(0)) for p in rule.patterns for m in p.finditer(text) if _counts(rule, text, m)]
+
+
 def fires(rule: Rule, text: str) -> bool:
     """Whether ``rule`` alone matches ``text`` (directly or decoded): for the examples' test."""
     return any(f.rule_id == rule.id for f in scan_text("example", text, rules=(rule,)))

@@ -13,8 +13,10 @@ a script. Zip archives inside a skill are opened and their members scanned
 (an encrypted member is CRITICAL: nothing may hide from the scanner); other
 archive formats are refused (HIGH). Compiled payloads are reported: ``.pyc``
 without its ``.py`` beside it is HIGH, and so is one holding text its ``.py``
-does not (compiled from other code: see ``pyc.py``); the strings of every
-``.pyc`` and binary are scanned as text so a command inside one is still found.
+does not (compiled from other code: see ``pyc.py``); so is any other file with NUL bytes (a compiled
+binary: ELF, PE, Mach-O, WebAssembly, ...) unless its magic bytes make it an image, a font, a PDF, audio or
+video, which are data (held all the same when an executable's header sits inside one). The strings of every
+``.pyc``, binary and media file are scanned as text so a command inside one is still found.
 """
 
 from __future__ import annotations
@@ -25,14 +27,43 @@ import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from chalicelib.scanning.malice.context import declared_publishers, in_context
-from chalicelib.scanning.malice.engine import MaliceFinding, scan_text
+from chalicelib.scanning.malice.context import declared_install_urls, declared_publishers, in_context
+from chalicelib.scanning.malice.engine import MaliceFinding, every_match, load_rules, scan_text
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_ARCHIVE_DEPTH = 2
 MAX_MEMBERS = 500
 _OPAQUE_ARCHIVES = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz", ".7z", ".rar", ".gz", ".bz2", ".xz", ".cab")
-_BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xca\xfe\xba\xbe", b"koly")
+#: compiled code: ELF, PE (MZ), Mach-O (64/32-bit, both byte orders), fat Mach-O and Java class, WebAssembly, Dalvik,
+#: LLVM bitcode, a disk image's trailer
+_BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xce",
+                 b"\xca\xfe\xba\xbe", b"\x00asm", b"dex\n0", b"BC\xc0\xde", b"koly")  # fmt: skip
+#: media and data formats, by their magic bytes (every (offset, bytes) of an entry must be there); NUL bytes are normal
+#: in them and they are not code. The extension is not looked at: an ELF named .png starts with \x7fELF
+_DATA_MAGIC: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
+    ("PNG image", ((0, b"\x89PNG\r\n\x1a\n"),)), ("JPEG image", ((0, b"\xff\xd8\xff"),)),
+    ("GIF image", ((0, b"GIF87a"),)), ("GIF image", ((0, b"GIF89a"),)), ("WebP image", ((0, b"RIFF"), (8, b"WEBP"))),
+    ("TIFF image", ((0, b"II*\x00"),)), ("TIFF image", ((0, b"MM\x00*"),)), ("Photoshop image", ((0, b"8BPS"),)),
+    ("PDF document", ((0, b"%PDF-"),)),
+    ("TrueType font", ((0, b"\x00\x01\x00\x00"),)), ("OpenType font", ((0, b"OTTO"),)), ("TrueType font", ((0, b"true"),)),
+    ("TrueType collection", ((0, b"ttcf"),)), ("WOFF font", ((0, b"wOFF"),)), ("WOFF2 font", ((0, b"wOF2"),)),
+    ("WAV audio", ((0, b"RIFF"), (8, b"WAVE"))), ("AVI video", ((0, b"RIFF"), (8, b"AVI "))),
+    ("AIFF audio", ((0, b"FORM"), (8, b"AIFF"))), ("AIFF audio", ((0, b"FORM"), (8, b"AIFC"))),
+    ("MP4/QuickTime/HEIF media", ((4, b"ftyp"),)), ("Matroska/WebM video", ((0, b"\x1a\x45\xdf\xa3"),)),
+    ("Ogg media", ((0, b"OggS"),)), ("FLAC audio", ((0, b"fLaC"),)), ("MP3 audio", ((0, b"ID3"),)),
+    ("MP3 audio", ((0, b"\xff\xfb"),)), ("MP3 audio", ((0, b"\xff\xf3"),)), ("MP3 audio", ((0, b"\xff\xf2"),)),
+    ("AAC audio", ((0, b"\xff\xf1"),)), ("AAC audio", ((0, b"\xff\xf9"),)), ("MIDI audio", ((0, b"MThd"),)),
+    ("BMP image", ((0, b"BM"), (6, b"\x00\x00\x00\x00"))),  # with its reserved bytes, "BM" alone is too short
+    ("icon", ((0, b"\x00\x00\x01\x00"),)), ("cursor", ((0, b"\x00\x00\x02\x00"),)),
+    ("AppleDouble metadata", ((0, b"\x00\x05\x16\x07"),)), ("AppleSingle metadata", ((0, b"\x00\x05\x16\x00"),)),
+    ("BGEN genotype data", ((16, b"bgen"),)),
+)  # fmt: skip
+#: an executable's header inside a data file (appended to an image, a font's tail): ELF with its class, byte order and
+#: version; 64-bit Mach-O for x86-64 or arm64; a PE header for i386, x86-64 or arm64. Six exact bytes: random data
+#: (compressed pixels, glyph outlines) holds them once in 2^48 positions
+_EMBEDDED_EXECUTABLE = re.compile(
+    rb"\x7fELF[\x01\x02][\x01\x02]\x01|\xcf\xfa\xed\xfe[\x07\x0c]\x00\x00\x01|PE\x00\x00(?:\x4c\x01|\x64\x86|\x64\xaa)"
+)
 _STRINGS = re.compile(rb"[\x20-\x7e\t]{6,}")
 
 
@@ -44,6 +75,17 @@ def _finding(file: str, rule_id: str, severity: str, category: str, message: str
 
 def _is_binary(data: bytes) -> bool:
     return data.startswith(_BINARY_MAGIC) or b"\x00" in data[:4096]
+
+
+def _data_format(data: bytes) -> str | None:
+    """The media or data format ``data`` starts as (an image, a font, a PDF, audio or video), by its magic bytes;
+    None for compiled code and for anything not recognised."""
+    if data.startswith(_BINARY_MAGIC):
+        return None
+    for name, parts in _DATA_MAGIC:
+        if all(data[offset : offset + len(magic)] == magic for offset, magic in parts):
+            return name
+    return None
 
 
 def _zip(name: str, data: bytes, depth: int) -> list[MaliceFinding]:
@@ -120,9 +162,15 @@ def _scan_files(files: Mapping[str, bytes], depth: int) -> list[MaliceFinding]:
             findings += _pyc(name, data, files)
             continue
         if _is_binary(data):
-            findings.append(_finding(name, "SKA020", "HIGH", "hidden-payload",
-                                     "a compiled binary is bundled: it cannot be reviewed",
-                                     "build it from source at install time or drop it"))  # fmt: skip
+            kind = _data_format(data)  # an image, a font, a PDF, audio or video: data, not code
+            if kind is None:
+                findings.append(_finding(name, "SKA020", "HIGH", "hidden-payload",
+                                         "a compiled binary is bundled: it cannot be reviewed",
+                                         "build it from source at install time or drop it"))  # fmt: skip
+            elif _EMBEDDED_EXECUTABLE.search(data):
+                findings.append(_finding(name, "SKA020", "HIGH", "hidden-payload",
+                                         f"a compiled binary is hidden inside a {kind} file: it cannot be reviewed",
+                                         "ship the media file on its own; build code from source or drop it"))  # fmt: skip
             findings += scan_text(name, "\n".join(s.decode("ascii") for s in _STRINGS.findall(data)))
             continue
         text = data.decode("utf-8", errors="replace")
@@ -205,13 +253,27 @@ def name_squats(files: Mapping[str, bytes]) -> list[MaliceFinding]:
     )]  # fmt: skip
 
 
+def _other_matches(finding: MaliceFinding, files: Mapping[str, bytes]) -> tuple[str, ...] | None:
+    """The finding's rule's other matches in its file (a finding quotes only the first), or None when that text is
+    not at hand (an archive member, a decoded layer, a binary's strings): then nothing may excuse the finding."""
+    data = files.get(finding.file)
+    if finding.decoded or data is None or _is_binary(data):
+        return None
+    rule = next(r for r in load_rules() if r.id == finding.rule_id)
+    matches = every_match(rule, data.decode("utf-8", errors="replace"))
+    return tuple(m for m in matches if m != finding.matched)
+
+
 def scan_skill(files: Mapping[str, bytes | str]) -> list[MaliceFinding]:
     """Findings for a skill given as relative path -> content, worst first."""
     raw = {n: (c.encode("utf-8") if isinstance(c, str) else c) for n, c in files.items()}
     found = _scan_files(raw, 0)
     # reading the frontmatter's install metadata (YAML) only matters, and is only paid for, with an installer
-    publishers = declared_publishers(raw) if any(f.rule_id == "SKM-DROP-001" for f in found) else frozenset()
-    findings = [in_context(f, publishers) for f in found]
+    installer = any(f.rule_id == "SKM-DROP-001" for f in found)
+    publishers = declared_publishers(raw) if installer else frozenset()
+    install_urls = declared_install_urls(raw) if installer else frozenset()
+    findings = [in_context(f, publishers, install_urls, _other_matches(f, raw) if f.rule_id == "SKM-DROP-001" else ())
+                for f in found]  # fmt: skip
     squats = name_squats(raw)
     if squats and any(f.severity in ("HIGH", "CRITICAL") for f in findings):
         # an imitated name plus a risky behaviour is impersonation with intent
