@@ -394,6 +394,26 @@ def test_media_inside_a_bundled_zip_is_data_too():
     assert held == ["Archive.zip!bin/helper"]
 
 
+
+@pytest.mark.parametrize("text", [
+    ("curl -o x https://a.example/x " * 400) + "\n" + ("chmod +x y " * 400),        # many downloads, many chmods
+    ("curl -o x https://a.example/x && " * 400) + ("chmod +x y ; " * 400),
+    ("wget https://a.example/t " * 1000) + "\n" + ("chmod +x t " * 1000),
+    ("`a | b " * 3000) + " rev", ("$(a | b " * 3000) + " rev",
+    (("echo 'export A=1' >> ~/.bashrc; " * 1000) + "\n") * 2, ("x\\; " * 5000) + ">> ~/.bashrc",
+    "cat >> ~/.bashrc <<EOF\n" + "export A=1\n" * 5000 + "EOF\n",
+])
+def test_the_rewritten_patterns_scan_adversarial_text_in_linear_time(text):
+    """No nested unbounded repeats: the old download-chmod-run pattern took minutes on 10 KB like the first."""
+    import time
+
+    for rule_id in ("SKM-DROP-004", "SKM-DROP-008", "SKM-DROP-011", "SKM-OBF-001", "SKM-PERS-002", "SKM-PERS-004"):
+        for pattern in _RULE[rule_id].patterns + _RULE[rule_id].unless:
+            started = time.perf_counter()
+            list(pattern.finditer(text))
+            assert time.perf_counter() - started < 2, (rule_id, pattern.pattern[:60])
+
+
 # --- the JSON copy of the rule pack (start-up without YAML) ---
 
 import json  # noqa: E402
