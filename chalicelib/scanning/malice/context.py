@@ -97,21 +97,27 @@ def _frontmatter_with_install(files: Mapping[str, bytes]) -> object:
 
 def declared_publishers(files: Mapping[str, bytes]) -> frozenset[str]:
     """Publishers of the package-manager install entries in SKILL.md's metadata (``metadata.*.install``)."""
-    front = _frontmatter_with_install(files)
     found: set[str] = set()
-    stack = [front]
+    for node in _mappings(_frontmatter_with_install(files)):
+        kind = str(node.get("kind", "")).lower()
+        if kind in _PACKAGE_KINDS:
+            for key in ("formula", "package", "module", "tap"):
+                if isinstance(node.get(key), str) and (owner := _channel_publisher(kind, node[key])):
+                    found.add(owner)
+    return frozenset(found)
+
+
+def _mappings(node: object) -> list[dict]:
+    """Every mapping in a parsed YAML tree (the install entries may sit under any metadata key)."""
+    found, stack = [], [node]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            kind = str(node.get("kind", "")).lower()
-            if kind in _PACKAGE_KINDS:
-                for key in ("formula", "package", "module", "tap"):
-                    if isinstance(node.get(key), str) and (owner := _channel_publisher(kind, node[key])):
-                        found.add(owner)
+            found.append(node)
             stack += list(node.values())
         elif isinstance(node, list):
             stack += node
-    return frozenset(found)
+    return found
 
 
 def normalised_url(url: str) -> str | None:
@@ -132,20 +138,13 @@ def normalised_url(url: str) -> str | None:
 
 def declared_install_urls(files: Mapping[str, bytes]) -> frozenset[str]:
     """The URLs named by SKILL.md's install entries (``metadata.*.install: [{kind: url, url: ...}]``), normalised."""
-    front = _frontmatter_with_install(files)
     found: set[str] = set()
-    stack = [front]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            entries = node.get("install")
-            for entry in entries if isinstance(entries, list) else ():
-                url = normalised_url(entry["url"]) if isinstance(entry, dict) and isinstance(entry.get("url"), str) else None
-                if url:
-                    found.add(url)
-            stack += list(node.values())
-        elif isinstance(node, list):
-            stack += node
+    for node in _mappings(_frontmatter_with_install(files)):
+        entries = node.get("install")
+        for entry in entries if isinstance(entries, list) else ():
+            url = normalised_url(entry["url"]) if isinstance(entry, dict) and isinstance(entry.get("url"), str) else None
+            if url:
+                found.add(url)
     return frozenset(found)
 
 
